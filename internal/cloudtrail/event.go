@@ -1,0 +1,252 @@
+// Package cloudtrail reads the logical fields of a CloudTrail event from a log
+// record, whichever of the four common shapes carried it: a raw JSON body, a
+// parsed map, Elastic/ECS attributes, or OpenTelemetry's CloudTrail attributes.
+package cloudtrail
+
+import (
+	"strings"
+	"time"
+)
+
+// Well-known values of the SSM StartSession detection.
+const (
+	ProviderSSM  = "ssm.amazonaws.com"
+	ActionStart  = "StartSession"
+	OutcomeOK    = "success"
+	OutcomeError = "failure"
+)
+
+// Shape names which input shape an Event was read from.
+type Shape uint8
+
+const (
+	ShapeNone Shape = iota
+	ShapeRawJSON
+	ShapeMap
+	ShapeECS
+	ShapeOTel
+)
+
+func (s Shape) String() string {
+	switch s {
+	case ShapeRawJSON:
+		return "raw_json"
+	case ShapeMap:
+		return "map"
+	case ShapeECS:
+		return "ecs"
+	case ShapeOTel:
+		return "otel"
+	default:
+		return "none"
+	}
+}
+
+// Identity is CloudTrail's userIdentity, as far as detection needs it.
+type Identity struct {
+	Type           string
+	ARN            string
+	PrincipalID    string
+	AccountID      string
+	UserName       string
+	AccessKeyID    string
+	InvokedBy      string
+	IssuerType     string
+	IssuerARN      string
+	IssuerUserName string
+	// OnBehalfOfUserID is the Identity Center user id.
+	OnBehalfOfUserID string
+	// LoginUserName is additionalEventData.UserName (Identity Center sign-ins).
+	LoginUserName string
+}
+
+// Event is one CloudTrail event. Empty strings mean "absent": like Elastic's
+// pipeline, readers drop "", "-" and "none" before anything is derived.
+type Event struct {
+	Shape        Shape
+	Provider     string // eventSource
+	Action       string // eventName
+	ErrorCode    string
+	ErrorMessage string
+	// Outcome is set when the shape carries it precomputed (ECS event.outcome).
+	Outcome string
+	// Time is the event time; TimeSource says where it came from.
+	Time       time.Time
+	TimeSource string
+	ID         string // eventID
+	Region     string
+	SourceAddr string
+	// RecipientAccountID is the account that received the event.
+	RecipientAccountID string
+	// AccountIDOverride and UserNameOverride carry values an upstream pipeline
+	// already derived (ECS cloud.account.id, user.name); for ECS an absent
+	// user.name is Elastic's decision and is kept absent.
+	AccountIDOverride string
+	UserNameOverride  string
+	Identity          Identity
+	Target            string
+	DocumentName      string
+}
+
+// Reset clears e for reuse without giving up its identity.
+func (e *Event) Reset() { *e = Event{} }
+
+// IsStartSession reports whether the event is an SSM StartSession call.
+func (e *Event) IsStartSession() bool {
+	return e.Provider == ProviderSSM && e.Action == ActionStart
+}
+
+// OutcomeValue is event.outcome as Elastic decides it: failure when an error
+// code or message is present, else success.
+func (e *Event) OutcomeValue() string {
+	if e.Outcome != "" {
+		return e.Outcome
+	}
+	if e.ErrorCode != "" || e.ErrorMessage != "" {
+		return OutcomeError
+	}
+	return OutcomeOK
+}
+
+// Success reports whether the call succeeded.
+func (e *Event) Success() bool { return e.OutcomeValue() == OutcomeOK }
+
+// AccountID is cloud.account.id: the identity's account, else the recipient's.
+func (e *Event) AccountID() string {
+	if e.AccountIDOverride != "" {
+		return e.AccountIDOverride
+	}
+	if e.Identity.AccountID != "" {
+		return e.Identity.AccountID
+	}
+	return e.RecipientAccountID
+}
+
+// UserName is user.name as Elastic's newest CloudTrail pipeline sets it: the
+// IAM user name, the role name (not the session name) for assumed roles and
+// federated users, nothing for root, AWS services, service-linked roles.
+func (e *Event) UserName() string {
+	if e.Shape == ShapeECS {
+		return e.UserNameOverride
+	}
+	id := &e.Identity
+	switch id.Type {
+	case "IAMUser":
+		return id.UserName
+	case "AssumedRole":
+		if strings.Contains(id.IssuerARN, ":role/aws-service-role/") {
+			return ""
+		}
+		return id.IssuerUserName
+	case "FederatedUser":
+		return id.IssuerUserName
+	case "Root", "AWSService":
+		return ""
+	case "IdentityCenterUser":
+		return id.LoginUserName
+	default:
+		return id.UserName
+	}
+}
+
+// Principal is the identity normalised for first-seen decisions: the role ARN
+// for an assumed role (stable across sessions), the issuing user for a
+// federated user, else the user or root ARN, else the principal id.
+func (e *Event) Principal() string {
+	id := &e.Identity
+	switch id.Type {
+	case "AssumedRole", "FederatedUser":
+		if id.IssuerARN != "" {
+			return id.IssuerARN
+		}
+		if role := RoleARNFromSession(id.ARN); role != "" {
+			return role
+		}
+	case "IdentityCenterUser":
+		if id.OnBehalfOfUserID != "" {
+			return id.OnBehalfOfUserID
+		}
+	}
+	return firstNonEmpty(id.ARN, id.PrincipalID, id.OnBehalfOfUserID, id.InvokedBy)
+}
+
+// SessionName is the part of an assumed-role ARN after the role name.
+func (e *Event) SessionName() string {
+	if _, session, ok := splitAssumedRole(e.Identity.ARN); ok {
+		return session
+	}
+	return ""
+}
+
+// SourceInstance is the EC2 instance whose role credentials made the call,
+// when the session name of an assumed role is an instance id: the hunt's sign
+// of instance-to-instance movement.
+func (e *Event) SourceInstance() string {
+	if e.Identity.Type != "AssumedRole" {
+		return ""
+	}
+	if s := e.SessionName(); IsInstanceID(s) {
+		return s
+	}
+	return ""
+}
+
+// IsInstanceID reports whether s looks like an EC2 instance id (i-xxxxxxxx).
+func IsInstanceID(s string) bool {
+	if len(s) < 10 || len(s) > 19 || !strings.HasPrefix(s, "i-") {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i] | 0x20 // lower-case letters; digits unchanged
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// RoleARNFromSession turns arn:aws:sts::ACCT:assumed-role/ROLE/SESSION into
+// arn:aws:iam::ACCT:role/ROLE (the role's path is not in the session ARN).
+func RoleARNFromSession(arn string) string {
+	role, _, ok := splitAssumedRole(arn)
+	if !ok {
+		return ""
+	}
+	// arn:PARTITION:sts::ACCOUNT:assumed-role/...
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 {
+		return ""
+	}
+	return parts[0] + ":" + parts[1] + ":iam::" + parts[4] + ":role/" + role
+}
+
+func splitAssumedRole(arn string) (role, session string, ok bool) {
+	const marker = ":assumed-role/"
+	i := strings.Index(arn, marker)
+	if i < 0 || !strings.Contains(arn[:i], ":sts:") {
+		return "", "", false
+	}
+	rest := arn[i+len(marker):]
+	j := strings.IndexByte(rest, '/')
+	if j <= 0 || j == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:j], rest[j+1:], true
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// clean applies Elastic's rule that "", "-" and "none" mean absent.
+func clean(s string) string {
+	if s == "-" || s == "none" {
+		return ""
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+package cloudtrail
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+const startSession = `{"eventVersion":"1.08","eventTime":"2026-11-02T09:15:04Z","eventSource":"ssm.amazonaws.com",` +
+	`"eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","eventID":"0b5b3c52-7f1e-4b43-9d1a-2f0d7a1c9e01",` +
+	`"recipientAccountId":"210987654321","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLEID:i-0a1b2c3d4e5f60718",` +
+	`"arn":"arn:aws:sts::210987654321:assumed-role/web-tier/i-0a1b2c3d4e5f60718","accountId":"210987654321",` +
+	`"sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::210987654321:role/app/web-tier","userName":"web-tier"}}},` +
+	`"requestParameters":{"target":"i-0fedcba9876543210","documentName":"AWS-StartPortForwardingSession"}}`
+
+func readRaw(t *testing.T, body string) (Result, Event, error) {
+	t.Helper()
+	lr := plog.NewLogRecord()
+	lr.Body().SetStr(body)
+	var r Reader
+	var ev Event
+	got, err := r.Read(pcommon.NewResource(), lr, &ev)
+	return got, ev, err
+}
+
+func TestReadRawStartSession(t *testing.T) {
+	got, ev, err := readRaw(t, startSession)
+	require.NoError(t, err)
+	require.Equal(t, StartSession, got)
+	assert.Equal(t, "web-tier", ev.UserName())
+	assert.Equal(t, "arn:aws:iam::210987654321:role/app/web-tier", ev.Principal())
+	assert.Equal(t, "210987654321", ev.AccountID())
+	assert.Equal(t, "i-0fedcba9876543210", ev.Target)
+	assert.Equal(t, "AWS-StartPortForwardingSession", ev.DocumentName)
+	assert.Equal(t, "i-0a1b2c3d4e5f60718", ev.SourceInstance())
+	assert.Equal(t, time.Date(2026, 11, 2, 9, 15, 4, 0, time.UTC), ev.Time)
+	assert.Equal(t, "eventTime", ev.TimeSource)
+	assert.True(t, ev.Success())
+}
+
+func TestReadBytesBody(t *testing.T) {
+	lr := plog.NewLogRecord()
+	lr.Body().SetEmptyBytes().FromRaw([]byte(startSession))
+	var r Reader
+	var ev Event
+	got, err := r.Read(pcommon.NewResource(), lr, &ev)
+	require.NoError(t, err)
+	assert.Equal(t, StartSession, got)
+}
+
+// The prefilter must not be a way to hide a StartSession: JSON may spell the
+// names with \u escapes, which CloudTrail consumers decode.
+func TestReadEscapedNamesAreNotHidden(t *testing.T) {
+	body := strings.Replace(startSession, `"StartSession"`, `"Start\u0053ession"`, 1)
+	body = strings.Replace(body, `"ssm.amazonaws.com"`, `"ssm\u002eamazonaws.com"`, 1)
+	got, ev, err := readRaw(t, body)
+	require.NoError(t, err)
+	require.Equal(t, StartSession, got)
+	assert.Equal(t, "i-0fedcba9876543210", ev.Target)
+}
+
+func TestReadSkipsOtherEvents(t *testing.T) {
+	for name, body := range map[string]string{
+		"other action":   strings.Replace(startSession, "StartSession", "TerminateSession", 1),
+		"other provider": strings.Replace(startSession, `"ssm.amazonaws.com"`, `"ec2.amazonaws.com"`, 1),
+		"not json":       "2026-11-02 09:15:04 INFO StartSession ssm.amazonaws.com happened",
+		"other json":     `{"msg":"StartSession via ssm.amazonaws.com","level":"info"}`,
+		"empty":          "",
+	} {
+		got, _, err := readRaw(t, body)
+		if name == "not json" {
+			assert.Equal(t, Malformed, got, name) // it names StartSession but is not JSON
+			continue
+		}
+		assert.NoError(t, err, name)
+		assert.Equal(t, Skip, got, name)
+	}
+}
+
+func TestReadMalformed(t *testing.T) {
+	for name, body := range map[string]string{
+		"truncated":         startSession[:len(startSession)-20],
+		"eventSource int":   strings.Replace(startSession, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":7`, 1) + ` ` + `"ssm.amazonaws.com"`,
+		"array":             `["StartSession","ssm.amazonaws.com"]`,
+		"invalid utf8 arn":  strings.Replace(startSession, "web-tier/i-0a1b", "web-tier/\xff\xfe-0a1b", 1),
+		"huge principal id": strings.Replace(startSession, "AROAEXAMPLEID", strings.Repeat("A", MaxFieldLen+1), 1),
+		"too deep":          strings.Repeat(`{"a":`, 400) + `"StartSession ssm.amazonaws.com"` + strings.Repeat(`}`, 400),
+	} {
+		got, _, err := readRaw(t, body)
+		assert.Equal(t, Malformed, got, name)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestReadWrongTypesInMaps(t *testing.T) {
+	lr := plog.NewLogRecord()
+	lr.Attributes().PutInt("event.provider", 3)
+	lr.Attributes().PutStr("event.action", "StartSession")
+	var r Reader
+	var ev Event
+	got, err := r.Read(pcommon.NewResource(), lr, &ev)
+	assert.Equal(t, Malformed, got)
+	assert.Error(t, err)
+
+	// A userIdentity of the wrong type is simply absent, not a crash.
+	lr = plog.NewLogRecord()
+	m := lr.Body().SetEmptyMap()
+	m.PutStr("eventSource", ProviderSSM)
+	m.PutStr("eventName", ActionStart)
+	m.PutStr("userIdentity", "not a map")
+	m.PutEmptySlice("requestParameters")
+	got, err = r.Read(pcommon.NewResource(), lr, &ev)
+	require.NoError(t, err)
+	assert.Equal(t, StartSession, got)
+	assert.Empty(t, ev.Principal())
+	assert.Empty(t, ev.Target)
+}
+
+func TestReadECSNested(t *testing.T) {
+	lr := plog.NewLogRecord()
+	require.NoError(t, lr.Attributes().FromRaw(map[string]any{
+		"event": map[string]any{"provider": ProviderSSM, "action": ActionStart, "outcome": "success"},
+		"user":  map[string]any{"name": "ops-admin"},
+		"cloud": map[string]any{"account": map[string]any{"id": "123456789012"}},
+		"aws": map[string]any{"cloudtrail": map[string]any{
+			"request_parameters": "{reason=x, target=i-0123456789abcdef0}",
+			"user_identity":      map[string]any{"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/ops-admin"},
+		}},
+	}))
+	var r Reader
+	var ev Event
+	got, err := r.Read(pcommon.NewResource(), lr, &ev)
+	require.NoError(t, err)
+	require.Equal(t, StartSession, got)
+	assert.Equal(t, "ops-admin", ev.UserName())
+	assert.Equal(t, "123456789012", ev.AccountID())
+	assert.Equal(t, "i-0123456789abcdef0", ev.Target)
+	assert.Equal(t, "arn:aws:iam::123456789012:user/ops-admin", ev.Principal())
+}
+
+func TestTimeFallbacks(t *testing.T) {
+	noTime := strings.Replace(startSession, `"eventTime":"2026-11-02T09:15:04Z",`, "", 1)
+	lr := plog.NewLogRecord()
+	lr.Body().SetStr(noTime)
+	ts := time.Date(2026, 11, 2, 9, 16, 0, 0, time.UTC)
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(ts.Add(time.Minute)))
+	var r Reader
+	var ev Event
+	_, err := r.Read(pcommon.NewResource(), lr, &ev)
+	require.NoError(t, err)
+	assert.Equal(t, ts.Add(time.Minute), ev.Time)
+	assert.Equal(t, "observed_timestamp", ev.TimeSource)
+
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	_, err = r.Read(pcommon.NewResource(), lr, &ev)
+	require.NoError(t, err)
+	assert.Equal(t, ts, ev.Time)
+	assert.Equal(t, "timestamp", ev.TimeSource)
+}
+
+func TestParseTime(t *testing.T) {
+	want := time.Date(2025, 2, 19, 20, 13, 49, 0, time.UTC)
+	for _, s := range []string{"2025-02-19T20:13:49Z", "2025-02-19 20:13:49", "2025-02-19 20:13:49.000000000", "2025-02-19T20:13:49", "2025-02-19T21:13:49+01:00"} {
+		got, ok := ParseTime(s)
+		assert.True(t, ok, s)
+		assert.Equal(t, want, got, s)
+	}
+	for _, s := range []string{"", "yesterday", "2025-02-19", "1739996029"} {
+		_, ok := ParseTime(s)
+		assert.False(t, ok, s)
+	}
+}
+
+func TestIdentityNormalisation(t *testing.T) {
+	for name, tc := range map[string]struct {
+		id                  Identity
+		userName, principal string
+	}{
+		"iam user":    {Identity{Type: "IAMUser", UserName: "alice", ARN: "arn:aws:iam::1:user/alice"}, "alice", "arn:aws:iam::1:user/alice"},
+		"root":        {Identity{Type: "Root", ARN: "arn:aws:iam::1:root", PrincipalID: "1"}, "", "arn:aws:iam::1:root"},
+		"assumed":     {Identity{Type: "AssumedRole", ARN: "arn:aws:sts::1:assumed-role/Admin/bob", IssuerARN: "arn:aws:iam::1:role/Admin", IssuerUserName: "Admin"}, "Admin", "arn:aws:iam::1:role/Admin"},
+		"no issuer":   {Identity{Type: "AssumedRole", ARN: "arn:aws-us-gov:sts::1:assumed-role/Admin/bob"}, "", "arn:aws-us-gov:iam::1:role/Admin"},
+		"linked role": {Identity{Type: "AssumedRole", ARN: "arn:aws:sts::1:assumed-role/AWSServiceRoleForSSM/x", IssuerARN: "arn:aws:iam::1:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForSSM", IssuerUserName: "AWSServiceRoleForSSM"}, "", "arn:aws:iam::1:role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForSSM"},
+		"federated":   {Identity{Type: "FederatedUser", ARN: "arn:aws:sts::1:federated-user/x", IssuerARN: "arn:aws:iam::1:user/feduser", IssuerUserName: "feduser"}, "feduser", "arn:aws:iam::1:user/feduser"},
+		"idc":         {Identity{Type: "IdentityCenterUser", OnBehalfOfUserID: "9067-abcd", LoginUserName: "carol@example.com"}, "carol@example.com", "9067-abcd"},
+		"service":     {Identity{Type: "AWSService", InvokedBy: "ec2.amazonaws.com"}, "", "ec2.amazonaws.com"},
+		"unknown":     {Identity{Type: "SAMLUser", UserName: "dave", PrincipalID: "SAML:dave"}, "dave", "SAML:dave"},
+	} {
+		ev := Event{Identity: tc.id}
+		assert.Equal(t, tc.userName, ev.UserName(), name)
+		assert.Equal(t, tc.principal, ev.Principal(), name)
+	}
+}
+
+func TestIsInstanceID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"i-0a1b2c3d4e5f60718": true, "i-0a1b2c3d": true, "i-eA1d1296c1dE3Aa1f": true,
+		"i-": false, "mi-0a1b2c3d4e5f60718": false, "i-0a1b2c3d4e5f6071z": false, "bob": false,
+	} {
+		assert.Equal(t, want, IsInstanceID(s), s)
+	}
+}
