@@ -1,0 +1,258 @@
+package firstseen
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+)
+
+var (
+	t0      = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	day     = 24 * time.Hour
+	window  = 10 * day
+	procID  = component.MustNewID("ssmsession")
+	fixedAt = func() time.Time { return t0.Add(30 * day) }
+)
+
+func newStore(t *testing.T, cache int, client storage.Client) *Store {
+	t.Helper()
+	s, err := New(Settings{Window: window, CacheSize: cache, Persistent: client != nil, PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: fixedAt})
+	require.NoError(t, err)
+	if client != nil {
+		s.SetClient(client)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func key(name string) Key { return KeyOf("user", []string{name}) }
+
+func obs(name string, at time.Duration, ev uint64) Observation {
+	return Observation{Key: key(name), Time: t0.Add(at), Event: ev}
+}
+
+// observe runs one batch and returns the decisions.
+func observe(t *testing.T, s *Store, batch ...Observation) ([]bool, []Alert) {
+	t.Helper()
+	isNew := make([]bool, len(batch))
+	alerts, st := s.Observe(context.Background(), batch, isNew)
+	require.NoError(t, st.StorageErr)
+	return isNew, alerts
+}
+
+func TestDecisionRule(t *testing.T) {
+	s := newStore(t, 100, nil)
+	got, alerts := observe(t, s,
+		obs("alice", 0, 1),             // first: new
+		obs("alice", day, 2),           // within window: known
+		obs("alice", day+window, 3),    // exactly the window after the latest: known
+		obs("alice", 12*day, 4),        // late event, older than the latest: known
+		obs("alice", 30*day, 5),        // more than the window after the latest: new again
+		obs("bob", 5*day, 6),           // other term: new
+		obs("bob", 5*day, 6),           // same event delivered twice in a batch: once
+		obs("bob", 5*day-time.Hour, 7), // earlier event arriving after a later one: known
+	)
+	assert.Equal(t, []bool{true, false, false, false, true, true, false, false}, got)
+	require.Len(t, alerts, 3)
+
+	s.Settle(context.Background(), alerts, true)
+	got, _ = observe(t, s, obs("alice", 30*day, 5), obs("bob", 5*day, 6))
+	assert.Equal(t, []bool{false, false}, got, "duplicate deliveries of delivered alerts do not alert")
+}
+
+func TestFailedDeliveryIsAlertedAgain(t *testing.T) {
+	s := newStore(t, 100, nil)
+	_, alerts := observe(t, s, obs("carol", 0, 9))
+	s.Settle(context.Background(), alerts, false)
+	got, alerts := observe(t, s, obs("carol", 0, 9))
+	assert.Equal(t, []bool{true}, got, "the receiver's retry carries the alert again")
+	s.Settle(context.Background(), alerts, true)
+	got, _ = observe(t, s, obs("carol", 0, 9), obs("carol", time.Minute, 10))
+	assert.Equal(t, []bool{false, false}, got)
+}
+
+// model is the rule written the plain way: the full history of each term.
+type model map[Key][]int64
+
+func (m model) observe(o Observation) bool {
+	t := o.Time.UnixNano()
+	h := m[o.Key]
+	m[o.Key] = append(h, t)
+	if len(h) == 0 {
+		return true
+	}
+	latest := h[0]
+	for _, x := range h {
+		latest = max(latest, x)
+	}
+	return t-latest > int64(window)
+}
+
+// TestBatchBoundariesDoNotMatter compares random event streams, cut into
+// random batches, with the plain model; events here are never redelivered.
+// Memory alone must hold all 8 terms; with storage any cache size works.
+func TestBatchBoundariesDoNotMatter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 40; round++ {
+		var s *Store
+		if round%2 == 0 {
+			s = newStore(t, 8+rng.IntN(10), nil)
+		} else {
+			client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+			s = newStore(t, 1+rng.IntN(10), client)
+		}
+		m := model{}
+		var stream []Observation
+		at := time.Duration(0)
+		for i := 0; i < 300; i++ {
+			at += time.Duration(rng.IntN(int(2 * day)))
+			skew := -time.Duration(rng.IntN(int(time.Hour))) // a little lateness
+			stream = append(stream, obs(fmt.Sprint("u", rng.IntN(8)), at+skew, uint64(i+1)))
+		}
+		for len(stream) > 0 {
+			n := 1 + rng.IntN(min(len(stream), 40))
+			batch := stream[:n]
+			stream = stream[n:]
+			got, alerts := observe(t, s, batch...)
+			for i, o := range batch {
+				require.Equal(t, m.observe(o), got[i], "round %d", round)
+			}
+			s.Settle(context.Background(), alerts, true)
+		}
+	}
+}
+
+func TestMemoryBoundedByCacheSize(t *testing.T) {
+	s := newStore(t, 50, nil)
+	evictions := 0
+	for i := 0; i < 100; i++ {
+		batch := make([]Observation, 100)
+		for j := range batch {
+			batch[j] = obs(fmt.Sprint("term", i*100+j), time.Duration(i)*time.Minute, uint64(i*100+j))
+		}
+		_, st := s.Observe(context.Background(), batch, make([]bool, len(batch)))
+		evictions += st.Evictions
+		assert.LessOrEqual(t, s.Len(), 50)
+	}
+	assert.Equal(t, 10000-50, evictions)
+}
+
+// Without storage an evicted term is forgotten; with storage it is not.
+func TestEvictedTermsComeBackFromStorage(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		var client storage.Client
+		if persistent {
+			client = storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+		}
+		s := newStore(t, 2, client)
+		observe(t, s, obs("a", 0, 1), obs("b", 0, 2), obs("c", 0, 3))
+		got, _ := observe(t, s, obs("a", time.Hour, 4))
+		assert.Equal(t, !persistent, got[0], "persistent=%v", persistent)
+	}
+}
+
+func TestRestartWithFileStorage(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	ext := storagetest.FileStorage(t, dir)
+	client, err := ext.GetClient(ctx, component.KindProcessor, procID, "")
+	require.NoError(t, err)
+	s1 := newStore(t, 100, client)
+	got, alerts := observe(t, s1, obs("delivered", 0, 1), obs("lost", 0, 2))
+	require.Equal(t, []bool{true, true}, got)
+	// Only the first alert was confirmed before the "crash".
+	s1.Settle(ctx, alerts[:1], true)
+	s1.Close()
+	require.NoError(t, client.Close(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	ext2 := storagetest.FileStorage(t, dir)
+	s2 := newStore(t, 100, storagetest.Client(t, ext2, component.KindProcessor, procID))
+	got, _ = observe(t, s2,
+		obs("delivered", 0, 1),   // redelivered by the receiver: already alerted
+		obs("lost", 0, 2),        // its alert may never have left: alert again
+		obs("delivered", day, 3), // new occurrence within the window
+		obs("fresh", day, 4),     // never seen
+	)
+	assert.Equal(t, []bool{false, true, false, true}, got)
+}
+
+func TestStorageFaultsDegradeAndRecover(t *testing.T) {
+	real := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	faulty := &storagetest.Faulty{Client: real}
+	s := newStore(t, 100, faulty)
+	ctx := context.Background()
+
+	faulty.SetFailing(true)
+	isNew := make([]bool, 1)
+	_, st := s.Observe(ctx, []Observation{obs("x", 0, 1)}, isNew)
+	assert.ErrorIs(t, st.StorageErr, storagetest.ErrInjected)
+	assert.True(t, isNew[0], "decisions continue from memory")
+	assert.True(t, s.Degraded())
+
+	faulty.SetFailing(false)
+	_, st = s.Observe(ctx, []Observation{obs("y", 0, 2)}, isNew)
+	require.NoError(t, st.StorageErr)
+	assert.True(t, st.Recovered)
+	assert.Equal(t, 2, st.Writes, "the term decided while degraded is written on recovery")
+	assert.False(t, s.Degraded())
+
+	v, err := real.Get(ctx, storageKey(key("x")))
+	require.NoError(t, err)
+	assert.NotNil(t, v)
+}
+
+func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	require.NoError(t, client.Set(context.Background(), "other-key", []byte("kept")))
+	s := newStore(t, 100, client)
+	observe(t, s, obs("old", 0, 1), obs("recent", 15*day, 2), obs("now", 20*day, 3))
+	removed, err := s.Prune(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, removed, "only the term older than now-window")
+	for name, want := range map[string]bool{"old": false, "recent": true, "now": true} {
+		v, err := client.Get(context.Background(), storageKey(key(name)))
+		require.NoError(t, err)
+		assert.Equal(t, want, v != nil, name)
+	}
+	v, _ := client.Get(context.Background(), "other-key")
+	assert.Equal(t, []byte("kept"), v)
+}
+
+// A timestamp far in the future must not move the pruning clock.
+func TestFutureTimestampsDoNotPruneEverything(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	s := newStore(t, 100, client)
+	observe(t, s, obs("a", 20*day, 1), obs("bogus", 5000*day, 2))
+	removed, err := s.Prune(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 0, removed)
+}
+
+func TestStateEncoding(t *testing.T) {
+	in := state{latest: 42, alertAt: 41, alertEv: 7, status: alertDelivered}
+	out, err := decode(encode(in))
+	require.NoError(t, err)
+	assert.Equal(t, in, out)
+	in.status = alertInFlight
+	out, _ = decode(encode(in))
+	assert.Equal(t, alertRetry, out.status, "in flight when written means unknown after restart")
+	_, err = decode([]byte("garbage"))
+	assert.Error(t, err)
+}
+
+func TestKeyOfIsUnambiguous(t *testing.T) {
+	assert.NotEqual(t, KeyOf("f", []string{"ab", "c"}), KeyOf("f", []string{"a", "bc"}))
+	assert.NotEqual(t, KeyOf("f", []string{"a"}), KeyOf("g", []string{"a"}))
+	assert.Equal(t, KeyOf("f", []string{"a"}), KeyOf("f", []string{"a"}))
+}

@@ -1,0 +1,142 @@
+// Package storagetest gives tests real file storage (contrib's file_storage
+// extension, bbolt on disk) and a client wrapper that injects faults.
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// ID is the extension id tests register file storage under.
+var ID = component.MustNewID("file_storage")
+
+// FileStorage starts a file_storage extension on dir. Stop it (or let the
+// test end) to close it; a new one on the same dir sees the same data, as a
+// restarted collector does.
+func FileStorage(tb testing.TB, dir string) storage.Extension {
+	tb.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ext.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+	return ext.(storage.Extension)
+}
+
+// Client opens a client of ext for a component, closed when the test ends.
+func Client(tb testing.TB, ext storage.Extension, kind component.Kind, id component.ID) storage.Client {
+	tb.Helper()
+	c, err := ext.GetClient(context.Background(), kind, id, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// Host serves extensions to components under test.
+type Host struct {
+	component.Host
+	Extensions map[component.ID]component.Component
+}
+
+// NewHost returns a host holding the given extensions.
+func NewHost(exts map[component.ID]component.Component) *Host {
+	return &Host{Host: componenttest.NewNopHost(), Extensions: exts}
+}
+
+// GetExtensions implements component.Host.
+func (h *Host) GetExtensions() map[component.ID]component.Component { return h.Extensions }
+
+// ErrInjected is returned by a Faulty client while it is failing.
+var ErrInjected = errors.New("injected storage fault")
+
+// Faulty wraps a client and fails every operation while Failing is set.
+type Faulty struct {
+	storage.Client
+	mu      sync.Mutex
+	failing bool
+	Calls   int
+}
+
+// SetFailing switches faults on or off.
+func (f *Faulty) SetFailing(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failing = on
+}
+
+func (f *Faulty) fail() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls++
+	if f.failing {
+		return ErrInjected
+	}
+	return nil
+}
+
+// Batch implements storage.Client.
+func (f *Faulty) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Client.Batch(ctx, ops...)
+}
+
+// Walk passes through to the wrapped client's Walker.
+func (f *Faulty) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Client.(storage.Walker).Walk(ctx, fn)
+}
+
+// FaultyExtension hands out Faulty clients over a real extension, and can
+// refuse to give clients at all.
+type FaultyExtension struct {
+	storage.Extension
+	mu       sync.Mutex
+	refusing bool
+	Clients  []*Faulty
+}
+
+// SetRefusing makes GetClient fail while on.
+func (e *FaultyExtension) SetRefusing(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refusing = on
+}
+
+// GetClient implements storage.Extension.
+func (e *FaultyExtension) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refusing {
+		return nil, ErrInjected
+	}
+	c, err := e.Extension.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, err
+	}
+	f := &Faulty{Client: c}
+	e.Clients = append(e.Clients, f)
+	return f, nil
+}
+
+var _ extension.Extension = (*FaultyExtension)(nil)
