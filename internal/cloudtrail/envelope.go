@@ -10,14 +10,19 @@ import (
 // envelopeKey is the top-level key of a CloudTrail log file object in S3.
 const envelopeKey = "Records"
 
-// MaybeEnvelope is the cheap test run on every string body: false means the
-// body is certainly not a {"Records":[...]} file object.
+// MaybeEnvelope is the O(1) test run on every text body: CloudTrail writes
+// its file objects as {"Records":[...]}, so only a body that opens with that
+// key is treated as one.
 func MaybeEnvelope(body string) bool {
-	i := 0
-	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n') {
-		i++
+	body = trimLeftSpace(body)
+	if body == "" || body[0] != '{' {
+		return false
 	}
-	return i < len(body) && body[i] == '{' && strings.Contains(body, `"Records"`)
+	return strings.HasPrefix(trimLeftSpace(body[1:]), `"Records"`)
+}
+
+func trimLeftSpace(s string) string {
+	return strings.TrimLeft(s, " \t\r\n")
 }
 
 // SplitEnvelope returns the exact bytes of each event of a CloudTrail file
@@ -50,15 +55,25 @@ func EnvelopeRecords(m pcommon.Map) (pcommon.Slice, bool) {
 	return v.Slice(), true
 }
 
+// BodyText returns a text body (a string, or bytes viewed as a string
+// without copying); ok is false for other body types.
+func BodyText(body pcommon.Value) (string, bool) {
+	switch body.Type() {
+	case pcommon.ValueTypeStr:
+		return body.Str(), true
+	case pcommon.ValueTypeBytes:
+		return bytesString(body.Bytes().AsRaw()), true
+	}
+	return "", false
+}
+
 // BodyEnvelope tells whether a log body is a CloudTrail file object, in any of
 // the body forms a receiver produces.
 func BodyEnvelope(body pcommon.Value) bool {
-	switch body.Type() {
-	case pcommon.ValueTypeStr:
-		return MaybeEnvelope(body.Str())
-	case pcommon.ValueTypeBytes:
-		return MaybeEnvelope(bytesString(body.Bytes().AsRaw()))
-	case pcommon.ValueTypeMap:
+	if text, ok := BodyText(body); ok {
+		return MaybeEnvelope(text)
+	}
+	if body.Type() == pcommon.ValueTypeMap {
 		_, ok := EnvelopeRecords(body.Map())
 		return ok
 	}

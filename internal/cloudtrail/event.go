@@ -54,8 +54,10 @@ type Identity struct {
 	IssuerType     string
 	IssuerARN      string
 	IssuerUserName string
-	// OnBehalfOfUserID is the Identity Center user id.
+	// OnBehalfOfUserID is the Identity Center user id; UserID is
+	// userIdentity.userId, where some producers put it.
 	OnBehalfOfUserID string
+	UserID           string
 	// LoginUserName is additionalEventData.UserName (Identity Center sign-ins).
 	LoginUserName string
 }
@@ -163,11 +165,11 @@ func (e *Event) Principal() string {
 			return role
 		}
 	case "IdentityCenterUser":
-		if id.OnBehalfOfUserID != "" {
-			return id.OnBehalfOfUserID
+		if v := firstNonEmpty(id.OnBehalfOfUserID, id.UserID); v != "" {
+			return v
 		}
 	}
-	return firstNonEmpty(id.ARN, id.PrincipalID, id.OnBehalfOfUserID, id.InvokedBy)
+	return firstNonEmpty(id.ARN, id.PrincipalID, id.OnBehalfOfUserID, id.UserID, id.InvokedBy)
 }
 
 // SessionName is the part of an assumed-role ARN after the role name.

@@ -70,6 +70,7 @@ func fillNative(f fields, ev *Event) {
 		IssuerARN:        f.str("userIdentity", "sessionContext", "sessionIssuer", "arn"),
 		IssuerUserName:   f.str("userIdentity", "sessionContext", "sessionIssuer", "userName"),
 		OnBehalfOfUserID: f.str("userIdentity", "onBehalfOf", "userId"),
+		UserID:           f.str("userIdentity", "userId"),
 		LoginUserName:    f.str("additionalEventData", "UserName"),
 	}
 }
@@ -129,6 +130,7 @@ func fillOTel(m, res pcommon.Map, ev *Event) {
 		PrincipalID:    firstNonEmpty(lookupStr(m, "aws.principal.id"), lookupStr(m, "aws.user_identity.principal.id")),
 		AccountID:      lookupStr(m, "aws.user_identity.account_id"),
 		UserName:       lookupStr(m, "user.name"),
+		UserID:         lookupStr(m, "user.id"),
 		AccessKeyID:    firstNonEmpty(lookupStr(m, "aws.access_key.id"), lookupStr(m, "aws.user_identity.access_key.id")),
 		InvokedBy:      lookupStr(m, "aws.user_identity.invoked_by"),
 		IssuerType:     lookupStr(m, "aws.user_identity.session_context.issuer.type"),

@@ -53,13 +53,8 @@ func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Resul
 	if result, found, err := readMap(lr.Attributes(), res, ev); found {
 		return finish(result, err, lr, ev)
 	}
-	var raw string
-	switch body.Type() {
-	case pcommon.ValueTypeStr:
-		raw = body.Str()
-	case pcommon.ValueTypeBytes:
-		raw = bytesString(body.Bytes().AsRaw())
-	default:
+	raw, ok := BodyText(body)
+	if !ok {
 		return Skip, nil
 	}
 	result, err := r.ReadJSON(raw, ev)
@@ -187,7 +182,7 @@ func (e *Event) wellFormed() bool {
 		e.Provider, e.Action, e.ErrorCode, e.Outcome, e.ID, e.Region, e.SourceAddr,
 		e.RecipientAccountID, e.AccountIDOverride, e.UserNameOverride, e.Target, e.DocumentName,
 		id.Type, id.ARN, id.PrincipalID, id.AccountID, id.UserName, id.AccessKeyID, id.InvokedBy,
-		id.IssuerType, id.IssuerARN, id.IssuerUserName, id.OnBehalfOfUserID, id.LoginUserName,
+		id.IssuerType, id.IssuerARN, id.IssuerUserName, id.OnBehalfOfUserID, id.UserID, id.LoginUserName,
 	} {
 		if len(s) > MaxFieldLen || !utf8.ValidString(s) {
 			return false

@@ -51,7 +51,7 @@ func ToECS(ev map[string]any, attrs pcommon.Map, flattened bool) error {
 		put("cloud.account.id", ev["recipientAccountId"])
 	}
 	put("user.name", elasticUserName(ui, ev))
-	put("user.id", ui["principalId"])
+	put("user.id", elasticUserID(ui))
 	put("aws.cloudtrail.user_identity.type", ui["type"])
 	put("aws.cloudtrail.user_identity.arn", ui["arn"])
 	put("aws.cloudtrail.user_identity.access_key_id", ui["accessKeyId"])
@@ -94,6 +94,20 @@ func elasticUserName(ui, ev map[string]any) any {
 		return nil
 	}
 	return ui["userName"]
+}
+
+// elasticUserID is the pipeline's user.id by identity type.
+func elasticUserID(ui map[string]any) any {
+	switch ui["type"] {
+	case "Root":
+		return ui["accountId"]
+	case "IdentityCenterUser":
+		if id := dig(ui, "onBehalfOf")["userId"]; id != nil {
+			return id
+		}
+		return ui["userId"]
+	}
+	return ui["principalId"]
 }
 
 // dropEmpty removes what the pipeline removes first: null, "", "-", "none",

@@ -102,6 +102,16 @@ func Logs(shape Shape, raws [][]byte) (plog.Logs, error) {
 	return ld, nil
 }
 
+// Plain converts a decoded event (json.Number values) into what pdata's
+// FromRaw accepts.
+func Plain(m map[string]any) (map[string]any, error) {
+	out, ok := plain(m).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("not a map")
+	}
+	return out, nil
+}
+
 // plain turns json.Number into int64 or float64, as pdata's FromRaw needs.
 func plain(v any) any {
 	switch t := v.(type) {

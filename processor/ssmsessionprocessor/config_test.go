@@ -1,0 +1,68 @@
+package ssmsessionprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, xconfmap.Validate(cfg)
+}
+
+func TestConfigDefaultsAndFull(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, createDefaultConfig(), cfg)
+	assert.Equal(t, []string{"cloud.account.id", "user.name"}, cfg.NewTerms.Fields)
+	assert.Equal(t, 240*time.Hour, cfg.NewTerms.HistoryWindow, "Elastic's 10-day history")
+
+	cfg, err = loadConfig(t, "full")
+	require.NoError(t, err)
+	id := component.MustNewIDWithName("file_storage", "ssm")
+	assert.Equal(t, &Config{
+		Envelope: EnvelopeKeep,
+		NewTerms: NewTermsConfig{
+			Fields:        []string{"aws.cloudtrail.user_identity.arn"},
+			HistoryWindow: 168 * time.Hour,
+			MissingField:  MissingSkip,
+			CacheSize:     5000,
+			Storage:       &id,
+			PruneInterval: 15 * time.Minute,
+		},
+	}, cfg)
+}
+
+func TestConfigErrorsSayWhatToFix(t *testing.T) {
+	for name, want := range map[string][]string{
+		"zero_window":     {"new_terms::history_window must be positive, got 0s"},
+		"negative_cache":  {"new_terms::cache_size must be positive, got -1"},
+		"unknown_field":   {`unknown field "user.nmae"; supported: `, "user.name"},
+		"bad_modes":       {`envelope: "unwrap" is not supported; use "split" or "keep"`, `missing_field: "ignore"`, "new_terms::fields: list at least one field"},
+		"duplicate_field": {`"user.name" is listed twice`},
+		"unknown_key":     {"windw"},
+	} {
+		_, err := loadConfig(t, name)
+		require.Error(t, err, name)
+		for _, w := range want {
+			assert.Contains(t, err.Error(), w, name)
+		}
+	}
+}

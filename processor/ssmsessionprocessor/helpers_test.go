@@ -1,0 +1,171 @@
+package ssmsessionprocessor
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
+)
+
+var ctx = context.Background()
+
+// clock is a settable wall clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// statusHost serves extensions and records the status events reported.
+type statusHost struct {
+	*storagetest.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+// statuses lists the reported statuses in order.
+func (h *statusHost) statuses() []componentstatus.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []componentstatus.Status
+	for _, ev := range h.events {
+		out = append(out, ev.Status())
+	}
+	return out
+}
+
+type harness struct {
+	logs  processor.Logs
+	sink  *consumertest.LogsSink
+	tel   *componenttest.Telemetry
+	host  *statusHost
+	clock *clock
+}
+
+// start builds, starts and (at test end) shuts down a processor whose next
+// consumer is next, or a sink when next is nil.
+func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component, next consumer.Logs) *harness {
+	t.Helper()
+	h := &harness{sink: &consumertest.LogsSink{}, tel: componenttest.NewTelemetry(), clock: newClock()}
+	h.host = &statusHost{Host: storagetest.NewHost(exts)}
+	if next == nil {
+		next = h.sink
+	}
+	var err error
+	h.logs, err = newLogs(ctx, metadatatest.NewSettings(h.tel), cfg, next, h.clock.Now)
+	require.NoError(t, err)
+	require.NoError(t, h.logs.Start(ctx, h.host))
+	t.Cleanup(func() {
+		require.NoError(t, h.logs.Shutdown(ctx))
+		require.NoError(t, h.tel.Shutdown(ctx))
+	})
+	return h
+}
+
+func defaultConfig() *Config { return createDefaultConfig().(*Config) }
+
+// readEvents reads an NDJSON file of raw CloudTrail events.
+func readEvents(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) > 0 {
+			out = append(out, append([]byte(nil), sc.Bytes()...))
+		}
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// records flattens the log records of ld in order.
+func records(ld plog.Logs) []plog.LogRecord {
+	var out []plog.LogRecord
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				out = append(out, recs.At(k))
+			}
+		}
+	}
+	return out
+}
+
+func attrStr(lr plog.LogRecord, k string) string {
+	v, ok := lr.Attributes().Get(k)
+	if !ok {
+		return ""
+	}
+	return v.AsString()
+}
+
+func terms(lr plog.LogRecord) []string {
+	v, ok := lr.Attributes().Get(AttrTerms)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i := 0; i < v.Slice().Len(); i++ {
+		out = append(out, v.Slice().At(i).Str())
+	}
+	return out
+}
+
+// newTerm is "true", "false" or "" (no decision).
+func newTerm(lr plog.LogRecord) string { return attrStr(lr, AttrNewTerm) }
+
+// withoutTags copies lr's attributes minus what the processor adds.
+func withoutTags(lr plog.LogRecord) pcommon.Map {
+	m := pcommon.NewMap()
+	lr.Attributes().CopyTo(m)
+	m.RemoveIf(func(k string, _ pcommon.Value) bool {
+		switch k {
+		case AttrRuleID, AttrRuleName, AttrRiskScore, AttrSeverity, AttrFramework, AttrTacticID, AttrTacticName,
+			AttrTechniqueID, AttrTechniqueName, AttrSubTechID, AttrSubTechName, AttrTarget, AttrPrincipal,
+			AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID:
+			return true
+		}
+		return false
+	})
+	return m
+}

@@ -1,0 +1,191 @@
+package ssmsessionprocessor
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
+)
+
+// logSampleTick: per message, one log line per tick at most, so a stream of
+// bad records cannot flood the collector's log.
+const logSampleTick = 10 * time.Second
+
+type ssmProcessor struct {
+	cfg     *Config
+	logger  *zap.Logger
+	tel     *metadata.TelemetryBuilder
+	reader  cloudtrail.Reader
+	spec    termSpec
+	store   *firstseen.Store
+	storage *storageLink
+	now     func() time.Time
+	batches sync.Pool
+}
+
+// match is a record that matched the rule, with its event and decision.
+type match struct {
+	lr plog.LogRecord
+	ev cloudtrail.Event
+	d  decision
+}
+
+// batch is per-call scratch space, pooled so steady traffic reuses it.
+type batch struct {
+	ev      cloudtrail.Event
+	matches []match
+	obs     []firstseen.Observation
+	isNew   []bool
+}
+
+func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*ssmProcessor, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	logger := set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, logSampleTick, 1, 0)
+	}))
+	store, err := firstseen.New(firstseen.Settings{
+		Window:        cfg.NewTerms.HistoryWindow,
+		CacheSize:     cfg.NewTerms.CacheSize,
+		Persistent:    cfg.NewTerms.Storage != nil,
+		PruneInterval: cfg.NewTerms.PruneInterval,
+		MaxFutureSkew: time.Hour,
+		Now:           now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &ssmProcessor{
+		cfg:    cfg,
+		logger: logger,
+		tel:    tel,
+		spec:   newTermSpec(cfg.NewTerms),
+		store:  store,
+		now:    now,
+	}
+	p.storage = newStorageLink(set.ID, cfg.NewTerms.Storage, store, logger, tel, now)
+	p.batches.New = func() any { return &batch{} }
+	return p, nil
+}
+
+// processLogs tags matches in ld in place. It never fails: unreadable
+// records pass through unchanged and are counted.
+func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	if p.cfg.Envelope == EnvelopeSplit {
+		split, bad := splitEnvelopes(ld)
+		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(split))
+		if bad > 0 {
+			p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(bad))
+			p.logger.Warn("CloudTrail file object could not be parsed; passed through unsplit (is filelog's max_log_size large enough?)")
+		}
+	}
+	b := p.batches.Get().(*batch)
+	defer p.putBatch(b)
+
+	inspected, malformed := 0, 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		res := rls.At(i).Resource()
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			inspected += recs.Len()
+			for k := 0; k < recs.Len(); k++ {
+				lr := recs.At(k)
+				switch result, err := p.reader.Read(res, lr, &b.ev); result {
+				case cloudtrail.Malformed:
+					malformed++
+					p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
+				case cloudtrail.StartSession:
+					if b.ev.Success() {
+						b.matches = append(b.matches, match{lr: lr, ev: b.ev})
+					}
+				}
+			}
+		}
+	}
+	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(inspected))
+	if malformed > 0 {
+		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(malformed))
+	}
+	if len(b.matches) > 0 {
+		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)))
+		p.decide(ctx, b)
+	}
+	return ld, nil
+}
+
+// decide makes the new_terms decision for every match of the batch, in
+// order, and tags the records.
+func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
+	p.storage.reconnectIfDue(ctx)
+	skipped := 0
+	for i := range b.matches {
+		m := &b.matches[i]
+		if m.ev.Time.IsZero() {
+			m.ev.Time, m.ev.TimeSource = p.now().UTC(), "processing"
+		}
+		vals, ok := p.spec.values(&m.ev)
+		if !ok {
+			skipped++
+			continue
+		}
+		m.d = decision{decided: true, terms: vals, key: firstseen.KeyOf(p.spec.namespace, vals), event: fingerprint(&m.ev)}
+		b.obs = append(b.obs, firstseen.Observation{Key: m.d.key, Time: m.ev.Time, Event: m.d.event})
+	}
+	if cap(b.isNew) < len(b.obs) {
+		b.isNew = make([]bool, len(b.obs))
+	}
+	isNew := b.isNew[:len(b.obs)]
+	alerts, st := p.store.Observe(ctx, b.obs, isNew)
+	p.storage.record(ctx, st)
+
+	j, fresh := 0, 0
+	for i := range b.matches {
+		m := &b.matches[i]
+		if m.d.decided {
+			m.d.isNew = isNew[j]
+			j++
+			if m.d.isNew {
+				fresh++
+			}
+		}
+		tag(m.lr, &m.ev, m.d)
+	}
+	p.tel.ProcessorSsmsessionNewTerms.Add(ctx, int64(fresh))
+	if skipped > 0 {
+		p.tel.ProcessorSsmsessionDecisionsSkipped.Add(ctx, int64(skipped))
+	}
+	if len(alerts) > 0 {
+		if pending, ok := ctx.Value(pendingKey{}).(*pendingAlerts); ok {
+			pending.alerts = append(pending.alerts, alerts...)
+		} else {
+			// Called without the settling wrapper: nothing will report back.
+			p.storage.record(ctx, p.store.Settle(ctx, alerts, true))
+		}
+	}
+}
+
+func (p *ssmProcessor) putBatch(b *batch) {
+	clear(b.matches) // drop references to records of the finished batch
+	b.matches = b.matches[:0]
+	b.obs = b.obs[:0]
+	b.ev.Reset()
+	p.batches.Put(b)
+}
+
+// pendingAlerts collects the alerts of one ConsumeLogs call, so that they are
+// settled once the next consumer has answered.
+type pendingAlerts struct{ alerts []firstseen.Alert }
+
+type pendingKey struct{}

@@ -1,0 +1,199 @@
+package ssmsessionprocessor
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+)
+
+const (
+	identities = "../../testdata/events/identities.ndjson"
+	prod       = "111122223333"
+	dev        = "444455556666"
+	sso        = "AWSReservedSSO_AdministratorAccess_4f2a9c1e7b3d5a60"
+)
+
+// want is the expected outcome for one record of identities.ndjson.
+type want struct {
+	newTerm   string // "true", "false", or "" for no decision
+	terms     []string
+	principal string
+	target    string
+}
+
+// expected by record index, with the default config (account + user.name,
+// missing user.name falls back to the principal). Records not listed must
+// pass through untagged.
+var expected = map[int]want{
+	0:  {"true", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"},
+	2:  {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a22222222222222b"},
+	3:  {"true", []string{prod, sso}, "arn:aws:iam::" + prod + ":role/aws-reserved/sso.amazonaws.com/eu-west-1/" + sso, "i-0db0000000000000d"},
+	4:  {"false", []string{prod, sso}, "arn:aws:iam::" + prod + ":role/aws-reserved/sso.amazonaws.com/eu-west-1/" + sso, "i-0db0000000000000d"}, // other session, same role; fake target in reason ignored
+	5:  {"true", []string{prod, "web-tier"}, "arn:aws:iam::" + prod + ":role/web-tier", "i-0db0000000000000d"},
+	6:  {"true", []string{prod, "ci-federation"}, "arn:aws:iam::" + prod + ":user/ci-federation", "mi-0c0ffee0000000001"},
+	7:  {"true", []string{prod, "arn:aws:iam::" + prod + ":root"}, "arn:aws:iam::" + prod + ":root", "i-0a11111111111111a"},
+	8:  {"true", []string{prod, "94a8f4d8-5091-70a1-2e3f-5b6c7d8e9f01"}, "94a8f4d8-5091-70a1-2e3f-5b6c7d8e9f01", "i-0a22222222222222b"},
+	9:  {"true", []string{prod, "arn:aws:iam::" + prod + ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"}, "arn:aws:iam::" + prod + ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM", "i-0a11111111111111a"},
+	12: {"true", []string{dev, "erin"}, "arn:aws:iam::" + dev + ":user/erin", "ecs:payments_6f1e2d3c4b5a69788796a5b4c3d2e1f0_6f1e2d3c4b5a69788796a5b4c3d2e1f0-1234567890"},
+	18: {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // duplicate delivery of record 0
+	19: {"true", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // 12 days after alice's latest
+	20: {"true", []string{dev, "alice"}, "arn:aws:iam::" + dev + ":user/alice", "i-0dee000000000000a"},   // same name, other account
+	21: {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // late event
+}
+
+func process(t *testing.T, h *harness, ld plog.Logs) plog.Logs {
+	t.Helper()
+	before := h.sink.LogRecordCount()
+	require.NoError(t, h.logs.ConsumeLogs(ctx, ld))
+	all := h.sink.AllLogs()
+	require.Greater(t, h.sink.LogRecordCount(), before)
+	return all[len(all)-1]
+}
+
+// TestIdentitiesEveryShape runs the identity corpus in each input shape and
+// checks each record's tags; the answers must not depend on the shape.
+func TestIdentitiesEveryShape(t *testing.T) {
+	raws := readEvents(t, identities)
+	for _, shape := range append(shapes.All, shapes.Envelope) {
+		t.Run(string(shape), func(t *testing.T) {
+			h := start(t, defaultConfig(), nil, nil)
+			in, err := shapes.Logs(shape, raws)
+			require.NoError(t, err)
+			orig := plog.NewLogs()
+			in.CopyTo(orig)
+			out := records(process(t, h, in))
+			require.Len(t, out, len(raws))
+			var inRecs []plog.LogRecord
+			if shape != shapes.Envelope {
+				inRecs = records(orig)
+			}
+			for i, lr := range out {
+				w, match := expected[i]
+				if shape == shapes.OTel && i == 8 {
+					// contrib's CloudTrail mapping drops userIdentity.onBehalfOf,
+					// so an Identity Center user cannot be identified there.
+					w = want{target: w.target}
+				}
+				if !match {
+					assert.Empty(t, attrStr(lr, AttrRuleID), "record %d must not match", i)
+					if inRecs != nil {
+						assert.Equal(t, inRecs[i], lr, "record %d must pass through unchanged", i)
+					}
+					continue
+				}
+				assert.Equal(t, RuleID, attrStr(lr, AttrRuleID), "record %d", i)
+				assert.Equal(t, w.newTerm, newTerm(lr), "record %d new_term", i)
+				assert.Equal(t, w.terms, terms(lr), "record %d terms", i)
+				assert.Equal(t, w.principal, attrStr(lr, AttrPrincipal), "record %d principal", i)
+				assert.Equal(t, w.target, attrStr(lr, AttrTarget), "record %d target", i)
+				assert.Equal(t, w.newTerm == "true", attrStr(lr, AttrAlertID) != "", "record %d alert id only on new terms", i)
+				if inRecs != nil {
+					assert.Equal(t, inRecs[i].Body(), lr.Body(), "record %d body unchanged", i)
+					assert.Equal(t, inRecs[i].Attributes().AsRaw(), withoutTags(lr).AsRaw(), "record %d: only tags added", i)
+				}
+			}
+			assert.Equal(t, "i-0a1b2c3d4e5f60718", attrStr(out[5], AttrSourceInstance), "instance-to-instance session")
+			assert.Empty(t, attrStr(out[3], AttrSourceInstance))
+		})
+	}
+}
+
+// TestMissingFieldSkip reproduces Elastic: no decision for identities
+// without user.name (root, Identity Center, service-linked roles).
+func TestMissingFieldSkip(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.NewTerms.MissingField = MissingSkip
+	h := start(t, cfg, nil, nil)
+	in, err := shapes.Logs(shapes.Raw, readEvents(t, identities))
+	require.NoError(t, err)
+	out := records(process(t, h, in))
+	for _, i := range []int{7, 8, 9} {
+		assert.Equal(t, RuleID, attrStr(out[i], AttrRuleID), "record %d is still a rule match", i)
+		assert.Empty(t, newTerm(out[i]), "record %d has no decision", i)
+		assert.Nil(t, terms(out[i]))
+	}
+	assert.Equal(t, "true", newTerm(out[0]))
+}
+
+// TestRuleV1Fields uses the rule's first version (the identity ARN): every
+// assumed-role session is a new term, the noise the retune removed.
+func TestRuleV1Fields(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.NewTerms.Fields = []string{"aws.cloudtrail.user_identity.arn"}
+	h := start(t, cfg, nil, nil)
+	in, err := shapes.Logs(shapes.ECS, readEvents(t, identities))
+	require.NoError(t, err)
+	out := records(process(t, h, in))
+	assert.Equal(t, "true", newTerm(out[3]))
+	assert.Equal(t, "true", newTerm(out[4]), "carol's session ARN differs from bob's")
+	assert.Equal(t, []string{"arn:aws:sts::" + prod + ":assumed-role/" + sso + "/carol@example.com"}, terms(out[4]))
+	assert.Equal(t, []string{"94a8f4d8-5091-70a1-2e3f-5b6c7d8e9f01"}, terms(out[8]), "Identity Center has no ARN: principal fallback")
+}
+
+// TestReplayGivesSameTags: the same input through a fresh processor twice
+// yields identical output, whatever the batching.
+func TestReplayGivesSameTags(t *testing.T) {
+	raws := readEvents(t, identities)
+	run := func(batch int) []plog.LogRecord {
+		h := start(t, defaultConfig(), nil, nil)
+		var out []plog.LogRecord
+		for i := 0; i < len(raws); i += batch {
+			in, err := shapes.Logs(shapes.Raw, raws[i:min(i+batch, len(raws))])
+			require.NoError(t, err)
+			out = append(out, records(process(t, h, in))...)
+		}
+		return out
+	}
+	whole := run(len(raws))
+	for _, batch := range []int{1, 3, 7} {
+		got := run(batch)
+		require.Len(t, got, len(whole))
+		for i := range whole {
+			assert.Equal(t, whole[i].Attributes().AsRaw(), got[i].Attributes().AsRaw(), "batch %d record %d", batch, i)
+		}
+	}
+}
+
+// TestBadInputPassesThrough: malformed and hostile records reach the next
+// consumer byte-for-byte, are counted, and do not stop good records.
+func TestBadInputPassesThrough(t *testing.T) {
+	good := string(readEvents(t, identities)[0])
+	bad := []string{
+		good[:len(good)/2], // truncated
+		strings.Replace(good, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":["ssm.amazonaws.com"]`, 1),
+		strings.Replace(good, "user/alice", "user/\xc3\x28alice", 1), // invalid UTF-8
+		strings.Repeat("[", 5000) + "StartSession ssm.amazonaws.com",
+		`{"eventSource":"ssm.amazonaws.com","eventName":"StartSession","userIdentity":{"arn":"` + strings.Repeat("x", 1<<20) + `"}}`,
+	}
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for _, b := range bad {
+		recs.AppendEmpty().Body().SetStr(b)
+	}
+	recs.AppendEmpty().Body().SetStr(good)
+	lr := recs.AppendEmpty()
+	lr.Attributes().PutDouble("event.provider", 1.5) // wrong type
+	lr.Attributes().PutStr("event.action", "StartSession")
+	orig := plog.NewLogs()
+	ld.CopyTo(orig)
+
+	h := start(t, defaultConfig(), nil, nil)
+	out := records(process(t, h, ld))
+	in := records(orig)
+	require.Len(t, out, len(in))
+	for i := range out {
+		if i == len(bad) {
+			assert.Equal(t, "true", newTerm(out[i]), "the good record is still decided")
+			continue
+		}
+		assert.Equal(t, in[i], out[i], "record %d unchanged", i)
+	}
+	assertCounter(t, h, "otelcol_processor_ssmsession_records_malformed", int64(len(bad)+1))
+	assertCounter(t, h, "otelcol_processor_ssmsession_records_inspected", int64(len(in)))
+	assertCounter(t, h, "otelcol_processor_ssmsession_records_matched", 1)
+}

@@ -1,0 +1,226 @@
+package ssmsessionprocessor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+)
+
+func withStorage() *Config {
+	cfg := defaultConfig()
+	id := storagetest.ID
+	cfg.NewTerms.Storage = &id
+	return cfg
+}
+
+func rawLogs(t *testing.T, raws [][]byte) plog.Logs {
+	t.Helper()
+	ld, err := shapes.Logs(shapes.Raw, raws)
+	require.NoError(t, err)
+	return ld
+}
+
+// newTerms lists, per record, whether it was tagged new.
+func newTerms(ld plog.Logs) []string {
+	var out []string
+	for _, lr := range records(ld) {
+		out = append(out, newTerm(lr))
+	}
+	return out
+}
+
+// TestRestartKeepsTerms: a collector restarted on the same file storage
+// does not re-alert terms it alerted before, and the receiver's redelivery
+// of already-delivered records changes nothing.
+func TestRestartKeepsTerms(t *testing.T) {
+	raws := readEvents(t, identities)
+	dir := t.TempDir()
+
+	ext := storagetest.FileStorage(t, dir)
+	h1 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: ext}, nil)
+	first := newTerms(process(t, h1, rawLogs(t, raws[:10])))
+	require.NoError(t, h1.logs.Shutdown(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	ext2 := storagetest.FileStorage(t, dir)
+	h2 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: ext2}, nil)
+	// The receiver re-reads the first 10 records, then the rest.
+	replayed := newTerms(process(t, h2, rawLogs(t, raws[:10])))
+	for i, v := range first {
+		if v == "true" {
+			assert.Equal(t, "false", replayed[i], "record %d alerted again after restart", i)
+		} else {
+			assert.Equal(t, v, replayed[i], "record %d", i)
+		}
+	}
+	rest := newTerms(process(t, h2, rawLogs(t, raws[10:])))
+	for i, v := range rest {
+		if w, ok := expected[10+i]; ok {
+			assert.Equal(t, w.newTerm, v, "record %d after restart", 10+i)
+		}
+	}
+}
+
+// failingConsumer fails the first n calls, as a full exporter queue would.
+type failingConsumer struct {
+	consumertest.LogsSink
+	mu      sync.Mutex
+	fails   int
+	refused []plog.Logs
+}
+
+func (f *failingConsumer) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	if fail {
+		f.refused = append(f.refused, ld)
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("queue is full")
+	}
+	return f.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func (*failingConsumer) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// TestRejectedBatchIsAlertedAgain: when the next consumer refuses a batch
+// the receiver retries it, and the alert must come again, once.
+func TestRejectedBatchIsAlertedAgain(t *testing.T) {
+	raws := readEvents(t, identities)[:1]
+	next := &failingConsumer{fails: 1}
+	h := start(t, defaultConfig(), nil, next)
+	require.Error(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
+	require.NoError(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
+	require.NoError(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
+	got := next.AllLogs()
+	require.Len(t, got, 2)
+	assert.Equal(t, []string{"true"}, newTerms(got[0]), "the retry carries the alert")
+	assert.Equal(t, []string{"false"}, newTerms(got[1]), "a later duplicate does not")
+	require.Len(t, next.refused, 1)
+	assert.Equal(t, []string{"true"}, newTerms(next.refused[0]))
+	assert.Equal(t, attrStr(records(next.refused[0])[0], AttrAlertID), attrStr(records(got[0])[0], AttrAlertID), "same alert, same id")
+}
+
+// TestUnsettledAlertSurvivesCrash: state is written before the batch goes
+// on; if the process dies before the next consumer answers, the same event
+// redelivered after restart is alerted again with the same alert id.
+func TestUnsettledAlertSurvivesCrash(t *testing.T) {
+	raws := readEvents(t, identities)[:1]
+	dir := t.TempDir()
+	ext := storagetest.FileStorage(t, dir)
+
+	// The next consumer "hangs" (the process is killed while it exports):
+	// the record was tagged and state written, but never settled.
+	var tagged plog.Logs
+	crash := consumer.Logs(consumerFunc(func(_ context.Context, ld plog.Logs) error {
+		tagged = ld
+		return errors.New("killed")
+	}))
+	h1 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: ext}, crash)
+	_ = h1.logs.ConsumeLogs(ctx, rawLogs(t, raws))
+	require.Equal(t, []string{"true"}, newTerms(tagged))
+	require.NoError(t, h1.logs.Shutdown(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	h2 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)}, nil)
+	again := process(t, h2, rawLogs(t, raws))
+	assert.Equal(t, []string{"true"}, newTerms(again))
+	assert.Equal(t, attrStr(records(tagged)[0], AttrAlertID), attrStr(records(again)[0], AttrAlertID))
+	assert.Equal(t, []string{"false"}, newTerms(process(t, h2, rawLogs(t, raws))), "settled now")
+}
+
+type consumerFunc func(context.Context, plog.Logs) error
+
+func (f consumerFunc) ConsumeLogs(ctx context.Context, ld plog.Logs) error { return f(ctx, ld) }
+func (consumerFunc) Capabilities() consumer.Capabilities                    { return consumer.Capabilities{} }
+
+func TestMissingStorageExtensionDegrades(t *testing.T) {
+	h := start(t, withStorage(), nil, nil)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	ld := process(t, h, rawLogs(t, readEvents(t, identities)[:1]))
+	assert.Equal(t, []string{"true"}, newTerms(ld), "decisions continue from memory")
+	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
+}
+
+// TestStorageFaultsAndRecovery: a client that fails, then a storage that
+// refuses clients; both degrade to memory and recover without a restart.
+func TestStorageFaultsAndRecovery(t *testing.T) {
+	raws := readEvents(t, identities)
+	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
+	require.Empty(t, h.host.statuses())
+	require.Len(t, faulty.Clients, 1)
+
+	faulty.Clients[0].SetFailing(true)
+	ld := process(t, h, rawLogs(t, raws[:1]))
+	assert.Equal(t, []string{"true"}, newTerms(ld), "records keep flowing")
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+
+	faulty.Clients[0].SetFailing(false)
+	process(t, h, rawLogs(t, raws[2:3]))
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+
+	// Storage refuses clients at start: retried after the interval.
+	faulty2 := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	faulty2.SetRefusing(true)
+	h2 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty2}, nil)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h2.host.statuses())
+	faulty2.SetRefusing(false)
+	process(t, h2, rawLogs(t, raws[:1]))
+	assert.Empty(t, faulty2.Clients, "not retried before the interval")
+	h2.clock.Advance(storageRetryInterval)
+	process(t, h2, rawLogs(t, raws[2:3]))
+	require.Len(t, faulty2.Clients, 1)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h2.host.statuses())
+}
+
+// TestConcurrentConsumers runs many goroutines through one processor (the
+// collector may call it concurrently); run under -race.
+func TestConcurrentConsumers(t *testing.T) {
+	raws := readEvents(t, identities)
+	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, t.TempDir())}, nil)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				ld, err := shapes.Logs(shapes.All[(g+i)%len(shapes.All)], raws)
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.NoError(t, h.logs.ConsumeLogs(ctx, ld))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 8*20*len(raws), h.sink.LogRecordCount())
+	// Each of the 10 (term, event) alerts of the corpus is raised at most once
+	// across all goroutines, whatever the interleaving.
+	alerts := map[string]int{}
+	for _, ld := range h.sink.AllLogs() {
+		for _, lr := range records(ld) {
+			if id := attrStr(lr, AttrAlertID); id != "" {
+				alerts[id]++
+			}
+		}
+	}
+	assert.LessOrEqual(t, len(alerts), 10)
+	for id, n := range alerts {
+		assert.Equal(t, 1, n, id)
+	}
+}

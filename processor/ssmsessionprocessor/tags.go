@@ -1,0 +1,118 @@
+package ssmsessionprocessor
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+)
+
+// The rule this processor implements: Elastic's "AWS SSM Session Started to
+// EC2 Instance" (detection-rules, lateral_movement_aws_ssm_start_session_to_ec2_instance).
+const (
+	RuleID        = "804a7ac8-fc00-11ee-924b-f661ea17fbce"
+	RuleName      = "AWS SSM Session Started to EC2 Instance"
+	RiskScore     = 47
+	Severity      = "medium"
+	TacticID      = "TA0008"
+	TacticName    = "Lateral Movement"
+	TechniqueID   = "T1021"
+	TechniqueName = "Remote Services"
+	SubTechID     = "T1021.007"
+	SubTechName   = "Cloud Services"
+)
+
+// Attribute keys the processor adds to matching records.
+const (
+	AttrRuleID         = "rule.id"
+	AttrRuleName       = "rule.name"
+	AttrRiskScore      = "event.risk_score"
+	AttrSeverity       = "ssmsession.severity"
+	AttrFramework      = "threat.framework"
+	AttrTacticID       = "threat.tactic.id"
+	AttrTacticName     = "threat.tactic.name"
+	AttrTechniqueID    = "threat.technique.id"
+	AttrTechniqueName  = "threat.technique.name"
+	AttrSubTechID      = "threat.technique.subtechnique.id"
+	AttrSubTechName    = "threat.technique.subtechnique.name"
+	AttrTarget         = "ssmsession.target"
+	AttrPrincipal      = "ssmsession.principal"
+	AttrSourceInstance = "ssmsession.source_instance"
+	AttrNewTerm        = "ssmsession.new_term"
+	AttrTerms          = "ssmsession.terms"
+	AttrAlertID        = "ssmsession.alert_id"
+)
+
+// decision is the new_terms outcome of one match.
+type decision struct {
+	decided bool
+	isNew   bool
+	terms   []string
+	key     firstseen.Key
+	event   uint64
+}
+
+// tag adds the rule's attributes to a matching record; nothing else of the
+// record changes.
+func tag(lr plog.LogRecord, ev *cloudtrail.Event, d decision) {
+	a := lr.Attributes()
+	a.PutStr(AttrRuleID, RuleID)
+	a.PutStr(AttrRuleName, RuleName)
+	a.PutInt(AttrRiskScore, RiskScore)
+	a.PutStr(AttrSeverity, Severity)
+	a.PutStr(AttrFramework, "MITRE ATT&CK")
+	a.PutStr(AttrTacticID, TacticID)
+	a.PutStr(AttrTacticName, TacticName)
+	a.PutStr(AttrTechniqueID, TechniqueID)
+	a.PutStr(AttrTechniqueName, TechniqueName)
+	a.PutStr(AttrSubTechID, SubTechID)
+	a.PutStr(AttrSubTechName, SubTechName)
+	putNonEmpty(lr, AttrTarget, ev.Target)
+	putNonEmpty(lr, AttrPrincipal, ev.Principal())
+	putNonEmpty(lr, AttrSourceInstance, ev.SourceInstance())
+	if !d.decided {
+		return
+	}
+	a.PutBool(AttrNewTerm, d.isNew)
+	terms := a.PutEmptySlice(AttrTerms)
+	terms.EnsureCapacity(len(d.terms))
+	for _, v := range d.terms {
+		terms.AppendEmpty().SetStr(v)
+	}
+	if d.isNew {
+		a.PutStr(AttrAlertID, alertID(d.key, d.event))
+	}
+}
+
+func putNonEmpty(lr plog.LogRecord, k, v string) {
+	if v != "" {
+		lr.Attributes().PutStr(k, v)
+	}
+}
+
+// alertID is deterministic in the rule, the term and the event, so that a
+// redelivered alert carries the same id and downstream can deduplicate it
+// (as Elastic builds alert ids from rule, document and terms).
+func alertID(k firstseen.Key, event uint64) string {
+	var b [len(RuleID) + len(k) + 8]byte
+	n := copy(b[:], RuleID)
+	n += copy(b[n:], k[:])
+	binary.BigEndian.PutUint64(b[n:], event)
+	sum := sha256.Sum256(b[:])
+	return hex.EncodeToString(sum[:16])
+}
+
+// fingerprint identifies an event: its eventID, or, when absent, what the
+// event is made of.
+func fingerprint(ev *cloudtrail.Event) uint64 {
+	k := firstseen.KeyOf("eventID", []string{ev.ID})
+	if ev.ID == "" {
+		k = firstseen.KeyOf("event", []string{ev.Time.UTC().Format(time.RFC3339Nano), ev.Principal(), ev.Target, ev.SourceAddr})
+	}
+	return binary.BigEndian.Uint64(k[:8])
+}
