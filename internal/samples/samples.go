@@ -4,12 +4,13 @@
 package samples
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 )
 
 // Sample is one line of events.ndjson with the matching lines of the other
@@ -33,28 +34,11 @@ func Dir(tb testing.TB) string {
 	if d := os.Getenv("SSMSESSION_SAMPLES"); d != "" {
 		return d
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
+	d := filepath.Join(corpus.Path(tb), "..", "shared", "cloudtrail-samples")
+	if _, err := os.Stat(filepath.Join(d, "events.ndjson")); err != nil {
+		tb.Skipf("shared samples not found at %s (set SSMSESSION_SAMPLES)", d)
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil && !isNested(dir) {
-			d := filepath.Join(dir, "..", "shared", "cloudtrail-samples")
-			if _, err := os.Stat(filepath.Join(d, "events.ndjson")); err != nil {
-				tb.Skipf("shared samples not found at %s (set SSMSESSION_SAMPLES)", d)
-			}
-			return d
-		}
-		if filepath.Dir(dir) == dir {
-			tb.Skip("repository root not found")
-		}
-	}
-}
-
-// isNested reports whether dir's go.mod is a sub-module (tools/).
-func isNested(dir string) bool {
-	_, err := os.Stat(filepath.Join(filepath.Dir(dir), "go.mod"))
-	return err == nil
+	return d
 }
 
 // Load reads all samples.
@@ -94,18 +78,10 @@ func Load(tb testing.TB) []Sample {
 }
 
 func lines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	raw, err := corpus.ReadLines(path)
+	out := make([]string, len(raw))
+	for i, l := range raw {
+		out[i] = string(l)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			out = append(out, sc.Text())
-		}
-	}
-	return out, sc.Err()
+	return out, err
 }

@@ -16,7 +16,7 @@ import (
 // TestGolden pins the full output, every attribute of every record, for each
 // input shape. Review a diff before accepting it with -update.
 func TestGolden(t *testing.T) {
-	raws := readEvents(t, identities)[:13] // every identity type and both failures
+	raws := identities(t)[:13] // every identity type and both failures
 	inputs := map[string]func() (plog.Logs, error){}
 	for _, s := range append(shapes.All, shapes.Envelope) {
 		inputs[string(s)] = func() (plog.Logs, error) { return shapes.Logs(s, raws) }
@@ -62,7 +62,7 @@ func envelopeAsMap(raws [][]byte, inAttributes bool) (plog.Logs, error) {
 func TestEnvelopeEdgeCases(t *testing.T) {
 	ld := plog.NewLogs()
 	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	recs.AppendEmpty().Body().SetStr(`{"Records":[]}`)                           // empty file: kept as is
+	recs.AppendEmpty().Body().SetStr(`{"Records":[]}`)                         // empty file: kept as is
 	recs.AppendEmpty().Body().SetStr(`{"Records":[{"eventSource":"ssm.amazon`) // cut off by max_log_size
 	recs.AppendEmpty().Body().SetStr(`{"Records":[{"eventName":"DescribeInstances","eventSource":"ec2.amazonaws.com"}],"extra":1}`)
 	orig := plog.NewLogs()
@@ -81,7 +81,7 @@ func TestEnvelopeEdgeCases(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Envelope = EnvelopeKeep
 	keep := start(t, cfg, nil, nil)
-	env, err := shapes.Logs(shapes.Envelope, readEvents(t, identities))
+	env, err := shapes.Logs(shapes.Envelope, identities(t))
 	require.NoError(t, err)
 	out = records(process(t, keep, env))
 	require.Len(t, out, 1, "keep passes the file object through")

@@ -1,9 +1,7 @@
 package ssmsessionprocessor
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
@@ -98,38 +97,8 @@ func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component,
 
 func defaultConfig() *Config { return createDefaultConfig().(*Config) }
 
-// readEvents reads an NDJSON file of raw CloudTrail events.
-func readEvents(t testing.TB, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			out = append(out, append([]byte(nil), sc.Bytes()...))
-		}
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
 // records flattens the log records of ld in order.
-func records(ld plog.Logs) []plog.LogRecord {
-	var out []plog.LogRecord
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		sls := ld.ResourceLogs().At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			recs := sls.At(j).LogRecords()
-			for k := 0; k < recs.Len(); k++ {
-				out = append(out, recs.At(k))
-			}
-		}
-	}
-	return out
-}
+func records(ld plog.Logs) []plog.LogRecord { return collectorrun.Records([]plog.Logs{ld}) }
 
 func attrStr(lr plog.LogRecord, k string) string {
 	v, ok := lr.Attributes().Get(k)

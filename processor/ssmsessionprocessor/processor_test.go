@@ -1,6 +1,7 @@
 package ssmsessionprocessor
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,43 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
 )
 
 const (
-	identities = "../../testdata/events/identities.ndjson"
-	prod       = "111122223333"
-	dev        = "444455556666"
-	sso        = "AWSReservedSSO_AdministratorAccess_4f2a9c1e7b3d5a60"
+	prod = "111122223333"
+	sso  = "AWSReservedSSO_AdministratorAccess_4f2a9c1e7b3d5a60"
 )
 
-// want is the expected outcome for one record of identities.ndjson.
-type want struct {
-	newTerm   string // "true", "false", or "" for no decision
-	terms     []string
-	principal string
-	target    string
-}
-
-// expected by record index, with the default config (account + user.name,
-// missing user.name falls back to the principal). Records not listed must
-// pass through untagged.
-var expected = map[int]want{
-	0:  {"true", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"},
-	2:  {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a22222222222222b"},
-	3:  {"true", []string{prod, sso}, "arn:aws:iam::" + prod + ":role/aws-reserved/sso.amazonaws.com/eu-west-1/" + sso, "i-0db0000000000000d"},
-	4:  {"false", []string{prod, sso}, "arn:aws:iam::" + prod + ":role/aws-reserved/sso.amazonaws.com/eu-west-1/" + sso, "i-0db0000000000000d"}, // other session, same role; fake target in reason ignored
-	5:  {"true", []string{prod, "web-tier"}, "arn:aws:iam::" + prod + ":role/web-tier", "i-0db0000000000000d"},
-	6:  {"true", []string{prod, "ci-federation"}, "arn:aws:iam::" + prod + ":user/ci-federation", "mi-0c0ffee0000000001"},
-	7:  {"true", []string{prod, "arn:aws:iam::" + prod + ":root"}, "arn:aws:iam::" + prod + ":root", "i-0a11111111111111a"},
-	8:  {"true", []string{prod, "94a8f4d8-5091-70a1-2e3f-5b6c7d8e9f01"}, "94a8f4d8-5091-70a1-2e3f-5b6c7d8e9f01", "i-0a22222222222222b"},
-	9:  {"true", []string{prod, "arn:aws:iam::" + prod + ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM"}, "arn:aws:iam::" + prod + ":role/aws-service-role/ssm.amazonaws.com/AWSServiceRoleForAmazonSSM", "i-0a11111111111111a"},
-	12: {"true", []string{dev, "erin"}, "arn:aws:iam::" + dev + ":user/erin", "ecs:payments_6f1e2d3c4b5a69788796a5b4c3d2e1f0_6f1e2d3c4b5a69788796a5b4c3d2e1f0-1234567890"},
-	18: {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // duplicate delivery of record 0
-	19: {"true", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // 12 days after alice's latest
-	20: {"true", []string{dev, "alice"}, "arn:aws:iam::" + dev + ":user/alice", "i-0dee000000000000a"},   // same name, other account
-	21: {"false", []string{prod, "alice"}, "arn:aws:iam::" + prod + ":user/alice", "i-0a11111111111111a"}, // late event
-}
+func identities(t testing.TB) [][]byte { return corpus.Events(t, "identities") }
 
 func process(t *testing.T, h *harness, ld plog.Logs) plog.Logs {
 	t.Helper()
@@ -58,7 +32,8 @@ func process(t *testing.T, h *harness, ld plog.Logs) plog.Logs {
 // TestIdentitiesEveryShape runs the identity corpus in each input shape and
 // checks each record's tags; the answers must not depend on the shape.
 func TestIdentitiesEveryShape(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
+	expected := corpus.Expected(t)
 	for _, shape := range append(shapes.All, shapes.Envelope) {
 		t.Run(string(shape), func(t *testing.T) {
 			h := start(t, defaultConfig(), nil, nil)
@@ -74,10 +49,11 @@ func TestIdentitiesEveryShape(t *testing.T) {
 			}
 			for i, lr := range out {
 				w, match := expected[i]
+				wantNew := strconv.FormatBool(w.NewTerm)
 				if shape == shapes.OTel && i == 8 {
 					// contrib's CloudTrail mapping drops userIdentity.onBehalfOf,
 					// so an Identity Center user cannot be identified there.
-					w = want{target: w.target}
+					w, wantNew = corpus.Match{Target: w.Target}, ""
 				}
 				if !match {
 					assert.Empty(t, attrStr(lr, AttrRuleID), "record %d must not match", i)
@@ -87,18 +63,17 @@ func TestIdentitiesEveryShape(t *testing.T) {
 					continue
 				}
 				assert.Equal(t, RuleID, attrStr(lr, AttrRuleID), "record %d", i)
-				assert.Equal(t, w.newTerm, newTerm(lr), "record %d new_term", i)
-				assert.Equal(t, w.terms, terms(lr), "record %d terms", i)
-				assert.Equal(t, w.principal, attrStr(lr, AttrPrincipal), "record %d principal", i)
-				assert.Equal(t, w.target, attrStr(lr, AttrTarget), "record %d target", i)
-				assert.Equal(t, w.newTerm == "true", attrStr(lr, AttrAlertID) != "", "record %d alert id only on new terms", i)
+				assert.Equal(t, wantNew, newTerm(lr), "record %d new_term (%s)", i, w.Note)
+				assert.Equal(t, w.Terms, terms(lr), "record %d terms", i)
+				assert.Equal(t, w.Principal, attrStr(lr, AttrPrincipal), "record %d principal", i)
+				assert.Equal(t, w.Target, attrStr(lr, AttrTarget), "record %d target", i)
+				assert.Equal(t, w.SourceInstance, attrStr(lr, AttrSourceInstance), "record %d source instance", i)
+				assert.Equal(t, wantNew == "true", attrStr(lr, AttrAlertID) != "", "record %d alert id only on new terms", i)
 				if inRecs != nil {
 					assert.Equal(t, inRecs[i].Body(), lr.Body(), "record %d body unchanged", i)
 					assert.Equal(t, inRecs[i].Attributes().AsRaw(), withoutTags(lr).AsRaw(), "record %d: only tags added", i)
 				}
 			}
-			assert.Equal(t, "i-0a1b2c3d4e5f60718", attrStr(out[5], AttrSourceInstance), "instance-to-instance session")
-			assert.Empty(t, attrStr(out[3], AttrSourceInstance))
 		})
 	}
 }
@@ -109,7 +84,7 @@ func TestMissingFieldSkip(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.NewTerms.MissingField = MissingSkip
 	h := start(t, cfg, nil, nil)
-	in, err := shapes.Logs(shapes.Raw, readEvents(t, identities))
+	in, err := shapes.Logs(shapes.Raw, identities(t))
 	require.NoError(t, err)
 	out := records(process(t, h, in))
 	for _, i := range []int{7, 8, 9} {
@@ -126,7 +101,7 @@ func TestRuleV1Fields(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.NewTerms.Fields = []string{"aws.cloudtrail.user_identity.arn"}
 	h := start(t, cfg, nil, nil)
-	in, err := shapes.Logs(shapes.ECS, readEvents(t, identities))
+	in, err := shapes.Logs(shapes.ECS, identities(t))
 	require.NoError(t, err)
 	out := records(process(t, h, in))
 	assert.Equal(t, "true", newTerm(out[3]))
@@ -138,7 +113,7 @@ func TestRuleV1Fields(t *testing.T) {
 // TestReplayGivesSameTags: the same input through a fresh processor twice
 // yields identical output, whatever the batching.
 func TestReplayGivesSameTags(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
 	run := func(batch int) []plog.LogRecord {
 		h := start(t, defaultConfig(), nil, nil)
 		var out []plog.LogRecord
@@ -162,7 +137,7 @@ func TestReplayGivesSameTags(t *testing.T) {
 // TestBadInputPassesThrough: malformed and hostile records reach the next
 // consumer byte-for-byte, are counted, and do not stop good records.
 func TestBadInputPassesThrough(t *testing.T) {
-	good := string(readEvents(t, identities)[0])
+	good := string(identities(t)[0])
 	bad := []string{
 		good[:len(good)/2], // truncated
 		strings.Replace(good, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":["ssm.amazonaws.com"]`, 1),

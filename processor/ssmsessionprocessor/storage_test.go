@@ -3,6 +3,7 @@ package ssmsessionprocessor
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 )
@@ -45,7 +47,7 @@ func newTerms(ld plog.Logs) []string {
 // does not re-alert terms it alerted before, and the receiver's redelivery
 // of already-delivered records changes nothing.
 func TestRestartKeepsTerms(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
 	dir := t.TempDir()
 
 	ext := storagetest.FileStorage(t, dir)
@@ -67,8 +69,8 @@ func TestRestartKeepsTerms(t *testing.T) {
 	}
 	rest := newTerms(process(t, h2, rawLogs(t, raws[10:])))
 	for i, v := range rest {
-		if w, ok := expected[10+i]; ok {
-			assert.Equal(t, w.newTerm, v, "record %d after restart", 10+i)
+		if w, ok := corpus.Expected(t)[10+i]; ok {
+			assert.Equal(t, strconv.FormatBool(w.NewTerm), v, "record %d after restart", 10+i)
 		}
 	}
 }
@@ -100,7 +102,7 @@ func (*failingConsumer) Capabilities() consumer.Capabilities { return consumer.C
 // TestRejectedBatchIsAlertedAgain: when the next consumer refuses a batch
 // the receiver retries it, and the alert must come again, once.
 func TestRejectedBatchIsAlertedAgain(t *testing.T) {
-	raws := readEvents(t, identities)[:1]
+	raws := identities(t)[:1]
 	next := &failingConsumer{fails: 1}
 	h := start(t, defaultConfig(), nil, next)
 	require.Error(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
@@ -119,7 +121,7 @@ func TestRejectedBatchIsAlertedAgain(t *testing.T) {
 // on; if the process dies before the next consumer answers, the same event
 // redelivered after restart is alerted again with the same alert id.
 func TestUnsettledAlertSurvivesCrash(t *testing.T) {
-	raws := readEvents(t, identities)[:1]
+	raws := identities(t)[:1]
 	dir := t.TempDir()
 	ext := storagetest.FileStorage(t, dir)
 
@@ -146,12 +148,12 @@ func TestUnsettledAlertSurvivesCrash(t *testing.T) {
 type consumerFunc func(context.Context, plog.Logs) error
 
 func (f consumerFunc) ConsumeLogs(ctx context.Context, ld plog.Logs) error { return f(ctx, ld) }
-func (consumerFunc) Capabilities() consumer.Capabilities                    { return consumer.Capabilities{} }
+func (consumerFunc) Capabilities() consumer.Capabilities                   { return consumer.Capabilities{} }
 
 func TestMissingStorageExtensionDegrades(t *testing.T) {
 	h := start(t, withStorage(), nil, nil)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
-	ld := process(t, h, rawLogs(t, readEvents(t, identities)[:1]))
+	ld := process(t, h, rawLogs(t, identities(t)[:1]))
 	assert.Equal(t, []string{"true"}, newTerms(ld), "decisions continue from memory")
 	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
 }
@@ -159,7 +161,7 @@ func TestMissingStorageExtensionDegrades(t *testing.T) {
 // TestStorageFaultsAndRecovery: a client that fails, then a storage that
 // refuses clients; both degrade to memory and recover without a restart.
 func TestStorageFaultsAndRecovery(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
 	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
 	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
 	require.Empty(t, h.host.statuses())
@@ -191,7 +193,7 @@ func TestStorageFaultsAndRecovery(t *testing.T) {
 // TestConcurrentConsumers runs many goroutines through one processor (the
 // collector may call it concurrently); run under -race.
 func TestConcurrentConsumers(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
 	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, t.TempDir())}, nil)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {

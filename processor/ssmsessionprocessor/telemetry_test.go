@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
@@ -27,7 +28,7 @@ func assertCounter(t *testing.T, h *harness, name string, want int64) {
 }
 
 func TestSelfTelemetry(t *testing.T) {
-	raws := readEvents(t, identities)
+	raws := identities(t)
 	h := start(t, defaultConfig(), nil, nil)
 	in, err := shapes.Logs(shapes.Envelope, raws)
 	require.NoError(t, err)
@@ -36,7 +37,7 @@ func TestSelfTelemetry(t *testing.T) {
 	ignore := metricdatatest.IgnoreTimestamp()
 	metadatatest.AssertEqualProcessorSsmsessionEnvelopesSplit(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, ignore)
 	metadatatest.AssertEqualProcessorSsmsessionRecordsInspected(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(raws))}}, ignore)
-	metadatatest.AssertEqualProcessorSsmsessionRecordsMatched(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(expected))}}, ignore)
+	metadatatest.AssertEqualProcessorSsmsessionRecordsMatched(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(corpus.Expected(t)))}}, ignore)
 	// alice in the production account is new twice (12 days apart).
 	metadatatest.AssertEqualProcessorSsmsessionNewTerms(t, h.tel, []metricdata.DataPoint[int64]{{Value: 10}}, ignore)
 	// 9 distinct terms in one batch: each is looked up once, and misses.

@@ -16,14 +16,14 @@ type termField struct {
 
 // termFields are the fields new_terms may use, named as the rule names them.
 var termFields = map[string]termField{
-	"cloud.account.id":                  {get: (*cloudtrail.Event).AccountID},
-	"cloud.region":                      {get: func(e *cloudtrail.Event) string { return e.Region }},
-	"source.address":                    {get: func(e *cloudtrail.Event) string { return e.SourceAddr }},
-	"aws.cloudtrail.user_identity.type": {get: func(e *cloudtrail.Event) string { return e.Identity.Type }},
-	"ssmsession.target":                 {get: func(e *cloudtrail.Event) string { return e.Target }},
-	"user.name":                         {identity: true, get: (*cloudtrail.Event).UserName},
-	"ssmsession.principal":              {identity: true, get: (*cloudtrail.Event).Principal},
-	"aws.cloudtrail.user_identity.arn":  {identity: true, get: func(e *cloudtrail.Event) string { return e.Identity.ARN }},
+	"cloud.account.id":                           {get: (*cloudtrail.Event).AccountID},
+	"cloud.region":                               {get: func(e *cloudtrail.Event) string { return e.Region }},
+	"source.address":                             {get: func(e *cloudtrail.Event) string { return e.SourceAddr }},
+	"aws.cloudtrail.user_identity.type":          {get: func(e *cloudtrail.Event) string { return e.Identity.Type }},
+	"ssmsession.target":                          {get: func(e *cloudtrail.Event) string { return e.Target }},
+	"user.name":                                  {identity: true, get: (*cloudtrail.Event).UserName},
+	"ssmsession.principal":                       {identity: true, get: (*cloudtrail.Event).Principal},
+	"aws.cloudtrail.user_identity.arn":           {identity: true, get: func(e *cloudtrail.Event) string { return e.Identity.ARN }},
 	"aws.cloudtrail.user_identity.access_key_id": {identity: true, get: func(e *cloudtrail.Event) string { return e.Identity.AccessKeyID }},
 	"aws.cloudtrail.user_identity.session_context.session_issuer.arn": {identity: true, get: func(e *cloudtrail.Event) string { return e.Identity.IssuerARN }},
 }

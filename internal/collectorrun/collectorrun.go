@@ -1,0 +1,210 @@
+// Package collectorrun runs the built collector binary on a config and reads
+// what its file exporter wrote: shared by the end-to-end tests and the demo.
+package collectorrun
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// BinaryPath is where `make build` puts the collector, under the root.
+const BinaryPath = "bin/otelcol-ssmsession"
+
+// Build runs `make build` in root (a no-op when the binary is up to date)
+// and returns the binary's path.
+func Build(root string) (string, error) {
+	cmd := exec.Command("make", "--no-print-directory", "build")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("make build: %w\n%s", err, out.String())
+	}
+	return filepath.Join(root, BinaryPath), nil
+}
+
+// Collector is a running collector process.
+type Collector struct {
+	cmd  *exec.Cmd
+	log  *lockedBuffer
+	done chan struct{}
+	err  error
+}
+
+// Start runs binary with the config file and extra environment.
+func Start(binary, config string, env ...string) (*Collector, error) {
+	cmd := exec.Command(binary, "--config", config)
+	cmd.Env = append(os.Environ(), env...)
+	c := &Collector{cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// Log is what the collector printed so far.
+func (c *Collector) Log() string { return c.log.String() }
+
+// Exited reports whether the process has ended.
+func (c *Collector) Exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop asks for a graceful shutdown (SIGTERM) and waits for it.
+func (c *Collector) Stop(timeout time.Duration) error {
+	if c.Exited() {
+		return fmt.Errorf("collector had already exited: %v\n%s", c.err, c.Log())
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(timeout):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return errors.New("collector did not stop in time; killed")
+	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (c *Collector) Kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// WaitFor polls cond until it holds, the collector exits, or timeout.
+func (c *Collector) WaitFor(timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("collector exited: %v\n%s", c.err, c.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("timed out after %s\n%s", timeout, c.Log())
+		case <-tick.C:
+		}
+	}
+}
+
+// ReadLogs reads a file exporter's JSON output: one OTLP request per line.
+// A missing file reads as empty; a last line still being written is ignored.
+func ReadLogs(path string) ([]plog.Logs, error) {
+	var out []plog.Logs
+	err := eachLine(path, func(line []byte) error {
+		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(line)
+		if err == nil {
+			out = append(out, ld)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReadMetrics reads a file exporter's JSON metrics output.
+func ReadMetrics(path string) ([]pmetric.Metrics, error) {
+	var out []pmetric.Metrics
+	err := eachLine(path, func(line []byte) error {
+		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(line)
+		if err == nil {
+			out = append(out, md)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func eachLine(path string, fn func([]byte) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
+	for sc.Scan() {
+		if err := fn(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// Records flattens the log records of several batches, in order.
+func Records(batches []plog.Logs) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, ld := range batches {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			sls := ld.ResourceLogs().At(i).ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				recs := sls.At(j).LogRecords()
+				for k := 0; k < recs.Len(); k++ {
+					out = append(out, recs.At(k))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
