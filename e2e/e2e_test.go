@@ -26,7 +26,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	root, err := corpus.Root()
+	root, err := collectorrun.Root()
 	if err == nil {
 		binary, err = collectorrun.Build(root)
 	}

@@ -20,6 +20,23 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
+// Root is the repository root: the nearest directory up from the working
+// directory that holds builder-config.yaml.
+func Root() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "builder-config.yaml")); err == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", errors.New("repository root (builder-config.yaml) not found above " + wd)
+		}
+	}
+}
+
 // BinaryPath is where `make build` puts the collector, under the root.
 const BinaryPath = "bin/otelcol-ssmsession"
 
@@ -140,6 +157,21 @@ func ReadMetrics(path string) ([]pmetric.Metrics, error) {
 		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(line)
 		if err == nil {
 			out = append(out, md)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReadLines reads the non-empty lines of a file.
+func ReadLines(path string) ([][]byte, error) {
+	var out [][]byte
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	err := eachLine(path, func(line []byte) error {
+		if len(line) > 0 {
+			out = append(out, append([]byte(nil), line...))
 		}
 		return nil
 	})

@@ -4,35 +4,18 @@
 package corpus
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// Root is the repository root: the nearest directory up from the working
-// directory holding the main module's go.mod (not tools/go.mod).
-func Root() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "builder-config.yaml")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", errors.New("repository root (builder-config.yaml) not found above " + wd)
-		}
-	}
-}
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+)
 
 // Path returns a path under the repository root.
 func Path(tb testing.TB, elem ...string) string {
 	tb.Helper()
-	root, err := Root()
+	root, err := collectorrun.Root()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -42,29 +25,11 @@ func Path(tb testing.TB, elem ...string) string {
 // Events reads testdata/events/<name>.ndjson: one raw event per line.
 func Events(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	lines, err := ReadLines(Path(tb, "testdata", "events", name+".ndjson"))
+	lines, err := collectorrun.ReadLines(Path(tb, "testdata", "events", name+".ndjson"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return lines
-}
-
-// ReadLines reads the non-empty lines of a file.
-func ReadLines(path string) ([][]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			out = append(out, append([]byte(nil), sc.Bytes()...))
-		}
-	}
-	return out, sc.Err()
 }
 
 // Match is the expected tagging of one record of identities.ndjson.

@@ -53,6 +53,26 @@ func CompareMetrics(tb testing.TB, path string, md pmetric.Metrics, opts ...pmet
 	}
 }
 
+// CompareBytes checks data against the file at path (rewritten with -update).
+func CompareBytes(tb testing.TB, path string, data []byte) {
+	tb.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("golden file missing (run go test -update to create it): %v", err)
+	}
+	if !bytes.Equal(want, data) {
+		tb.Errorf("%s differs from what the code produces now (run go test -update to rewrite it)", path)
+	}
+}
+
 func readOrWrite(tb testing.TB, path string, raw []byte) []byte {
 	tb.Helper()
 	if *update {

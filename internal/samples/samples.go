@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 )
 
@@ -78,7 +79,7 @@ func Load(tb testing.TB) []Sample {
 }
 
 func lines(path string) ([]string, error) {
-	raw, err := corpus.ReadLines(path)
+	raw, err := collectorrun.ReadLines(path)
 	out := make([]string, len(raw))
 	for i, l := range raw {
 		out[i] = string(l)

@@ -1,0 +1,152 @@
+// Command ssmsession-demo runs the built collector on the bundled demo data
+// (testdata/demo) and tells, in plain words, what the ssmsession processor
+// found: each new-term alert, and where the tagged output went.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+)
+
+func main() {
+	binary := flag.String("collector", collectorrun.BinaryPath, "collector binary")
+	data := flag.String("data", "testdata/demo", "demo data directory")
+	runDir := flag.String("run", ".run/demo", "directory for state and output")
+	keep := flag.Bool("keep-state", false, "keep state from the previous run: shows that a restart does not re-alert")
+	flag.Parse()
+	if err := run(os.Stdout, *binary, *data, *runDir, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, binary, data, runDir string, keep bool) error {
+	if !keep {
+		if err := os.RemoveAll(runDir); err != nil {
+			return err
+		}
+	} else {
+		// Replay: forget what file_log has read, keep the processor's state.
+		_ = os.Remove(filepath.Join(runDir, "cloudtrail-tagged.json"))
+		receivers, _ := filepath.Glob(filepath.Join(runDir, "state", "receiver_*"))
+		for _, f := range receivers {
+			_ = os.Remove(f)
+		}
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return err
+	}
+	data, _ = filepath.Abs(data)
+	runDir, _ = filepath.Abs(runDir)
+	events, err := countEvents(data)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	output := filepath.Join(runDir, "cloudtrail-tagged.json")
+	fmt.Fprintf(w, "Running %s on %d CloudTrail events from %s ...\n", binary, events, data)
+	c, err := collectorrun.Start(binary, filepath.Join(data, "collector.yaml"),
+		"SSMSESSION_DEMO_DATA="+data, "SSMSESSION_DEMO_RUN="+runDir,
+		"SSMSESSION_DEMO_TELEMETRY_PORT="+strconv.Itoa(ports[0]), "SSMSESSION_DEMO_HEALTH_PORT="+strconv.Itoa(ports[1]))
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	err = c.WaitFor(2*time.Minute, func() (bool, error) {
+		batches, err := collectorrun.ReadLogs(output)
+		return len(collectorrun.Records(batches)) >= events, err
+	})
+	if err != nil {
+		c.Kill()
+		return err
+	}
+	elapsed := time.Since(started)
+	telemetry := scrape(ports[0])
+	if err := c.Stop(30 * time.Second); err != nil {
+		return err
+	}
+	batches, err := collectorrun.ReadLogs(output)
+	if err != nil {
+		return err
+	}
+	report(w, collectorrun.Records(batches), reportInfo{
+		output: output, state: filepath.Join(runDir, "state"), elapsed: elapsed, telemetry: telemetry, keep: keep,
+	})
+	return nil
+}
+
+// countEvents counts the events the collector will emit: NDJSON lines, and
+// the records of each S3 object once split.
+func countEvents(data string) (int, error) {
+	n := 0
+	streams, _ := filepath.Glob(filepath.Join(data, "stream", "*.ndjson"))
+	for _, f := range streams {
+		lines, err := collectorrun.ReadLines(f)
+		if err != nil {
+			return 0, err
+		}
+		n += len(lines)
+	}
+	objects, _ := filepath.Glob(filepath.Join(data, "s3", "*.json"))
+	for _, f := range objects {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		records, ok := cloudtrail.SplitEnvelope(string(raw))
+		if !ok {
+			return 0, errors.New(f + " is not a CloudTrail file object")
+		}
+		n += len(records)
+	}
+	return n, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for len(out) < n {
+		p, err := collectorrun.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1] != p {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// scrape reads the collector's own metrics (Prometheus text) into name→value.
+func scrape(port int) map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}

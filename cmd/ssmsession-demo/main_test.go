@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+)
+
+// TestDemo runs what `make run` runs and checks the story it tells: the
+// seven identities' first sessions, and none of them again on replay.
+func TestDemo(t *testing.T) {
+	root, err := collectorrun.Root()
+	require.NoError(t, err)
+	binary, err := collectorrun.Build(root)
+	require.NoError(t, err)
+	runDir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run(&out, binary, filepath.Join(root, "testdata", "demo"), runDir, false))
+	alerts := regexp.MustCompile(`(?m)^(2026-11-\d\d \d\d:\d\d:\d\d)  (\d{12})  (\S+) +(i-[0-9a-f]+)`).FindAllStringSubmatch(out.String(), -1)
+	var got []string
+	for _, a := range alerts {
+		got = append(got, a[1]+" "+a[2]+" "+a[3]+" "+a[4])
+	}
+	assert.Equal(t, []string{
+		"2026-11-16 09:37:13 111122223333 AWSReservedSSO_OpsEngineer_7c1f0a9b2e3d4c5f i-0a3f5c2e91b7d4e02",
+		"2026-11-16 10:30:00 111122223333 github-deploy i-0db5e7a1c3f9b2d40",
+		"2026-11-17 21:40:00 111122223333 arn:aws:iam::111122223333:root i-0b4571a2c3d4e5f60",
+		"2026-11-18 02:05:10 111122223333 svc-reporting i-0a3f5c2e91b7d4e01",
+		"2026-11-18 02:15:02 111122223333 web-tier i-0db5e7a1c3f9b2d40",
+		"2026-11-19 09:12:00 444455556666 erin i-0de7b0c5a1f2e3d49",
+		"2026-11-19 10:03:00 444455556666 AWSReservedSSO_Developer_2b8e4d6f0a1c3e5a i-0de7b0c5a1f2e3d49",
+	}, got, out.String())
+	assert.Contains(t, out.String(), "849 events processed")
+	assert.Contains(t, out.String(), "instance-to-instance: role credentials of i-0a3f5c2e91b7d4e01")
+
+	out.Reset()
+	require.NoError(t, run(&out, binary, filepath.Join(root, "testdata", "demo"), runDir, true))
+	assert.Contains(t, out.String(), "(none: every identity was already known")
+}

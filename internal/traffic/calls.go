@@ -1,0 +1,105 @@
+package traffic
+
+import (
+	"fmt"
+	"time"
+)
+
+// StartSession is an SSM StartSession call; errCode and errMsg make it fail.
+// Extra request parameters (documentName, reason, parameters) are added
+// after target, as the console and CLI send them.
+func (g *Generator) StartSession(who *Identity, at time.Time, target string, extra map[string]any, errCode, errMsg string) Call {
+	params := map[string]any{"target": target}
+	for k, v := range extra {
+		params[k] = v
+	}
+	c := Call{Who: who, At: at, Source: "ssm.amazonaws.com", Name: "StartSession", Params: params, Error: [2]string{errCode, errMsg}}
+	if errCode == "" {
+		id := sessionOwner(who) + "-" + g.hex(17)
+		c.Response = map[string]any{
+			"sessionId":  id,
+			"tokenValue": "Value hidden due to security reasons.",
+			"streamUrl":  fmt.Sprintf("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/%s?role=publish_subscribe&cell-number=AAEAAf", id),
+		}
+	}
+	return c
+}
+
+// TerminateSession ends the session a StartSession call opened.
+func TerminateSession(start Call, at time.Time) Call {
+	id := start.Response.(map[string]any)["sessionId"]
+	return Call{Who: start.Who, At: at, Source: "ssm.amazonaws.com", Name: "TerminateSession",
+		Params: map[string]any{"sessionId": id}, Response: map[string]any{"sessionId": id}}
+}
+
+// sessionOwner is the prefix SSM gives session ids: the caller's name.
+func sessionOwner(who *Identity) string {
+	switch {
+	case who.UserName != "":
+		return who.UserName
+	case who.Type == "AssumedRole":
+		return who.PrincipalID[len("AROA")+17+1:]
+	}
+	return who.AccountID
+}
+
+// accessDenied is the message AWS returns for a denied action.
+func accessDenied(who *Identity, action, resource string) string {
+	return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s because no identity-based policy allows the %s action", who.ARN, action, resource, action)
+}
+
+// routine is one kind of everyday call an identity makes.
+type routine func(g *Generator, who *Identity, at time.Time) Call
+
+var (
+	describeInstances routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "ec2.amazonaws.com", Name: "DescribeInstances", ReadOnly: true,
+			Params: map[string]any{"instancesSet": map[string]any{}, "filterSet": map[string]any{"items": []any{map[string]any{"name": "instance-state-name", "valueSet": map[string]any{"items": []any{map[string]any{"value": "running"}}}}}}}}
+	}
+	getCallerIdentity routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "sts.amazonaws.com", Name: "GetCallerIdentity", ReadOnly: true}
+	}
+	describeInstanceInformation routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "ssm.amazonaws.com", Name: "DescribeInstanceInformation", ReadOnly: true, Params: map[string]any{"maxResults": 50}}
+	}
+	putMetricData routine = func(g *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "monitoring.amazonaws.com", Name: "PutMetricData", Params: map[string]any{"namespace": "App/Requests"}}
+	}
+	getMetricData routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "monitoring.amazonaws.com", Name: "GetMetricData", ReadOnly: true,
+			Params: map[string]any{"startTime": at.Add(-10 * time.Minute).UTC().Format(time.RFC3339), "endTime": at.UTC().Format(time.RFC3339)}}
+	}
+	getObject routine = func(g *Generator, who *Identity, at time.Time) Call {
+		key := fmt.Sprintf("daily/%s/report-%s.csv", at.Format("2006-01-02"), g.hex(6))
+		return Call{Who: who, At: at, Source: "s3.amazonaws.com", Name: "GetObject", ReadOnly: true, Data: true,
+			Params: map[string]any{"bucketName": "acme-reports-" + who.AccountID, "Host": "acme-reports-" + who.AccountID + ".s3.eu-west-1.amazonaws.com", "key": key}}
+	}
+	putObject routine = func(g *Generator, who *Identity, at time.Time) Call {
+		key := fmt.Sprintf("uploads/%s/%s.json", at.Format("2006/01/02"), g.uuid())
+		return Call{Who: who, At: at, Source: "s3.amazonaws.com", Name: "PutObject", Data: true,
+			Params: map[string]any{"bucketName": "acme-app-data-" + who.AccountID, "Host": "acme-app-data-" + who.AccountID + ".s3.eu-west-1.amazonaws.com", "key": key}}
+	}
+	getParameter routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "ssm.amazonaws.com", Name: "GetParameter", ReadOnly: true,
+			Params: map[string]any{"name": "/prod/app/feature-flags", "withDecryption": false}}
+	}
+	decrypt routine = func(g *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "kms.amazonaws.com", Name: "Decrypt", ReadOnly: true,
+			Params: map[string]any{"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": "arn:aws:kms:eu-west-1:" + who.AccountID + ":key/" + g.uuid()}}
+	}
+	updateInstanceInformation routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "ssm.amazonaws.com", Name: "UpdateInstanceInformation",
+			Params: map[string]any{"instanceId": sessionOwner(who), "agentVersion": "3.3.1142.0", "agentStatus": "Active", "platformType": "Linux", "platformName": "Amazon Linux", "iPAddress": "HIDDEN_DUE_TO_SECURITY_REASONS"}}
+	}
+	describeSecurityGroups routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "ec2.amazonaws.com", Name: "DescribeSecurityGroups", ReadOnly: true,
+			Params: map[string]any{"securityGroupSet": map[string]any{}, "securityGroupIdSet": map[string]any{}, "filterSet": map[string]any{}}}
+	}
+	listRoles routine = func(_ *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "iam.amazonaws.com", Name: "ListRoles", ReadOnly: true, Region: "us-east-1", Params: map[string]any{"maxItems": 100}}
+	}
+	assumeRoleByService routine = func(g *Generator, who *Identity, at time.Time) Call {
+		return Call{Who: who, At: at, Source: "sts.amazonaws.com", Name: "AssumeRole", ReadOnly: true,
+			Params: map[string]any{"roleArn": "arn:aws:iam::" + who.AccountID + ":role/web-tier", "roleSessionName": "i-" + g.hex(17), "durationSeconds": 3600}}
+	}
+)
