@@ -163,21 +163,25 @@ func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([
 		}
 	}
 
+	// Writes and cache recency follow record order, so that what is evicted
+	// depends on the input alone.
 	var writes []*storage.Operation
-	for k, sl := range s.work {
-		if sl.changed {
-			writes = append(writes, storage.SetOperation(storageKey(k), encode(sl.s)))
+	var changed []Key
+	for _, o := range obs {
+		if sl := s.work[o.Key]; sl.changed {
+			writes = append(writes, storage.SetOperation(storageKey(o.Key), encode(sl.s)))
+			changed = append(changed, o.Key)
+			sl.changed = false
+			s.work[o.Key] = sl
 		}
 	}
 	s.persist(ctx, writes, func() {
-		for k, sl := range s.work {
-			if sl.changed {
-				s.dirty[k] = struct{}{}
-			}
+		for _, k := range changed {
+			s.dirty[k] = struct{}{}
 		}
 	}, &st)
-	for k, sl := range s.work {
-		s.lru.Add(k, sl.s)
+	for _, o := range obs {
+		s.lru.Add(o.Key, s.work[o.Key].s)
 	}
 	st.Evictions = s.evicted
 	s.maybePrune()
