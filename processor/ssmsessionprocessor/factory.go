@@ -34,10 +34,11 @@ func newLogs(ctx context.Context, set processor.Settings, cfg *Config, next cons
 	}
 	inner, err := processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
-		processorhelper.WithStart(p.storage.start),
+		processorhelper.WithStart(p.storage.Start),
 		processorhelper.WithShutdown(func(ctx context.Context) error {
 			defer p.tel.Shutdown()
-			return p.storage.shutdown(ctx)
+			p.store.Close()
+			return p.storage.Shutdown(ctx)
 		}),
 	)
 	if err != nil {
@@ -58,7 +59,7 @@ func (s *settlingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	pending := &pendingAlerts{}
 	err := s.Logs.ConsumeLogs(context.WithValue(ctx, pendingKey{}, pending), ld)
 	if len(pending.alerts) > 0 {
-		s.p.storage.record(ctx, s.p.store.Settle(ctx, pending.alerts, err == nil))
+		s.p.record(ctx, s.p.store.Settle(ctx, pending.alerts, err == nil))
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
 
@@ -26,7 +28,7 @@ type ssmProcessor struct {
 	reader  cloudtrail.Reader
 	spec    termSpec
 	store   *firstseen.Store
-	storage *storageLink
+	storage *storagelink.Link
 	now     func() time.Time
 	batches sync.Pool
 }
@@ -73,7 +75,8 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		store:  store,
 		now:    now,
 	}
-	p.storage = newStorageLink(set.ID, cfg.NewTerms.Storage, store, logger, tel, now)
+	p.storage = storagelink.New(component.KindProcessor, set.ID, cfg.NewTerms.Storage, logger, now, store.SetClient,
+		func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) })
 	p.batches.New = func() any { return &batch{} }
 	return p, nil
 }
@@ -128,7 +131,7 @@ func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 // decide makes the new_terms decision for every match of the batch, in
 // order, and tags the records.
 func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
-	p.storage.reconnectIfDue(ctx)
+	p.storage.ReconnectIfDue(ctx)
 	skipped := 0
 	for i := range b.matches {
 		m := &b.matches[i]
@@ -148,7 +151,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 	}
 	isNew := b.isNew[:len(b.obs)]
 	alerts, st := p.store.Observe(ctx, b.obs, isNew)
-	p.storage.record(ctx, st)
+	p.record(ctx, st)
 
 	j, fresh := 0, 0
 	for i := range b.matches {
@@ -171,7 +174,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 			pending.alerts = append(pending.alerts, alerts...)
 		} else {
 			// Called without the settling wrapper: nothing will report back.
-			p.storage.record(ctx, p.store.Settle(ctx, alerts, true))
+			p.record(ctx, p.store.Settle(ctx, alerts, true))
 		}
 	}
 }

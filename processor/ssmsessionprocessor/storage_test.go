@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 )
 
@@ -184,7 +185,7 @@ func TestStorageFaultsAndRecovery(t *testing.T) {
 	faulty2.SetRefusing(false)
 	process(t, h2, rawLogs(t, raws[:1]))
 	assert.Empty(t, faulty2.Clients, "not retried before the interval")
-	h2.clock.Advance(storageRetryInterval)
+	h2.clock.Advance(storagelink.RetryInterval)
 	process(t, h2, rawLogs(t, raws[2:3]))
 	require.Len(t, faulty2.Clients, 1)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h2.host.statuses())
