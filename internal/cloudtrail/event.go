@@ -4,6 +4,8 @@
 package cloudtrail
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -251,4 +253,17 @@ func clean(s string) string {
 		return ""
 	}
 	return s
+}
+
+// Fingerprint identifies the event: by its eventID, or when it has none, by
+// what it is made of (time, principal, target, source). Never 0.
+func (e *Event) Fingerprint() uint64 {
+	h := sha256.New()
+	if e.ID != "" {
+		h.Write([]byte("id\x00" + e.ID))
+	} else {
+		h.Write([]byte("event\x00" + e.Time.UTC().Format(time.RFC3339Nano) + "\x00" + e.Principal() + "\x00" + e.Target + "\x00" + e.SourceAddr))
+	}
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0])) | 1
 }

@@ -64,7 +64,7 @@ func ToECS(ev map[string]any, attrs pcommon.Map, flattened bool) error {
 	if params, ok := ev["requestParameters"].(map[string]any); ok {
 		attrs.PutStr("aws.cloudtrail.request_parameters", JavaString(params))
 		if flattened {
-			if err := attrs.PutEmptyMap("aws.cloudtrail.flattened.request_parameters").FromRaw(plain(params).(map[string]any)); err != nil {
+			if err := PutMap(attrs.PutEmptyMap("aws.cloudtrail.flattened.request_parameters"), plain(params).(map[string]any)); err != nil {
 				return err
 			}
 		}

@@ -51,9 +51,9 @@ func ToOTel(ev map[string]any, res pcommon.Map, lr plog.LogRecord) error {
 	put(is+"user_name", str(issuer, "userName"))
 	put("aws.error.code", str(ev, "errorCode"))
 	put("aws.error.message", str(ev, "errorMessage"))
-	for src, dst := range map[string]string{"requestParameters": "aws.request.parameters", "responseElements": "aws.response.elements"} {
-		if m, ok := ev[src].(map[string]any); ok {
-			if err := attrs.PutEmptyMap(dst).FromRaw(doubles(plain(m)).(map[string]any)); err != nil {
+	for _, f := range [][2]string{{"requestParameters", "aws.request.parameters"}, {"responseElements", "aws.response.elements"}} {
+		if m, ok := ev[f[0]].(map[string]any); ok {
+			if err := PutMap(attrs.PutEmptyMap(f[1]), doubles(plain(m)).(map[string]any)); err != nil {
 				return err
 			}
 		}

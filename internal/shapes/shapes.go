@@ -58,9 +58,9 @@ func Append(rl plog.ResourceLogs, sl plog.ScopeLogs, shape Shape, raw []byte) er
 	}
 	switch shape {
 	case Map:
-		return lr.Body().SetEmptyMap().FromRaw(plain(ev).(map[string]any))
+		return PutMap(lr.Body().SetEmptyMap(), plain(ev).(map[string]any))
 	case Attrs:
-		return lr.Attributes().FromRaw(plain(ev).(map[string]any))
+		return PutMap(lr.Attributes(), plain(ev).(map[string]any))
 	case ECS:
 		return ToECS(ev, lr.Attributes(), true)
 	case OTel:
@@ -145,4 +145,32 @@ func keys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PutMap fills m from raw with keys in sorted order: pdata keeps insertion
+// order, and Go maps have none, so golden files would churn otherwise.
+func PutMap(m pcommon.Map, raw map[string]any) error {
+	m.EnsureCapacity(len(raw))
+	for _, k := range keys(raw) {
+		if err := putValue(m.PutEmpty(k), raw[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putValue(v pcommon.Value, raw any) error {
+	switch t := raw.(type) {
+	case map[string]any:
+		return PutMap(v.SetEmptyMap(), t)
+	case []any:
+		s := v.SetEmptySlice()
+		for _, x := range t {
+			if err := putValue(s.AppendEmpty(), x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return v.FromRaw(raw)
 }

@@ -54,9 +54,10 @@ func envelopeAsMap(raws [][]byte, inAttributes bool) (plog.Logs, error) {
 		return ld, err
 	}
 	if inAttributes {
-		return ld, lr.Attributes().FromRaw(raw)
+		lr.Attributes().Clear()
+		return ld, shapes.PutMap(lr.Attributes(), raw)
 	}
-	return ld, lr.Body().SetEmptyMap().FromRaw(raw)
+	return ld, shapes.PutMap(lr.Body().SetEmptyMap(), raw)
 }
 
 func TestEnvelopeEdgeCases(t *testing.T) {

@@ -143,7 +143,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 			skipped++
 			continue
 		}
-		m.d = decision{decided: true, terms: vals, key: firstseen.KeyOf(p.spec.namespace, vals), event: fingerprint(&m.ev)}
+		m.d = decision{decided: true, terms: vals, key: firstseen.KeyOf(p.spec.namespace, vals), event: m.ev.Fingerprint()}
 		b.obs = append(b.obs, firstseen.Observation{Key: m.d.key, Time: m.ev.Time, Event: m.d.event})
 	}
 	if cap(b.isNew) < len(b.obs) {

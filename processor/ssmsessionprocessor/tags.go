@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -105,14 +104,4 @@ func alertID(k firstseen.Key, event uint64) string {
 	binary.BigEndian.PutUint64(b[n:], event)
 	sum := sha256.Sum256(b[:])
 	return hex.EncodeToString(sum[:16])
-}
-
-// fingerprint identifies an event: its eventID, or, when absent, what the
-// event is made of.
-func fingerprint(ev *cloudtrail.Event) uint64 {
-	k := firstseen.KeyOf("eventID", []string{ev.ID})
-	if ev.ID == "" {
-		k = firstseen.KeyOf("event", []string{ev.Time.UTC().Format(time.RFC3339Nano), ev.Principal(), ev.Target, ev.SourceAddr})
-	}
-	return binary.BigEndian.Uint64(k[:8])
 }
