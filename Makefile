@@ -47,6 +47,7 @@ bench:
 # Regenerate mdatagen code after editing a metadata.yaml.
 generate: $(MDATAGEN)
 	cd processor/ssmsessionprocessor && ../../$(MDATAGEN) metadata.yaml
+	cd connector/ssmsessionconnector && ../../$(MDATAGEN) metadata.yaml
 
 clean:
 	rm -rf $(BIN) build .run

@@ -146,13 +146,15 @@ func matchNames(src pcommon.Value, m pcommon.Map, actionKey string) (Result, err
 type mapShape struct {
 	shape            Shape
 	provider, action string
-	fill             func(m, res pcommon.Map, ev *Event)
+	// timeKey holds the event time; "" means the record timestamp.
+	timeKey string
+	fill    func(m, res pcommon.Map, ev *Event)
 }
 
 var mapShapes = [...]mapShape{
-	{ShapeMap, "eventSource", "eventName", func(m, _ pcommon.Map, ev *Event) { fillNative(mapFields{m}, ev) }},
-	{ShapeECS, "event.provider", "event.action", fillECS},
-	{ShapeOTel, "rpc.service", "rpc.method", fillOTel},
+	{ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, ev *Event) { fillNative(mapFields{m}, ev) }},
+	{ShapeECS, "event.provider", "event.action", "@timestamp", fillECS},
+	{ShapeOTel, "rpc.service", "rpc.method", "", fillOTel},
 }
 
 // finish applies what every shape shares: time fallbacks and the checks that

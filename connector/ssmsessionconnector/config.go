@@ -1,0 +1,67 @@
+package ssmsessionconnector
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+)
+
+// maxBuckets bounds window/bucket, so memory per series is bounded.
+const maxBuckets = 10_000
+
+// Config is the ssmsession connector configuration.
+type Config struct {
+	// Window is the trailing window of the windowed gauges, in event time.
+	Window time.Duration `mapstructure:"window"`
+	// Bucket is the counting resolution; buckets are aligned to multiples
+	// of it since the Unix epoch (UTC).
+	Bucket time.Duration `mapstructure:"bucket"`
+	// EmitInterval is how often metrics are emitted (and once on shutdown).
+	EmitInterval time.Duration `mapstructure:"emit_interval"`
+	// MaxSeries bounds the series; further combinations are counted in one
+	// overflow series.
+	MaxSeries int `mapstructure:"max_series"`
+	// Storage names a storage extension that keeps counts across restarts.
+	Storage *component.ID `mapstructure:"storage"`
+	_       struct{}
+}
+
+var _ xconfmap.Validator = (*Config)(nil)
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Window:       168 * time.Hour,
+		Bucket:       time.Hour,
+		EmitInterval: time.Minute,
+		MaxSeries:    10_000,
+	}
+}
+
+// Validate reports every problem at once, each naming the key to fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Window <= 0 {
+		errs = append(errs, fmt.Errorf("window must be positive, got %s (the hunt uses 168h)", c.Window))
+	}
+	if c.Bucket <= 0 {
+		errs = append(errs, fmt.Errorf("bucket must be positive, got %s", c.Bucket))
+	}
+	if c.Window > 0 && c.Bucket > 0 {
+		switch {
+		case c.Window%c.Bucket != 0:
+			errs = append(errs, fmt.Errorf("window (%s) must be a whole number of buckets (%s)", c.Window, c.Bucket))
+		case c.Window/c.Bucket > maxBuckets:
+			errs = append(errs, fmt.Errorf("window/bucket is %d buckets; at most %d: use a larger bucket", c.Window/c.Bucket, maxBuckets))
+		}
+	}
+	if c.EmitInterval <= 0 {
+		errs = append(errs, fmt.Errorf("emit_interval must be positive, got %s", c.EmitInterval))
+	}
+	if c.MaxSeries <= 0 {
+		errs = append(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
+	}
+	return errors.Join(errs...)
+}

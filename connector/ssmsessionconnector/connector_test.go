@@ -1,0 +1,270 @@
+package ssmsessionconnector
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
+	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadatatest"
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/golden"
+	"github.com/cloudtrail-detect/ssmsession/internal/samples"
+	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor"
+)
+
+var (
+	ctx     = context.Background()
+	emitAt  = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	clockAt = func() time.Time { return emitAt }
+)
+
+type statusHost struct {
+	*storagetest.Host
+	mu       sync.Mutex
+	statuses []componentstatus.Status
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.statuses = append(h.statuses, ev.Status())
+}
+
+type harness struct {
+	c    *ssmConnector
+	sink *consumertest.MetricsSink
+	tel  *componenttest.Telemetry
+	host *statusHost
+}
+
+func config(mod func(*Config)) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.EmitInterval = time.Hour // tests emit by hand
+	if mod != nil {
+		mod(cfg)
+	}
+	return cfg
+}
+
+func withStorage(cfg *Config) {
+	id := storagetest.ID
+	cfg.Storage = &id
+}
+
+func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component) *harness {
+	t.Helper()
+	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: &statusHost{Host: storagetest.NewHost(exts)}}
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = h.tel.NewTelemetrySettings()
+	set.BuildInfo.Version = "test"
+	var err error
+	h.c, err = newConnector(set, cfg, h.sink, clockAt)
+	require.NoError(t, err)
+	require.NoError(t, h.c.Start(ctx, h.host))
+	t.Cleanup(func() { _ = h.c.Shutdown(ctx) })
+	return h
+}
+
+// consume feeds raw events in a shape and returns the next emission.
+func (h *harness) consume(t *testing.T, shape shapes.Shape, raws [][]byte) pmetric.Metrics {
+	t.Helper()
+	ld, err := shapes.Logs(shape, raws)
+	require.NoError(t, err)
+	require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	return h.emit(t)
+}
+
+func (h *harness) emit(t *testing.T) pmetric.Metrics {
+	t.Helper()
+	before := len(h.sink.AllMetrics())
+	require.NoError(t, h.c.emit(ctx))
+	all := h.sink.AllMetrics()
+	if len(all) == before {
+		return pmetric.NewMetrics()
+	}
+	return all[len(all)-1]
+}
+
+// values maps "metric|attr=value,..." to the value of each data point.
+func values(md pmetric.Metrics) map[string]int64 {
+	out := map[string]int64{}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		acct := ""
+		if v, ok := rm.Resource().Attributes().Get(AttrAccount); ok {
+			acct = v.Str()
+		}
+		ms := rm.ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			var dps pmetric.NumberDataPointSlice
+			if m.Type() == pmetric.MetricTypeSum {
+				dps = m.Sum().DataPoints()
+			} else {
+				dps = m.Gauge().DataPoints()
+			}
+			for k := 0; k < dps.Len(); k++ {
+				out[fmt.Sprintf("%s|%s|%v", m.Name(), acct, dps.At(k).Attributes().AsRaw())] = dps.At(k).IntValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestEveryShapeCountsAlike: the identity corpus in each input shape (and
+// as an S3 object) gives the same metrics; each is pinned in a golden file.
+func TestEveryShapeCountsAlike(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	wide := func(c *Config) { c.Window = 30 * 24 * time.Hour }
+	var reference map[string]int64
+	for _, shape := range append([]shapes.Shape{shapes.Raw}, append(shapes.All[1:], shapes.Envelope)...) {
+		t.Run(string(shape), func(t *testing.T) {
+			h := start(t, config(wide), nil)
+			md := h.consume(t, shape, raws)
+			golden.CompareMetrics(t, filepath.Join("testdata", "golden", string(shape)+".json"), md)
+			got := values(md)
+			if reference == nil {
+				reference = got
+				return
+			}
+			assert.Equal(t, reference, got)
+		})
+	}
+	// 16 StartSession events, one of them a duplicate delivery.
+	total := int64(0)
+	for k, v := range reference {
+		if k[:len(MetricStarts)+1] == MetricStarts+"|" {
+			total += v
+		}
+	}
+	assert.Equal(t, int64(15), total)
+}
+
+// TestHuntOnSharedSamples compares with Elastic's hunting query on the real
+// samples (its emulation): same counts per group, except where its dissect
+// gets the target wrong.
+func TestHuntOnSharedSamples(t *testing.T) {
+	all := samples.Load(t)
+	h := start(t, config(func(c *Config) { c.Window = 20 * 365 * 24 * time.Hour; c.Bucket = 24 * time.Hour }), nil)
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	want := map[string]int64{}
+	for _, s := range all {
+		recs.AppendEmpty().Body().SetStr(s.Raw)
+		e := s.Elastic
+		if e["event.provider"] != "ssm.amazonaws.com" || e["event.action"] != "StartSession" {
+			continue
+		}
+		target, _ := e["hunt_target_instance"].(string)
+		if s.Line == 45 {
+			require.Equal(t, "SSM-sudo, target=i-02311671588e96626", target, "Elastic's dissect")
+			target = "i-02311671588e96626"
+		}
+		want[fmt.Sprint(target, "|", e["aws.cloudtrail.user_identity.arn"], "|", e["aws.cloudtrail.user_identity.type"], "|", e["event.outcome"])]++
+	}
+	require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	got := map[string]int64{}
+	for k, s := range h.c.counter.series {
+		got[fmt.Sprint(k.Target, "|", k.ARN, "|", k.Type, "|", k.Outcome)] += s.Total
+	}
+	assert.Equal(t, want, got)
+}
+
+// TestProcessorAheadChangesNothing: records tagged (and envelopes split) by
+// the processor count exactly as the raw input does.
+func TestProcessorAheadChangesNothing(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	direct := start(t, config(nil), nil)
+	want := values(direct.consume(t, shapes.Envelope, raws))
+
+	via := start(t, config(nil), nil)
+	pf := ssmsessionprocessor.NewFactory()
+	proc, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), via.c)
+	require.NoError(t, err)
+	require.NoError(t, proc.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, proc.Shutdown(ctx)) }()
+	ld, err := shapes.Logs(shapes.Envelope, raws)
+	require.NoError(t, err)
+	require.NoError(t, proc.ConsumeLogs(ctx, ld))
+	assert.Equal(t, want, values(via.emit(t)))
+}
+
+// TestRestartKeepsCounts: counts survive a restart on file_storage; the
+// window and totals continue where they were.
+func TestRestartKeepsCounts(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	dir := t.TempDir()
+	whole := start(t, config(nil), nil)
+	want := values(whole.consume(t, shapes.Raw, raws))
+
+	ext := storagetest.FileStorage(t, dir)
+	first := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: ext})
+	ld, err := shapes.Logs(shapes.Raw, raws[:11])
+	require.NoError(t, err)
+	require.NoError(t, first.c.ConsumeLogs(ctx, ld)) // no emission before the "crash"
+	require.NoError(t, ext.Shutdown(ctx))
+
+	second := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+	assert.Equal(t, want, values(second.consume(t, shapes.Raw, raws[11:])))
+}
+
+func TestEmitsOnShutdown(t *testing.T) {
+	h := start(t, config(nil), nil)
+	ld, err := shapes.Logs(shapes.Raw, corpus.Events(t, "identities"))
+	require.NoError(t, err)
+	require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	require.Empty(t, h.sink.AllMetrics())
+	require.NoError(t, h.c.Shutdown(ctx))
+	require.Len(t, h.sink.AllMetrics(), 1)
+	assert.Positive(t, h.sink.AllMetrics()[0].DataPointCount())
+}
+
+func TestStorageFaultsKeepCounting(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: faulty})
+	require.Len(t, faulty.Clients, 1)
+	faulty.Clients[0].SetFailing(true)
+	md := h.consume(t, shapes.Raw, raws[:1])
+	assert.Equal(t, 1, len(values(md))/2, "counted from memory: one series, sum and window")
+	faulty.Clients[0].SetFailing(false)
+	h.consume(t, shapes.Raw, raws[2:3])
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses)
+}
+
+func TestOverflowTelemetry(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	h := start(t, config(func(c *Config) { c.MaxSeries = 2 }), nil)
+	md := h.consume(t, shapes.Raw, raws)
+	found := false
+	for k := range values(md) {
+		if k == MetricStarts+"||map[otel.metric.overflow:true]" {
+			found = true
+		}
+	}
+	assert.True(t, found, "overflow series emitted")
+	// 15 sessions; the first two series (alice on i-0a11..a: 3, on
+	// i-0a22..b: 1) hold 4, the other 11 are folded into the overflow.
+	metadatatest.AssertEqualConnectorSsmsessionOverflowSessions(t, h.tel, []metricdata.DataPoint[int64]{{Value: 11}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionSessionsCounted(t, h.tel, []metricdata.DataPoint[int64]{{Value: 15}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+}

@@ -1,0 +1,193 @@
+package ssmsessionconnector
+
+import (
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// seriesKey is the hunt's grouping (target, user ARN, user type, outcome),
+// the account, and whether the caller was an instance's role.
+type seriesKey struct {
+	Account            string `json:"account,omitempty"`
+	Target             string `json:"target,omitempty"`
+	ARN                string `json:"arn,omitempty"`
+	Type               string `json:"type,omitempty"`
+	Outcome            string `json:"outcome,omitempty"`
+	InstanceToInstance bool   `json:"i2i,omitempty"`
+	// Overflow marks the one series that takes counts beyond max_series.
+	Overflow bool `json:"overflow,omitempty"`
+}
+
+// bucket counts the sessions of one time bucket.
+type bucket struct {
+	Index int64 `json:"i"` // event time / bucket size, since the Unix epoch
+	Count int64 `json:"n"`
+}
+
+// series is one counted combination.
+type series struct {
+	Key   seriesKey `json:"key"`
+	Total int64     `json:"total"` // cumulative since Start
+	Start int64     `json:"start"` // Unix ns: when this count began
+	// Buckets are sparse and ascending, and only those inside the window
+	// are kept: memory grows with activity, never beyond window/bucket.
+	Buckets []bucket `json:"buckets"`
+	changed bool
+}
+
+// last is the newest bucket with sessions, or -1.
+func (s *series) last() int64 {
+	if len(s.Buckets) == 0 {
+		return -1
+	}
+	return s.Buckets[len(s.Buckets)-1].Index
+}
+
+// counter holds all series. It is not safe for concurrent use.
+type counter struct {
+	size      int64 // bucket width, ns
+	nb        int64 // buckets per window
+	maxSeries int
+	skew      time.Duration
+	now       func() time.Time
+
+	series map[seriesKey]*series
+	// anchor is the bucket of the newest plausible event time seen; the
+	// window is the nb buckets ending with it.
+	anchor     int64
+	anchorSeen bool
+	// seen holds fingerprints of recent event ids: a duplicate delivery is
+	// not a second call.
+	seen *simplelru.LRU[uint64, struct{}]
+}
+
+func newCounter(window, size time.Duration, maxSeries, dedupe int, now func() time.Time) *counter {
+	seen, _ := simplelru.NewLRU[uint64, struct{}](dedupe, nil)
+	return &counter{
+		size:      int64(size),
+		nb:        int64(window / size),
+		maxSeries: maxSeries,
+		skew:      time.Hour,
+		now:       now,
+		series:    map[seriesKey]*series{},
+		seen:      seen,
+	}
+}
+
+func (c *counter) index(t time.Time) int64 {
+	ns := t.UnixNano()
+	if ns < 0 {
+		return -1 - (-ns-1)/c.size // floor for times before 1970
+	}
+	return ns / c.size
+}
+
+// observe moves the window's anchor with the event time of any CloudTrail
+// record; times more than an hour ahead of the clock are ignored for it.
+func (c *counter) observe(t time.Time) {
+	if t.IsZero() || t.After(c.now().Add(c.skew)) {
+		return
+	}
+	if i := c.index(t); !c.anchorSeen || i > c.anchor {
+		c.anchor, c.anchorSeen = i, true
+	}
+}
+
+// oldest is the first bucket index inside the window.
+func (c *counter) oldest() int64 { return c.anchor - c.nb + 1 }
+
+type addResult uint8
+
+const (
+	added addResult = iota
+	duplicate
+	overflowed
+)
+
+// add counts one session at event time t; event is its eventID fingerprint
+// (0: unknown, never treated as a duplicate).
+func (c *counter) add(key seriesKey, t time.Time, event uint64) addResult {
+	if event != 0 {
+		if c.seen.Contains(event) {
+			return duplicate
+		}
+		c.seen.Add(event, struct{}{})
+	}
+	c.observe(t)
+	result := added
+	s, ok := c.series[key]
+	if !ok {
+		if len(c.series) >= c.maxSeries+c.overflowCount() {
+			key, result = seriesKey{Overflow: true}, overflowed
+			s = c.series[key]
+		}
+		if s == nil {
+			s = &series{Key: key, Start: c.now().UnixNano()}
+			c.series[key] = s
+		}
+	}
+	s.Total++
+	s.changed = true
+	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
+		s.Buckets = insertBucket(s.Buckets, i)
+	}
+	return result
+}
+
+func (c *counter) overflowCount() int {
+	if _, ok := c.series[seriesKey{Overflow: true}]; ok {
+		return 1
+	}
+	return 0
+}
+
+// insertBucket adds one session to bucket i, keeping the slice ascending.
+func insertBucket(b []bucket, i int64) []bucket {
+	for k := len(b) - 1; k >= 0; k-- {
+		switch {
+		case b[k].Index == i:
+			b[k].Count++
+			return b
+		case b[k].Index < i:
+			b = append(b, bucket{})
+			copy(b[k+2:], b[k+1:])
+			b[k+1] = bucket{Index: i, Count: 1}
+			return b
+		}
+	}
+	return append([]bucket{{Index: i, Count: 1}}, b...)
+}
+
+// inWindow sums the buckets of s inside the window.
+func (c *counter) inWindow(s *series) int64 {
+	var n int64
+	for _, b := range s.Buckets {
+		if b.Index >= c.oldest() && b.Index <= c.anchor {
+			n += b.Count
+		}
+	}
+	return n
+}
+
+// expire drops buckets older than the window and the series left without
+// any; it returns the keys dropped.
+func (c *counter) expire() []seriesKey {
+	var dropped []seriesKey
+	oldest := c.oldest()
+	for k, s := range c.series {
+		trim := 0
+		for trim < len(s.Buckets) && s.Buckets[trim].Index < oldest {
+			trim++
+		}
+		if trim > 0 {
+			s.Buckets = append(s.Buckets[:0], s.Buckets[trim:]...)
+			s.changed = true
+		}
+		if len(s.Buckets) == 0 {
+			delete(c.series, k)
+			dropped = append(dropped, k)
+		}
+	}
+	return dropped
+}

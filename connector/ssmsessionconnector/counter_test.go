@@ -1,0 +1,133 @@
+package ssmsessionconnector
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	t0   = time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)
+	wall = func() time.Time { return t0.Add(30 * 24 * time.Hour) }
+)
+
+func key(target string) seriesKey {
+	return seriesKey{Account: "111122223333", Target: target, ARN: "arn:aws:iam::111122223333:user/alice", Type: "IAMUser", Outcome: "success"}
+}
+
+func TestBucketsAlignToEpoch(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
+	c.add(key("i-1"), t0.Add(90*time.Minute), 1)  // 01:30 -> bucket starting 01:00
+	c.add(key("i-1"), t0.Add(119*time.Minute), 2) // 01:59 -> same bucket
+	c.add(key("i-1"), t0.Add(120*time.Minute), 3) // 02:00 -> next bucket
+	s := c.series[key("i-1")]
+	require.Len(t, s.Buckets, 2)
+	assert.Equal(t, t0.Add(time.Hour).UnixNano()/int64(time.Hour), s.Buckets[0].Index)
+	assert.Equal(t, int64(2), s.Buckets[0].Count)
+	assert.Equal(t, int64(3), s.Total)
+}
+
+// TestWindowIsAnchoredAtNewestEventTime: the window follows event time, not
+// the wall clock, and any CloudTrail record moves it.
+func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
+	c := newCounter(7*24*time.Hour, time.Hour, 10, 100, wall)
+	c.add(key("i-old"), t0, 1)
+	c.add(key("i-new"), t0.Add(6*24*time.Hour), 2)
+	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-old")]), "6 days apart: both inside 7 days")
+
+	// Another API call a day later slides the window past the first session.
+	c.observe(t0.Add(7*24*time.Hour + 30*time.Minute))
+	assert.Equal(t, int64(0), c.inWindow(c.series[key("i-old")]))
+	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-new")]))
+	assert.Equal(t, []seriesKey{key("i-old")}, c.expire(), "idle for a window: dropped")
+	assert.Len(t, c.series, 1)
+
+	// A late event older than the window counts in the total only.
+	c.add(key("i-new"), t0.Add(-time.Hour), 3)
+	assert.Equal(t, int64(2), c.series[key("i-new")].Total)
+	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-new")]))
+}
+
+// The window holds exactly window/bucket buckets ending with the anchor's.
+func TestWindowEdges(t *testing.T) {
+	c := newCounter(3*time.Hour, time.Hour, 10, 100, wall)
+	for h := 0; h < 5; h++ {
+		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour+59*time.Minute), uint64(h+1))
+	}
+	assert.Equal(t, int64(3), c.inWindow(c.series[key("i-1")]), "buckets 02:00, 03:00, 04:00")
+	c.expire()
+	assert.Len(t, c.series[key("i-1")].Buckets, 3, "older buckets are trimmed from memory")
+}
+
+func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
+	c.add(key("i-1"), wall().Add(-time.Hour), 1)
+	c.observe(wall().Add(1000 * time.Hour))
+	assert.Empty(t, c.expire())
+	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-1")]))
+}
+
+func TestDuplicatesAreCountedOnce(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
+	assert.Equal(t, added, c.add(key("i-1"), t0, 42))
+	assert.Equal(t, duplicate, c.add(key("i-1"), t0, 42))
+	assert.Equal(t, added, c.add(key("i-1"), t0, 0), "no event id: never a duplicate")
+	assert.Equal(t, added, c.add(key("i-1"), t0, 0))
+	assert.Equal(t, int64(3), c.series[key("i-1")].Total)
+}
+
+func TestOverflowBeyondMaxSeries(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 3, 100, wall)
+	for i := 0; i < 10; i++ {
+		want := added
+		if i >= 3 {
+			want = overflowed
+		}
+		assert.Equal(t, want, c.add(key(fmt.Sprint("i-", i)), t0, uint64(i+1)), "series %d", i)
+	}
+	assert.Equal(t, added, c.add(key("i-0"), t0, 100), "known series still count")
+	assert.Len(t, c.series, 4, "3 series and the overflow series")
+	of := c.series[seriesKey{Overflow: true}]
+	require.NotNil(t, of)
+	assert.Equal(t, int64(7), of.Total)
+}
+
+func TestMetricsShape(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
+	c.add(key("i-1"), t0, 1)
+	c.add(key("i-2"), t0, 2)
+	c.add(key("i-2"), t0.Add(time.Minute), 3)
+	i2i := key("i-3")
+	i2i.ARN, i2i.Type, i2i.InstanceToInstance = "arn:aws:sts::111122223333:assumed-role/web/i-0a1", "AssumedRole", true
+	c.add(i2i, t0, 4)
+
+	md := c.metrics(wall(), "1.0")
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	res, _ := md.ResourceMetrics().At(0).Resource().Attributes().Get(AttrAccount)
+	assert.Equal(t, "111122223333", res.Str())
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	require.Equal(t, 3, ms.Len())
+	assert.Equal(t, MetricStarts, ms.At(0).Name())
+	assert.True(t, ms.At(0).Sum().IsMonotonic())
+	assert.Equal(t, 3, ms.At(0).Sum().DataPoints().Len())
+	assert.Equal(t, MetricStartsWindow, ms.At(1).Name())
+	assert.Equal(t, MetricDistinctTarget, ms.At(2).Name())
+	dps := ms.At(2).Gauge().DataPoints()
+	require.Equal(t, 2, dps.Len())
+	distinct := map[string]int64{}
+	for i := 0; i < dps.Len(); i++ {
+		arn, _ := dps.At(i).Attributes().Get(AttrARN)
+		distinct[arn.Str()] = dps.At(i).IntValue()
+	}
+	assert.Equal(t, map[string]int64{"arn:aws:iam::111122223333:user/alice": 2, i2i.ARN: 1}, distinct, "alice reached two instances")
+	flagged := 0
+	for i := 0; i < ms.At(1).Gauge().DataPoints().Len(); i++ {
+		if v, ok := ms.At(1).Gauge().DataPoints().At(i).Attributes().Get(AttrI2I); ok && v.Bool() {
+			flagged++
+		}
+	}
+	assert.Equal(t, 1, flagged, "the instance role's session is marked")
+}
