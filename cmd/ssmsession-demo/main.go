@@ -4,6 +4,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,19 +50,21 @@ func run(w io.Writer, binary, data, runDir string, keep bool) error {
 	}
 	data, _ = filepath.Abs(data)
 	runDir, _ = filepath.Abs(runDir)
-	events, err := countEvents(data)
+	events, sessions, err := countEvents(data)
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return err
 	}
 	output := filepath.Join(runDir, "cloudtrail-tagged.json")
+	metricsOut := filepath.Join(runDir, "ssm-session-metrics.json")
 	fmt.Fprintf(w, "Running %s on %d CloudTrail events from %s ...\n", binary, events, data)
 	c, err := collectorrun.Start(binary, filepath.Join(data, "collector.yaml"),
 		"SSMSESSION_DEMO_DATA="+data, "SSMSESSION_DEMO_RUN="+runDir,
-		"SSMSESSION_DEMO_TELEMETRY_PORT="+strconv.Itoa(ports[0]), "SSMSESSION_DEMO_HEALTH_PORT="+strconv.Itoa(ports[1]))
+		"SSMSESSION_DEMO_TELEMETRY_PORT="+strconv.Itoa(ports[0]), "SSMSESSION_DEMO_HEALTH_PORT="+strconv.Itoa(ports[1]),
+		"SSMSESSION_DEMO_PROMETHEUS_PORT="+strconv.Itoa(ports[2]))
 	if err != nil {
 		return err
 	}
@@ -75,7 +78,21 @@ func run(w io.Writer, binary, data, runDir string, keep bool) error {
 		return err
 	}
 	elapsed := time.Since(started)
+	// The connector emits every second: wait until it has counted them all.
+	var hunt huntView
+	err = c.WaitFor(time.Minute, func() (bool, error) {
+		batches, err := collectorrun.ReadMetrics(metricsOut)
+		if len(batches) > 0 {
+			hunt = readHunt(batches[len(batches)-1])
+		}
+		return hunt.total >= int64(sessions), err
+	})
+	if err != nil {
+		c.Kill()
+		return err
+	}
 	telemetry := scrape(ports[0])
+	promLines := scrapeLines(ports[2], "aws_ssm_session_targets_distinct")
 	if err := c.Stop(30 * time.Second); err != nil {
 		return err
 	}
@@ -86,34 +103,45 @@ func run(w io.Writer, binary, data, runDir string, keep bool) error {
 	report(w, collectorrun.Records(batches), reportInfo{
 		output: output, state: filepath.Join(runDir, "state"), elapsed: elapsed, telemetry: telemetry, keep: keep,
 	})
+	reportHunt(w, hunt, metricsOut, ports[2], promLines)
 	return nil
 }
 
-// countEvents counts the events the collector will emit: NDJSON lines, and
-// the records of each S3 object once split.
-func countEvents(data string) (int, error) {
-	n := 0
+// countEvents counts the events the collector will emit (NDJSON lines, and
+// the records of each S3 object once split) and the distinct StartSession
+// calls among them, which the hunt metric must reach.
+func countEvents(data string) (events, sessions int, err error) {
+	var raws [][]byte
 	streams, _ := filepath.Glob(filepath.Join(data, "stream", "*.ndjson"))
 	for _, f := range streams {
 		lines, err := collectorrun.ReadLines(f)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		n += len(lines)
+		raws = append(raws, lines...)
 	}
 	objects, _ := filepath.Glob(filepath.Join(data, "s3", "*.json"))
 	for _, f := range objects {
 		raw, err := os.ReadFile(f)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		records, ok := cloudtrail.SplitEnvelope(string(raw))
 		if !ok {
-			return 0, errors.New(f + " is not a CloudTrail file object")
+			return 0, 0, errors.New(f + " is not a CloudTrail file object")
 		}
-		n += len(records)
+		for _, r := range records {
+			raws = append(raws, r)
+		}
 	}
-	return n, nil
+	ids := map[string]bool{}
+	for _, raw := range raws {
+		var ev struct{ EventID, EventName string }
+		if json.Unmarshal(raw, &ev) == nil && ev.EventName == "StartSession" {
+			ids[ev.EventID] = true
+		}
+	}
+	return len(raws), len(ids), nil
 }
 
 func freePorts(n int) ([]int, error) {
@@ -128,6 +156,23 @@ func freePorts(n int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// scrapeLines returns the exposition lines of one metric family.
+func scrapeLines(port int, name string) []string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+"{") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // scrape reads the collector's own metrics (Prometheus text) into name→value.

@@ -2,6 +2,7 @@ package ssmsessionconnector
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,12 +16,14 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 )
 
-// dedupeSize is how many recent event ids are remembered to recognise
-// CloudTrail's (and receivers') duplicate deliveries.
-const dedupeSize = 1 << 16
+// dedupeCache is how many recent event ids are held in memory to recognise
+// CloudTrail's (and receivers') duplicate deliveries; with storage, older
+// ones within the window are found there.
+const dedupeCache = 1 << 16
 
 type ssmConnector struct {
 	cfg     *Config
@@ -36,6 +39,9 @@ type ssmConnector struct {
 	counter *counter
 	client  storage.Client
 	ev      cloudtrail.Event
+	// seen decides whether an event id was counted before: first-seen per
+	// event within the window, persisted with the counts.
+	seen *firstseen.Store
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -43,6 +49,13 @@ type ssmConnector struct {
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) (*ssmConnector, error) {
 	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := firstseen.New(firstseen.Settings{
+		Window: cfg.Window, CacheSize: dedupeCache, Persistent: cfg.Storage != nil,
+		PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: now,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +68,8 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		next:    next,
 		now:     now,
 		version: set.BuildInfo.Version,
-		counter: newCounter(cfg.Window, cfg.Bucket, cfg.MaxSeries, dedupeSize, now),
+		counter: newCounter(cfg.Window, cfg.Bucket, cfg.MaxSeries, now),
+		seen:    seen,
 		done:    make(chan struct{}),
 	}
 	c.link = storagelink.New(component.KindConnector, set.ID, cfg.Storage, c.logger, now, c.attach,
@@ -78,6 +92,7 @@ func (c *ssmConnector) Start(ctx context.Context, host component.Host) error {
 
 // attach takes a new storage client: stored counts are merged in first.
 func (c *ssmConnector) attach(client storage.Client) {
+	c.seen.SetClient(client)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.client = client
@@ -114,6 +129,7 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	}
 	c.wg.Wait()
 	err := c.emit(ctx)
+	c.seen.Close()
 	if lerr := c.link.Shutdown(ctx); err == nil {
 		err = lerr
 	}
@@ -121,13 +137,68 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// ConsumeLogs counts the StartSession calls of ld, in envelopes too, and
-// saves the changed series before returning, so a crash after the receiver
-// moves on loses no count.
+// session is one StartSession call read from a batch.
+type session struct {
+	key   seriesKey
+	at    time.Time
+	event uint64 // fingerprint of its eventID; 0 when it has none
+}
+
+// ConsumeLogs counts the StartSession calls of ld, in envelopes too. Each
+// event id is counted once: it is marked seen, the counts are saved, and
+// only then is the mark settled, so a crash in between makes a redelivered
+// event count (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.link.ReconnectIfDue(ctx)
-	var inspected, counted, dups, overflow, malformed int64
+	inspected, malformed, sessions := c.read(ld)
+
+	var obs []firstseen.Observation
+	for _, s := range sessions {
+		if s.event != 0 {
+			obs = append(obs, firstseen.Observation{Key: firstseen.KeyOf("event", []string{strconv.FormatUint(s.event, 16)}), Time: s.at, Event: s.event})
+		}
+	}
+	isNew := make([]bool, len(obs))
+	alerts, st := c.seen.Observe(ctx, obs, isNew)
+	c.storageHealth(st)
+
+	var counted, dups, overflow int64
 	c.mu.Lock()
+	j := 0
+	for _, s := range sessions {
+		if s.event != 0 {
+			j++
+			if !isNew[j-1] {
+				dups++
+				continue
+			}
+		}
+		counted++
+		if c.counter.add(s.key, s.at) {
+			overflow++
+		}
+	}
+	ops, changed := c.counter.pending()
+	client := c.client
+	c.mu.Unlock()
+
+	c.save(ctx, client, ops, changed)
+	if len(alerts) > 0 {
+		c.storageHealth(c.seen.Settle(ctx, alerts, true))
+	}
+	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, inspected)
+	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)
+	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, dups)
+	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, overflow)
+	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, malformed)
+	return nil
+}
+
+// read walks ld: every CloudTrail event moves the window's anchor, and the
+// StartSession calls are returned in order.
+func (c *ssmConnector) read(ld plog.Logs) (inspected, malformed int64, sessions []session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		res := rls.At(i).Resource()
@@ -144,31 +215,23 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 					case cloudtrail.Skip:
 						c.counter.observe(t)
 					case cloudtrail.StartSession:
-						switch c.counter.add(keyOf(&c.ev), t, dedupeKey(&c.ev)) {
-						case added:
-							counted++
-						case duplicate:
-							dups++
-						case overflowed:
-							counted++
-							overflow++
-						}
+						sessions = append(sessions, session{key: keyOf(&c.ev), at: t, event: dedupeKey(&c.ev)})
 					}
 				})
 			}
 		}
 	}
-	ops, changed := c.counter.pending()
-	client := c.client
-	c.mu.Unlock()
+	return inspected, malformed, sessions
+}
 
-	c.save(ctx, client, ops, changed)
-	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, inspected)
-	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)
-	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, dups)
-	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, overflow)
-	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, malformed)
-	return nil
+// storageHealth reports the de-duplication store's storage outcome.
+func (c *ssmConnector) storageHealth(st firstseen.Stats) {
+	switch {
+	case st.StorageErr != nil:
+		c.link.Failed(st.StorageErr)
+	case st.Recovered:
+		c.link.Recovered()
+	}
 }
 
 // save writes ops in one batch; series stay marked changed until it works.

@@ -74,6 +74,7 @@ func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component)
 	t.Helper()
 	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: &statusHost{Host: storagetest.NewHost(exts)}}
 	set := connectortest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type) // stable, as in a collector: it names the storage file
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	set.BuildInfo.Version = "test"
 	var err error
@@ -209,21 +210,26 @@ func TestProcessorAheadChangesNothing(t *testing.T) {
 }
 
 // TestRestartKeepsCounts: counts survive a restart on file_storage; the
-// window and totals continue where they were.
+// window and totals continue where they were. The window spans the whole
+// corpus, so every series restored is checked.
 func TestRestartKeepsCounts(t *testing.T) {
 	raws := corpus.Events(t, "identities")
 	dir := t.TempDir()
-	whole := start(t, config(nil), nil)
+	wide := func(c *Config) { c.Window = 30 * 24 * time.Hour }
+	whole := start(t, config(wide), nil)
 	want := values(whole.consume(t, shapes.Raw, raws))
 
 	ext := storagetest.FileStorage(t, dir)
-	first := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: ext})
+	first := start(t, config(func(c *Config) { wide(c); withStorage(c) }), map[component.ID]component.Component{storagetest.ID: ext})
 	ld, err := shapes.Logs(shapes.Raw, raws[:11])
 	require.NoError(t, err)
-	require.NoError(t, first.c.ConsumeLogs(ctx, ld)) // no emission before the "crash"
+	require.NoError(t, first.c.ConsumeLogs(ctx, ld))
+	// Crash: no emission, no shutdown; only the file is released, as the
+	// dying process releases bbolt's lock.
+	require.NoError(t, first.c.link.Shutdown(ctx))
 	require.NoError(t, ext.Shutdown(ctx))
 
-	second := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+	second := start(t, config(func(c *Config) { wide(c); withStorage(c) }), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
 	assert.Equal(t, want, values(second.consume(t, shapes.Raw, raws[11:])))
 }
 
@@ -267,4 +273,22 @@ func TestOverflowTelemetry(t *testing.T) {
 	metadatatest.AssertEqualConnectorSsmsessionOverflowSessions(t, h.tel, []metricdata.DataPoint[int64]{{Value: 11}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualConnectorSsmsessionSessionsCounted(t, h.tel, []metricdata.DataPoint[int64]{{Value: 15}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+}
+
+// TestReplayAfterRestartIsNotCounted: a receiver that re-reads everything
+// after a restart (or a deliberate replay) does not double the counts: the
+// event ids counted are kept with the counts.
+func TestReplayAfterRestartIsNotCounted(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	dir := t.TempDir()
+	ext := storagetest.FileStorage(t, dir)
+	wide := func(c *Config) { c.Window = 30 * 24 * time.Hour; withStorage(c) }
+	first := start(t, config(wide), map[component.ID]component.Component{storagetest.ID: ext})
+	want := values(first.consume(t, shapes.Raw, raws))
+	require.NoError(t, first.c.Shutdown(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	second := start(t, config(wide), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+	assert.Equal(t, want, values(second.consume(t, shapes.Raw, raws)))
+	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, second.tel, []metricdata.DataPoint[int64]{{Value: 16}}, metricdatatest.IgnoreTimestamp())
 }

@@ -1,10 +1,6 @@
 package ssmsessionconnector
 
-import (
-	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-)
+import "time"
 
 // seriesKey is the hunt's grouping (target, user ARN, user type, outcome),
 // the account, and whether the caller was an instance's role.
@@ -57,13 +53,9 @@ type counter struct {
 	// window is the nb buckets ending with it.
 	anchor     int64
 	anchorSeen bool
-	// seen holds fingerprints of recent event ids: a duplicate delivery is
-	// not a second call.
-	seen *simplelru.LRU[uint64, struct{}]
 }
 
-func newCounter(window, size time.Duration, maxSeries, dedupe int, now func() time.Time) *counter {
-	seen, _ := simplelru.NewLRU[uint64, struct{}](dedupe, nil)
+func newCounter(window, size time.Duration, maxSeries int, now func() time.Time) *counter {
 	return &counter{
 		size:      int64(size),
 		nb:        int64(window / size),
@@ -71,7 +63,6 @@ func newCounter(window, size time.Duration, maxSeries, dedupe int, now func() ti
 		skew:      time.Hour,
 		now:       now,
 		series:    map[seriesKey]*series{},
-		seen:      seen,
 	}
 }
 
@@ -97,29 +88,14 @@ func (c *counter) observe(t time.Time) {
 // oldest is the first bucket index inside the window.
 func (c *counter) oldest() int64 { return c.anchor - c.nb + 1 }
 
-type addResult uint8
-
-const (
-	added addResult = iota
-	duplicate
-	overflowed
-)
-
-// add counts one session at event time t; event is its eventID fingerprint
-// (0: unknown, never treated as a duplicate).
-func (c *counter) add(key seriesKey, t time.Time, event uint64) addResult {
-	if event != 0 {
-		if c.seen.Contains(event) {
-			return duplicate
-		}
-		c.seen.Add(event, struct{}{})
-	}
+// add counts one session at event time t; it reports whether the session
+// went to the overflow series.
+func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 	c.observe(t)
-	result := added
 	s, ok := c.series[key]
 	if !ok {
 		if len(c.series) >= c.maxSeries+c.overflowCount() {
-			key, result = seriesKey{Overflow: true}, overflowed
+			key, overflowed = seriesKey{Overflow: true}, true
 			s = c.series[key]
 		}
 		if s == nil {
@@ -132,7 +108,7 @@ func (c *counter) add(key seriesKey, t time.Time, event uint64) addResult {
 	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
 		s.Buckets = insertBucket(s.Buckets, i)
 	}
-	return result
+	return overflowed
 }
 
 func (c *counter) overflowCount() int {

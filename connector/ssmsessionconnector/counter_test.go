@@ -19,10 +19,10 @@ func key(target string) seriesKey {
 }
 
 func TestBucketsAlignToEpoch(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
-	c.add(key("i-1"), t0.Add(90*time.Minute), 1)  // 01:30 -> bucket starting 01:00
-	c.add(key("i-1"), t0.Add(119*time.Minute), 2) // 01:59 -> same bucket
-	c.add(key("i-1"), t0.Add(120*time.Minute), 3) // 02:00 -> next bucket
+	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c.add(key("i-1"), t0.Add(90*time.Minute))  // 01:30 -> bucket starting 01:00
+	c.add(key("i-1"), t0.Add(119*time.Minute)) // 01:59 -> same bucket
+	c.add(key("i-1"), t0.Add(120*time.Minute)) // 02:00 -> next bucket
 	s := c.series[key("i-1")]
 	require.Len(t, s.Buckets, 2)
 	assert.Equal(t, t0.Add(time.Hour).UnixNano()/int64(time.Hour), s.Buckets[0].Index)
@@ -33,9 +33,9 @@ func TestBucketsAlignToEpoch(t *testing.T) {
 // TestWindowIsAnchoredAtNewestEventTime: the window follows event time, not
 // the wall clock, and any CloudTrail record moves it.
 func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
-	c := newCounter(7*24*time.Hour, time.Hour, 10, 100, wall)
-	c.add(key("i-old"), t0, 1)
-	c.add(key("i-new"), t0.Add(6*24*time.Hour), 2)
+	c := newCounter(7*24*time.Hour, time.Hour, 10, wall)
+	c.add(key("i-old"), t0)
+	c.add(key("i-new"), t0.Add(6*24*time.Hour))
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-old")]), "6 days apart: both inside 7 days")
 
 	// Another API call a day later slides the window past the first session.
@@ -46,16 +46,16 @@ func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
 	assert.Len(t, c.series, 1)
 
 	// A late event older than the window counts in the total only.
-	c.add(key("i-new"), t0.Add(-time.Hour), 3)
+	c.add(key("i-new"), t0.Add(-time.Hour))
 	assert.Equal(t, int64(2), c.series[key("i-new")].Total)
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-new")]))
 }
 
 // The window holds exactly window/bucket buckets ending with the anchor's.
 func TestWindowEdges(t *testing.T) {
-	c := newCounter(3*time.Hour, time.Hour, 10, 100, wall)
+	c := newCounter(3*time.Hour, time.Hour, 10, wall)
 	for h := 0; h < 5; h++ {
-		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour+59*time.Minute), uint64(h+1))
+		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour+59*time.Minute))
 	}
 	assert.Equal(t, int64(3), c.inWindow(c.series[key("i-1")]), "buckets 02:00, 03:00, 04:00")
 	c.expire()
@@ -63,32 +63,19 @@ func TestWindowEdges(t *testing.T) {
 }
 
 func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
-	c.add(key("i-1"), wall().Add(-time.Hour), 1)
+	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c.add(key("i-1"), wall().Add(-time.Hour))
 	c.observe(wall().Add(1000 * time.Hour))
 	assert.Empty(t, c.expire())
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-1")]))
 }
 
-func TestDuplicatesAreCountedOnce(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
-	assert.Equal(t, added, c.add(key("i-1"), t0, 42))
-	assert.Equal(t, duplicate, c.add(key("i-1"), t0, 42))
-	assert.Equal(t, added, c.add(key("i-1"), t0, 0), "no event id: never a duplicate")
-	assert.Equal(t, added, c.add(key("i-1"), t0, 0))
-	assert.Equal(t, int64(3), c.series[key("i-1")].Total)
-}
-
 func TestOverflowBeyondMaxSeries(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 3, 100, wall)
+	c := newCounter(24*time.Hour, time.Hour, 3, wall)
 	for i := 0; i < 10; i++ {
-		want := added
-		if i >= 3 {
-			want = overflowed
-		}
-		assert.Equal(t, want, c.add(key(fmt.Sprint("i-", i)), t0, uint64(i+1)), "series %d", i)
+		assert.Equal(t, i >= 3, c.add(key(fmt.Sprint("i-", i)), t0), "series %d", i)
 	}
-	assert.Equal(t, added, c.add(key("i-0"), t0, 100), "known series still count")
+	assert.False(t, c.add(key("i-0"), t0), "known series still count")
 	assert.Len(t, c.series, 4, "3 series and the overflow series")
 	of := c.series[seriesKey{Overflow: true}]
 	require.NotNil(t, of)
@@ -96,13 +83,13 @@ func TestOverflowBeyondMaxSeries(t *testing.T) {
 }
 
 func TestMetricsShape(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, 100, wall)
-	c.add(key("i-1"), t0, 1)
-	c.add(key("i-2"), t0, 2)
-	c.add(key("i-2"), t0.Add(time.Minute), 3)
+	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c.add(key("i-1"), t0)
+	c.add(key("i-2"), t0)
+	c.add(key("i-2"), t0.Add(time.Minute))
 	i2i := key("i-3")
 	i2i.ARN, i2i.Type, i2i.InstanceToInstance = "arn:aws:sts::111122223333:assumed-role/web/i-0a1", "AssumedRole", true
-	c.add(i2i, t0, 4)
+	c.add(i2i, t0)
 
 	md := c.metrics(wall(), "1.0")
 	require.Equal(t, 1, md.ResourceMetrics().Len())
