@@ -38,8 +38,14 @@ func TestDemo(t *testing.T) {
 	}, got, out.String())
 	assert.Contains(t, out.String(), "849 events processed")
 	assert.Contains(t, out.String(), "instance-to-instance: role credentials of i-0a3f5c2e91b7d4e01")
+	hunt := regexp.MustCompile(`HUNT: 40 StartSession calls counted`)
+	assert.Regexp(t, hunt, out.String())
+	assert.Regexp(t, `assumed-role/web-tier/i-0a3f5c2e91b7d4e01 +AssumedRole +3`, out.String(), "the pivot's fan-out")
+	assert.Contains(t, out.String(), "assumed-role/web-tier/i-0a3f5c2e91b7d4e01 -> i-0c8e2f4a6b1d3e5f7 (failure)")
+	assert.Regexp(t, `aws_ssm_session_targets_distinct\{`, out.String(), "served by the prometheus exporter")
 
 	out.Reset()
 	require.NoError(t, run(&out, binary, filepath.Join(root, "testdata", "demo"), runDir, true))
 	assert.Contains(t, out.String(), "(none: every identity was already known")
+	assert.Regexp(t, hunt, out.String(), "a replay on the same state counts nothing twice")
 }
