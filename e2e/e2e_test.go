@@ -21,12 +21,13 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 var binary string
 
 func TestMain(m *testing.M) {
-	root, err := collectorrun.Root()
+	root, err := repo.Root()
 	if err == nil {
 		binary, err = collectorrun.Build(root)
 	}
@@ -104,18 +105,24 @@ func newRun(t *testing.T, dir, name string) *run {
 
 func (r *run) start(t *testing.T) {
 	t.Helper()
-	cfg := filepath.Join(filepath.Dir(r.Output), strings.TrimSuffix(filepath.Base(r.Output), ".json")+".yaml")
+	r.c = startCollector(t, strings.TrimSuffix(r.Output, ".json")+".yaml", logsConfig, r)
+}
+
+// startCollector writes the config rendered from tmpl with data to path,
+// starts the binary on it, and kills it at test end if still running.
+func startCollector(t *testing.T, path string, tmpl *template.Template, data any) *collectorrun.Collector {
+	t.Helper()
 	var b bytes.Buffer
-	require.NoError(t, logsConfig.Execute(&b, r))
-	require.NoError(t, os.WriteFile(cfg, b.Bytes(), 0o644))
-	c, err := collectorrun.Start(binary, cfg)
+	require.NoError(t, tmpl.Execute(&b, data))
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+	c, err := collectorrun.Start(binary, path)
 	require.NoError(t, err)
-	r.c = c
 	t.Cleanup(func() {
 		if !c.Exited() {
 			c.Kill()
 		}
 	})
+	return c
 }
 
 // waitRecords waits until the output holds n records and returns them.

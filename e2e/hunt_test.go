@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,18 +66,7 @@ func startHunt(t *testing.T, dir, name string) *huntRun {
 	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
 		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
 	require.NoError(t, os.MkdirAll(r.Input, 0o755))
-	var b bytes.Buffer
-	require.NoError(t, huntConfig.Execute(&b, r))
-	cfg := filepath.Join(dir, name+".yaml")
-	require.NoError(t, os.WriteFile(cfg, b.Bytes(), 0o644))
-	c, err := collectorrun.Start(binary, cfg)
-	require.NoError(t, err)
-	r.c = c
-	t.Cleanup(func() {
-		if !c.Exited() {
-			c.Kill()
-		}
-	})
+	r.c = startCollector(t, filepath.Join(dir, name+".yaml"), huntConfig, r)
 	return r
 }
 

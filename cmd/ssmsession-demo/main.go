@@ -18,6 +18,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 func main() {
@@ -114,7 +115,7 @@ func countEvents(data string) (events, sessions int, err error) {
 	var raws [][]byte
 	streams, _ := filepath.Glob(filepath.Join(data, "stream", "*.ndjson"))
 	for _, f := range streams {
-		lines, err := collectorrun.ReadLines(f)
+		lines, err := repo.ReadLines(f)
 		if err != nil {
 			return 0, 0, err
 		}

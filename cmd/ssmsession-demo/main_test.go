@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 // TestDemo runs what `make run` runs and checks the story it tells: the
 // seven identities' first sessions, and none of them again on replay.
 func TestDemo(t *testing.T) {
-	root, err := collectorrun.Root()
+	root, err := repo.Root()
 	require.NoError(t, err)
 	binary, err := collectorrun.Build(root)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -199,28 +200,20 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 func (c *ssmConnector) read(ld plog.Logs) (inspected, malformed int64, sessions []session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		res := rls.At(i).Resource()
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			recs := sls.At(j).LogRecords()
-			inspected += int64(recs.Len())
-			for k := 0; k < recs.Len(); k++ {
-				c.reader.Each(res, recs.At(k), &c.ev, func(result cloudtrail.Result, t time.Time, err error) {
-					switch result {
-					case cloudtrail.Malformed:
-						malformed++
-						c.logger.Warn("CloudTrail record could not be read; not counted", zap.Error(err))
-					case cloudtrail.Skip:
-						c.counter.observe(t)
-					case cloudtrail.StartSession:
-						sessions = append(sessions, session{key: keyOf(&c.ev), at: t, event: dedupeKey(&c.ev)})
-					}
-				})
+	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
+		inspected++
+		c.reader.Each(res, lr, &c.ev, func(result cloudtrail.Result, t time.Time, err error) {
+			switch result {
+			case cloudtrail.Malformed:
+				malformed++
+				c.logger.Warn("CloudTrail record could not be read; not counted", zap.Error(err))
+			case cloudtrail.Skip:
+				c.counter.observe(t)
+			case cloudtrail.StartSession:
+				sessions = append(sessions, session{key: keyOf(&c.ev), at: t, event: dedupeKey(&c.ev)})
 			}
-		}
-	}
+		})
+	})
 	return inspected, malformed, sessions
 }
 

@@ -92,10 +92,7 @@ func fillECS(m, res pcommon.Map, ev *Event) {
 	ev.RecipientAccountID = lookupStr(m, "aws.cloudtrail.recipient_account_id")
 	ev.AccountIDOverride = firstNonEmpty(lookupStr(m, "cloud.account.id"), lookupStr(res, "cloud.account.id"))
 	ev.UserNameOverride = lookupStr(m, "user.name")
-	if params, ok := lookup(m, "aws.cloudtrail.flattened.request_parameters"); ok && params.Type() == pcommon.ValueTypeMap {
-		p := mapFields{params.Map()}
-		ev.Target, ev.DocumentName = p.str("target"), p.str("documentName")
-	} else {
+	if !readParams(m, "aws.cloudtrail.flattened.request_parameters", ev) {
 		ev.Target = TargetFromKV(lookupStr(m, "aws.cloudtrail.request_parameters"))
 	}
 	ev.Identity = Identity{
@@ -120,10 +117,7 @@ func fillOTel(m, res pcommon.Map, ev *Event) {
 	ev.Region = firstNonEmpty(lookupStr(m, "cloud.region"), lookupStr(res, "cloud.region"))
 	ev.SourceAddr = lookupStr(m, "source.address")
 	ev.RecipientAccountID = firstNonEmpty(lookupStr(res, "cloud.account.id"), lookupStr(m, "cloud.account.id"))
-	if params, ok := lookup(m, "aws.request.parameters"); ok && params.Type() == pcommon.ValueTypeMap {
-		p := mapFields{params.Map()}
-		ev.Target, ev.DocumentName = p.str("target"), p.str("documentName")
-	}
+	readParams(m, "aws.request.parameters", ev)
 	ev.Identity = Identity{
 		Type:           firstNonEmpty(lookupStr(m, "aws.principal.type"), lookupStr(m, "aws.user_identity.principal.type")),
 		ARN:            firstNonEmpty(lookupStr(m, "aws.principal.arn"), lookupStr(m, "aws.user_identity.principal.arn")),
@@ -137,6 +131,18 @@ func fillOTel(m, res pcommon.Map, ev *Event) {
 		IssuerARN:      lookupStr(m, "aws.user_identity.session_context.issuer.arn"),
 		IssuerUserName: lookupStr(m, "aws.user_identity.session_context.issuer.user_name"),
 	}
+}
+
+// readParams reads the session target from a request-parameters map at key;
+// false when there is none.
+func readParams(m pcommon.Map, key string, ev *Event) bool {
+	params, ok := lookup(m, key)
+	if !ok || params.Type() != pcommon.ValueTypeMap {
+		return false
+	}
+	p := mapFields{params.Map()}
+	ev.Target, ev.DocumentName = p.str("target"), p.str("documentName")
+	return true
 }
 
 // lookup finds a dotted field either flat ("event.provider") or nested

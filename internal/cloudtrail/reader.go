@@ -199,3 +199,18 @@ func (e *Event) wellFormed() bool {
 func bytesString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
+
+// ForEachRecord calls fn for every log record of ld with its resource.
+func ForEachRecord(ld plog.Logs, fn func(pcommon.Resource, plog.LogRecord)) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		res := rls.At(i).Resource()
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				fn(res, recs.At(k))
+			}
+		}
+	}
+}

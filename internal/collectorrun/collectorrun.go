@@ -16,26 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-)
 
-// Root is the repository root: the nearest directory up from the working
-// directory that holds builder-config.yaml.
-func Root() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "builder-config.yaml")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", errors.New("repository root (builder-config.yaml) not found above " + wd)
-		}
-	}
-}
+	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+)
 
 // BinaryPath is where `make build` puts the collector, under the root.
 const BinaryPath = "bin/otelcol-ssmsession"
@@ -163,21 +149,6 @@ func ReadMetrics(path string) ([]pmetric.Metrics, error) {
 	return out, err
 }
 
-// ReadLines reads the non-empty lines of a file.
-func ReadLines(path string) ([][]byte, error) {
-	var out [][]byte
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	err := eachLine(path, func(line []byte) error {
-		if len(line) > 0 {
-			out = append(out, append([]byte(nil), line...))
-		}
-		return nil
-	})
-	return out, err
-}
-
 func eachLine(path string, fn func([]byte) error) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -201,15 +172,7 @@ func eachLine(path string, fn func([]byte) error) error {
 func Records(batches []plog.Logs) []plog.LogRecord {
 	var out []plog.LogRecord
 	for _, ld := range batches {
-		for i := 0; i < ld.ResourceLogs().Len(); i++ {
-			sls := ld.ResourceLogs().At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				recs := sls.At(j).LogRecords()
-				for k := 0; k < recs.Len(); k++ {
-					out = append(out, recs.At(k))
-				}
-			}
-		}
+		cloudtrail.ForEachRecord(ld, func(_ pcommon.Resource, lr plog.LogRecord) { out = append(out, lr) })
 	}
 	return out
 }

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 // Path returns a path under the repository root.
 func Path(tb testing.TB, elem ...string) string {
 	tb.Helper()
-	root, err := collectorrun.Root()
+	root, err := repo.Root()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func Path(tb testing.TB, elem ...string) string {
 // Events reads testdata/events/<name>.ndjson: one raw event per line.
 func Events(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	lines, err := collectorrun.ReadLines(Path(tb, "testdata", "events", name+".ndjson"))
+	lines, err := repo.ReadLines(Path(tb, "testdata", "events", name+".ndjson"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 // Sample is one line of events.ndjson with the matching lines of the other
@@ -79,7 +79,7 @@ func Load(tb testing.TB) []Sample {
 }
 
 func lines(path string) ([]string, error) {
-	raw, err := collectorrun.ReadLines(path)
+	raw, err := repo.ReadLines(path)
 	out := make([]string, len(raw))
 	for i, l := range raw {
 		out[i] = string(l)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
@@ -96,27 +97,18 @@ func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 	defer p.putBatch(b)
 
 	inspected, malformed := 0, 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		res := rls.At(i).Resource()
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			recs := sls.At(j).LogRecords()
-			inspected += recs.Len()
-			for k := 0; k < recs.Len(); k++ {
-				lr := recs.At(k)
-				switch result, err := p.reader.Read(res, lr, &b.ev); result {
-				case cloudtrail.Malformed:
-					malformed++
-					p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
-				case cloudtrail.StartSession:
-					if b.ev.Success() {
-						b.matches = append(b.matches, match{lr: lr, ev: b.ev})
-					}
-				}
+	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
+		inspected++
+		switch result, err := p.reader.Read(res, lr, &b.ev); result {
+		case cloudtrail.Malformed:
+			malformed++
+			p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
+		case cloudtrail.StartSession:
+			if b.ev.Success() {
+				b.matches = append(b.matches, match{lr: lr, ev: b.ev})
 			}
 		}
-	}
+	})
 	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(inspected))
 	if malformed > 0 {
 		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(malformed))
