@@ -132,7 +132,7 @@ func countEvents(data string) (events, sessions int, err error) {
 			return 0, 0, errors.New(f + " is not a CloudTrail file object")
 		}
 		for _, r := range records {
-			raws = append(raws, r)
+			raws = append(raws, []byte(r))
 		}
 	}
 	ids := map[string]bool{}

@@ -1,8 +1,9 @@
 package cloudtrail
 
 import (
-	"encoding/json"
 	"strings"
+
+	"github.com/valyala/fastjson"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -25,25 +26,73 @@ func trimLeftSpace(s string) string {
 	return strings.TrimLeft(s, " \t\r\n")
 }
 
-// SplitEnvelope returns the exact bytes of each event of a CloudTrail file
-// object, or ok=false when body is not one. encoding/json's RawMessage is used
-// (not the hot-path parser) because it keeps every event byte-for-byte.
-func SplitEnvelope(body string) (events []json.RawMessage, ok bool) {
-	if !MaybeEnvelope(body) {
+// SplitEnvelope returns the exact text of each event of a CloudTrail file
+// object, as substrings of body (no copies), or ok=false when body is not
+// one. The object is validated whole first; a scan over the validated text
+// then finds where each event of the Records array begins and ends.
+func SplitEnvelope(body string) (events []string, ok bool) {
+	if !MaybeEnvelope(body) || fastjson.Validate(body) != nil {
 		return nil, false
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(body), &top); err != nil {
+	// Validated, and opening with {"Records": the array follows the colon.
+	i := strings.Index(body, `"Records"`) + len(`"Records"`)
+	i = skipSpace(body, i)
+	if i >= len(body) || body[i] != ':' {
 		return nil, false
 	}
-	raw, found := top[envelopeKey]
-	if !found {
+	i = skipSpace(body, i+1)
+	if i >= len(body) || body[i] != '[' {
 		return nil, false
 	}
-	if err := json.Unmarshal(raw, &events); err != nil {
-		return nil, false
+	for i = skipSpace(body, i+1); i < len(body) && body[i] != ']'; {
+		end := skipValue(body, i)
+		events = append(events, body[i:end])
+		i = skipSpace(body, end)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
 	}
 	return events, true
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at i, in text known
+// to be valid: strings are skipped with their escapes, containers by depth.
+func skipValue(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // end of a scalar, at the enclosing bracket
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\r', '\n':
+			if depth == 0 {
+				return i // end of a scalar
+			}
+		}
+	}
+	return i
 }
 
 // EnvelopeRecords returns the Records slice of a map-shaped file object.

@@ -4,8 +4,6 @@
 package cloudtrail
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -90,6 +88,8 @@ type Event struct {
 	Identity          Identity
 	Target            string
 	DocumentName      string
+	// rawTime and rawParams hold text parsed once an event is read.
+	rawTime, rawParams string
 }
 
 // Reset clears e for reuse without giving up its identity.
@@ -256,14 +256,29 @@ func clean(s string) string {
 }
 
 // Fingerprint identifies the event: by its eventID, or when it has none, by
-// what it is made of (time, principal, target, source). Never 0.
+// what it is made of (time, principal, target, source). Never 0. FNV-1a is
+// enough: event ids are AWS's, not chosen by whoever the event is about
+// (term keys, which identities choose, use SHA-256).
 func (e *Event) Fingerprint() uint64 {
-	h := sha256.New()
+	h := fnvString(fnvOffset, "id\x00")
 	if e.ID != "" {
-		h.Write([]byte("id\x00" + e.ID))
-	} else {
-		h.Write([]byte("event\x00" + e.Time.UTC().Format(time.RFC3339Nano) + "\x00" + e.Principal() + "\x00" + e.Target + "\x00" + e.SourceAddr))
+		return fnvString(h, e.ID) | 1
 	}
-	var sum [sha256.Size]byte
-	return binary.BigEndian.Uint64(h.Sum(sum[:0])) | 1
+	h = fnvString(fnvOffset, "event\x00"+e.Time.UTC().Format(time.RFC3339Nano))
+	for _, s := range [...]string{e.Principal(), e.Target, e.SourceAddr} {
+		h = fnvString(fnvString(h, "\x00"), s)
+	}
+	return h | 1
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
 }

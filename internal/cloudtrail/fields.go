@@ -3,146 +3,138 @@ package cloudtrail
 import (
 	"strings"
 
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// fields reads strings by CloudTrail's own key path from a parsed JSON object
-// or a pdata map, so one fillNative serves both the raw and the map shape.
-type fields interface {
-	str(path ...string) string
-}
+// setter stores one attribute in the event; first non-empty value wins.
+type setter func(ev *Event, v pcommon.Value)
 
-type jsonFields struct{ v *fastjson.Value }
-
-// str copies the value: the parser's memory goes back to its pool.
-func (f jsonFields) str(path ...string) string {
-	return clean(string(f.v.GetStringBytes(path...)))
-}
-
-type mapFields struct{ m pcommon.Map }
-
-func (f mapFields) str(path ...string) string {
-	m := f.m
-	for i, key := range path {
-		v, ok := m.Get(key)
-		if !ok {
-			return ""
+func text(field func(*Event) *string) setter {
+	return func(ev *Event, v pcommon.Value) {
+		if p := field(ev); *p == "" && v.Type() == pcommon.ValueTypeStr {
+			*p = clean(v.Str())
 		}
-		if i == len(path)-1 {
-			if v.Type() != pcommon.ValueTypeStr {
-				return ""
-			}
-			return clean(v.Str())
-		}
-		if v.Type() != pcommon.ValueTypeMap {
-			return ""
-		}
-		m = v.Map()
-	}
-	return ""
-}
-
-// fillNative reads CloudTrail's own field names (raw JSON or a parsed map).
-func fillNative(f fields, ev *Event) {
-	ev.Provider = f.str("eventSource")
-	ev.Action = f.str("eventName")
-	ev.ErrorCode = f.str("errorCode")
-	ev.ErrorMessage = f.str("errorMessage")
-	if t, ok := ParseTime(f.str("eventTime")); ok {
-		ev.Time, ev.TimeSource = t, "eventTime"
-	}
-	ev.ID = f.str("eventID")
-	ev.Region = f.str("awsRegion")
-	ev.SourceAddr = f.str("sourceIPAddress")
-	ev.RecipientAccountID = f.str("recipientAccountId")
-	ev.Target = f.str("requestParameters", "target")
-	ev.DocumentName = f.str("requestParameters", "documentName")
-	ev.Identity = Identity{
-		Type:             f.str("userIdentity", "type"),
-		ARN:              f.str("userIdentity", "arn"),
-		PrincipalID:      f.str("userIdentity", "principalId"),
-		AccountID:        f.str("userIdentity", "accountId"),
-		UserName:         f.str("userIdentity", "userName"),
-		AccessKeyID:      f.str("userIdentity", "accessKeyId"),
-		InvokedBy:        f.str("userIdentity", "invokedBy"),
-		IssuerType:       f.str("userIdentity", "sessionContext", "sessionIssuer", "type"),
-		IssuerARN:        f.str("userIdentity", "sessionContext", "sessionIssuer", "arn"),
-		IssuerUserName:   f.str("userIdentity", "sessionContext", "sessionIssuer", "userName"),
-		OnBehalfOfUserID: f.str("userIdentity", "onBehalfOf", "userId"),
-		UserID:           f.str("userIdentity", "userId"),
-		LoginUserName:    f.str("additionalEventData", "UserName"),
 	}
 }
 
-// fillECS reads the fields Elastic's CloudTrail pipeline writes. Values it
+func eventTime(source string) setter {
+	return func(ev *Event, v pcommon.Value) {
+		if v.Type() != pcommon.ValueTypeStr {
+			return
+		}
+		if t, ok := ParseTime(v.Str()); ok {
+			ev.Time, ev.TimeSource = t, source
+		}
+	}
+}
+
+// params reads a request-parameters map; it wins over the text form.
+func params(ev *Event, v pcommon.Value) {
+	if v.Type() == pcommon.ValueTypeMap {
+		ev.Target = ""
+		walkMap(v.Map(), &requestParameters, ev)
+	}
+}
+
+// ecsFields are the fields Elastic's CloudTrail pipeline writes. Values it
 // derived (event.outcome, user.name, cloud.account.id) are taken as given.
-func fillECS(m, res pcommon.Map, ev *Event) {
-	ev.Provider = lookupStr(m, "event.provider")
-	ev.Action = lookupStr(m, "event.action")
-	ev.Outcome = lookupStr(m, "event.outcome")
-	ev.ErrorCode = lookupStr(m, "aws.cloudtrail.error_code")
-	ev.ErrorMessage = lookupStr(m, "aws.cloudtrail.error_message")
-	if t, ok := ParseTime(lookupStr(m, "@timestamp")); ok {
-		ev.Time, ev.TimeSource = t, "@timestamp"
-	}
-	ev.ID = lookupStr(m, "event.id")
-	ev.Region = firstNonEmpty(lookupStr(m, "cloud.region"), lookupStr(res, "cloud.region"))
-	ev.SourceAddr = lookupStr(m, "source.address")
-	ev.RecipientAccountID = lookupStr(m, "aws.cloudtrail.recipient_account_id")
-	ev.AccountIDOverride = firstNonEmpty(lookupStr(m, "cloud.account.id"), lookupStr(res, "cloud.account.id"))
-	ev.UserNameOverride = lookupStr(m, "user.name")
-	if !readParams(m, "aws.cloudtrail.flattened.request_parameters", ev) {
-		ev.Target = TargetFromKV(lookupStr(m, "aws.cloudtrail.request_parameters"))
-	}
-	ev.Identity = Identity{
-		Type:        lookupStr(m, "aws.cloudtrail.user_identity.type"),
-		ARN:         lookupStr(m, "aws.cloudtrail.user_identity.arn"),
-		PrincipalID: lookupStr(m, "user.id"),
-		AccessKeyID: lookupStr(m, "aws.cloudtrail.user_identity.access_key_id"),
-		InvokedBy:   lookupStr(m, "aws.cloudtrail.user_identity.invoked_by"),
-		IssuerType:  lookupStr(m, "aws.cloudtrail.user_identity.session_context.session_issuer.type"),
-		IssuerARN:   lookupStr(m, "aws.cloudtrail.user_identity.session_context.session_issuer.arn"),
-	}
-}
+var ecsFields = newKeyTable(map[string]setter{
+	"event.provider":                             text(func(e *Event) *string { return &e.Provider }),
+	"event.action":                               text(func(e *Event) *string { return &e.Action }),
+	"event.outcome":                              text(func(e *Event) *string { return &e.Outcome }),
+	"event.id":                                   text(func(e *Event) *string { return &e.ID }),
+	"@timestamp":                                 eventTime("@timestamp"),
+	"aws.cloudtrail.error_code":                  text(func(e *Event) *string { return &e.ErrorCode }),
+	"aws.cloudtrail.error_message":               text(func(e *Event) *string { return &e.ErrorMessage }),
+	"aws.cloudtrail.recipient_account_id":        text(func(e *Event) *string { return &e.RecipientAccountID }),
+	"cloud.region":                               text(func(e *Event) *string { return &e.Region }),
+	"cloud.account.id":                           text(func(e *Event) *string { return &e.AccountIDOverride }),
+	"source.address":                             text(func(e *Event) *string { return &e.SourceAddr }),
+	"user.name":                                  text(func(e *Event) *string { return &e.UserNameOverride }),
+	"user.id":                                    text(func(e *Event) *string { return &e.Identity.PrincipalID }),
+	"aws.cloudtrail.user_identity.type":          text(func(e *Event) *string { return &e.Identity.Type }),
+	"aws.cloudtrail.user_identity.arn":           text(func(e *Event) *string { return &e.Identity.ARN }),
+	"aws.cloudtrail.user_identity.invoked_by":    text(func(e *Event) *string { return &e.Identity.InvokedBy }),
+	"aws.cloudtrail.user_identity.access_key_id": text(func(e *Event) *string { return &e.Identity.AccessKeyID }),
+	"aws.cloudtrail.user_identity.session_context.session_issuer.type": text(func(e *Event) *string { return &e.Identity.IssuerType }),
+	"aws.cloudtrail.user_identity.session_context.session_issuer.arn":  text(func(e *Event) *string { return &e.Identity.IssuerARN }),
+	"aws.cloudtrail.flattened.request_parameters":                      params,
+	// Parsed after the pass, and only if no parameters map came.
+	"aws.cloudtrail.request_parameters": text(func(e *Event) *string { return &e.rawParams }),
+})
 
-// fillOTel reads the attributes of contrib's awslogsencodingextension, with
+// otelFields are the attributes of contrib's awslogsencodingextension, with
 // or without its feature gate that renames the principal attributes.
+var otelFields = newKeyTable(map[string]setter{
+	"rpc.service":                                        text(func(e *Event) *string { return &e.Provider }),
+	"rpc.method":                                         text(func(e *Event) *string { return &e.Action }),
+	"aws.error.code":                                     text(func(e *Event) *string { return &e.ErrorCode }),
+	"aws.error.message":                                  text(func(e *Event) *string { return &e.ErrorMessage }),
+	"aws.cloudtrail.event_id":                            text(func(e *Event) *string { return &e.ID }),
+	"cloud.region":                                       text(func(e *Event) *string { return &e.Region }),
+	"cloud.account.id":                                   text(func(e *Event) *string { return &e.RecipientAccountID }),
+	"source.address":                                     text(func(e *Event) *string { return &e.SourceAddr }),
+	"aws.request.parameters":                             params,
+	"aws.principal.type":                                 text(func(e *Event) *string { return &e.Identity.Type }),
+	"aws.principal.arn":                                  text(func(e *Event) *string { return &e.Identity.ARN }),
+	"aws.principal.id":                                   text(func(e *Event) *string { return &e.Identity.PrincipalID }),
+	"aws.access_key.id":                                  text(func(e *Event) *string { return &e.Identity.AccessKeyID }),
+	"aws.user_identity.account_id":                       text(func(e *Event) *string { return &e.Identity.AccountID }),
+	"user.name":                                          text(func(e *Event) *string { return &e.Identity.UserName }),
+	"user.id":                                            text(func(e *Event) *string { return &e.Identity.UserID }),
+	"aws.user_identity.invoked_by":                       text(func(e *Event) *string { return &e.Identity.InvokedBy }),
+	"aws.user_identity.principal.type":                   text(func(e *Event) *string { return &e.Identity.Type }),
+	"aws.user_identity.principal.arn":                    text(func(e *Event) *string { return &e.Identity.ARN }),
+	"aws.user_identity.principal.id":                     text(func(e *Event) *string { return &e.Identity.PrincipalID }),
+	"aws.user_identity.access_key.id":                    text(func(e *Event) *string { return &e.Identity.AccessKeyID }),
+	"aws.user_identity.session_context.issuer.type":      text(func(e *Event) *string { return &e.Identity.IssuerType }),
+	"aws.user_identity.session_context.issuer.arn":       text(func(e *Event) *string { return &e.Identity.IssuerARN }),
+	"aws.user_identity.session_context.issuer.user_name": text(func(e *Event) *string { return &e.Identity.IssuerUserName }),
+})
+
+// fillTable reads the fields of table from m in one pass over its keys;
+// when the provider key is not flat (Elastic's nested form), each field is
+// looked up by path instead.
+func fillTable(m pcommon.Map, table *keyTable[setter], providerKey string, ev *Event) {
+	if _, flat := m.Get(providerKey); !flat {
+		table.each(func(k string, set setter) {
+			if v, ok := lookup(m, k); ok {
+				set(ev, v)
+			}
+		})
+		return
+	}
+	m.Range(func(k string, v pcommon.Value) bool {
+		if set, ok := table.get(k); ok {
+			set(ev, v)
+		}
+		return true
+	})
+}
+
+func fillECS(m, res pcommon.Map, ev *Event) {
+	fillTable(m, &ecsFields, "event.provider", ev)
+	if ev.Target == "" && ev.rawParams != "" {
+		ev.Target = TargetFromKV(ev.rawParams)
+	}
+	fromResource(res, "cloud.region", &ev.Region)
+	fromResource(res, "cloud.account.id", &ev.AccountIDOverride)
+}
+
 func fillOTel(m, res pcommon.Map, ev *Event) {
-	ev.Provider = lookupStr(m, "rpc.service")
-	ev.Action = lookupStr(m, "rpc.method")
-	ev.ErrorCode = lookupStr(m, "aws.error.code")
-	ev.ErrorMessage = lookupStr(m, "aws.error.message")
-	ev.ID = lookupStr(m, "aws.cloudtrail.event_id")
-	ev.Region = firstNonEmpty(lookupStr(m, "cloud.region"), lookupStr(res, "cloud.region"))
-	ev.SourceAddr = lookupStr(m, "source.address")
-	ev.RecipientAccountID = firstNonEmpty(lookupStr(res, "cloud.account.id"), lookupStr(m, "cloud.account.id"))
-	readParams(m, "aws.request.parameters", ev)
-	ev.Identity = Identity{
-		Type:           firstNonEmpty(lookupStr(m, "aws.principal.type"), lookupStr(m, "aws.user_identity.principal.type")),
-		ARN:            firstNonEmpty(lookupStr(m, "aws.principal.arn"), lookupStr(m, "aws.user_identity.principal.arn")),
-		PrincipalID:    firstNonEmpty(lookupStr(m, "aws.principal.id"), lookupStr(m, "aws.user_identity.principal.id")),
-		AccountID:      lookupStr(m, "aws.user_identity.account_id"),
-		UserName:       lookupStr(m, "user.name"),
-		UserID:         lookupStr(m, "user.id"),
-		AccessKeyID:    firstNonEmpty(lookupStr(m, "aws.access_key.id"), lookupStr(m, "aws.user_identity.access_key.id")),
-		InvokedBy:      lookupStr(m, "aws.user_identity.invoked_by"),
-		IssuerType:     lookupStr(m, "aws.user_identity.session_context.issuer.type"),
-		IssuerARN:      lookupStr(m, "aws.user_identity.session_context.issuer.arn"),
-		IssuerUserName: lookupStr(m, "aws.user_identity.session_context.issuer.user_name"),
+	fillTable(m, &otelFields, "rpc.service", ev)
+	fromResource(res, "cloud.region", &ev.Region)
+	// The resource carries the recipient account in this mapping.
+	if acct := lookupStr(res, "cloud.account.id"); acct != "" {
+		ev.RecipientAccountID = acct
 	}
 }
 
-// readParams reads the session target from a request-parameters map at key;
-// false when there is none.
-func readParams(m pcommon.Map, key string, ev *Event) bool {
-	params, ok := lookup(m, key)
-	if !ok || params.Type() != pcommon.ValueTypeMap {
-		return false
+// fromResource fills an empty field from a resource attribute.
+func fromResource(res pcommon.Map, key string, field *string) {
+	if *field == "" {
+		*field = lookupStr(res, key)
 	}
-	p := mapFields{params.Map()}
-	ev.Target, ev.DocumentName = p.str("target"), p.str("documentName")
-	return true
 }
 
 // lookup finds a dotted field either flat ("event.provider") or nested

@@ -22,6 +22,9 @@ const (
 	// Malformed: the record claims to be CloudTrail but cannot be read; it
 	// must pass through untouched.
 	Malformed
+	// Envelope: the record is a CloudTrail file object ({"Records":[...]});
+	// its events are read with Each, or split out of it.
+	Envelope
 )
 
 // MaxFieldLen bounds any field we keep; real ARNs and ids are far shorter, so
@@ -41,10 +44,15 @@ type Reader struct {
 }
 
 // Read fills ev when the record carries an SSM StartSession event (any
-// outcome). The record is never modified. Shapes are tried cheapest first:
-// a map body, then attributes, then a JSON string body.
+// outcome), and reports a CloudTrail file object as Envelope. The record is
+// never modified. Shapes are tried cheapest first: a map body, then
+// attributes (each in one pass over its keys), then a JSON text body.
 func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Result, error) {
 	body := lr.Body()
+	text, isText := BodyText(body)
+	if isText && MaybeEnvelope(text) {
+		return Envelope, nil
+	}
 	if body.Type() == pcommon.ValueTypeMap {
 		if result, found, err := readMap(body.Map(), res, ev); found {
 			return finish(result, err, lr, ev)
@@ -53,11 +61,10 @@ func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Resul
 	if result, found, err := readMap(lr.Attributes(), res, ev); found {
 		return finish(result, err, lr, ev)
 	}
-	raw, ok := BodyText(body)
-	if !ok {
+	if !isText {
 		return Skip, nil
 	}
-	result, err := r.ReadJSON(raw, ev)
+	result, err := r.ReadJSON(text, ev)
 	return finish(result, err, lr, ev)
 }
 
@@ -89,7 +96,8 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 	}
 	ev.Reset()
 	ev.Shape = ShapeRawJSON
-	fillNative(jsonFields{v}, ev)
+	walkJSON(v.GetObject(), &native, ev)
+	finishNative(ev)
 	return StartSession, nil
 }
 
@@ -103,41 +111,125 @@ func mayBeStartSession(raw string) bool {
 	return strings.Contains(raw, `\u`)
 }
 
-// readMap recognises the three map shapes by their key fields. found is false
-// when m carries none of them.
+// readMap recognises the map shapes (and a file object) by their key
+// fields. found is false when m carries none of them.
 func readMap(m pcommon.Map, res pcommon.Resource, ev *Event) (Result, bool, error) {
-	for _, s := range mapShapes {
-		src, ok := lookup(m, s.provider)
-		if !ok {
-			continue
-		}
-		result, err := matchNames(src, m, s.action)
-		if result == StartSession {
-			ev.Reset()
-			ev.Shape = s.shape
-			s.fill(m, res.Attributes(), ev)
-		}
-		return result, true, err
+	sc := scanShape(m)
+	switch {
+	case sc.envelope:
+		return Envelope, true, nil
+	case sc.shape == nil:
+		return Skip, false, nil
 	}
-	return Skip, false, nil
+	result, err := sc.match()
+	if result == StartSession {
+		ev.Reset()
+		ev.Shape = sc.shape.shape
+		sc.shape.fill(m, res.Attributes(), ev)
+	}
+	return result, true, err
 }
 
-// matchNames decides on the provider and action values of a map shape.
-func matchNames(src pcommon.Value, m pcommon.Map, actionKey string) (Result, error) {
-	if src.Type() != pcommon.ValueTypeStr {
+// shapeKeys are the keys scanShape looks for: each shape's provider and
+// action keys, Elastic's nested "event" object, and a Records array.
+var shapeKeys = func() keyTable[shapeKey] {
+	keys := map[string]shapeKey{envelopeKey: {kind: keyEnvelope}, "event": {kind: keyNestedECS}}
+	for i, s := range mapShapes {
+		keys[s.provider] = shapeKey{keyProvider, i}
+		keys[s.action] = shapeKey{keyAction, i}
+	}
+	return newKeyTable(keys)
+}()
+
+type shapeKey struct {
+	kind  uint8
+	shape int
+}
+
+const (
+	keyProvider uint8 = iota
+	keyAction
+	keyEnvelope
+	keyNestedECS
+)
+
+// shapeScan is what one pass over a map's keys found.
+type shapeScan struct {
+	shape               *mapShape
+	index               int // of shape in mapShapes
+	provider, action    pcommon.Value
+	hasAction, envelope bool
+}
+
+// scanShape finds the shape of m, and for SSM events its action, in one
+// pass over its keys that stops as soon as it knows: records are scanned
+// cold and often carry dozens of attributes, so every key touched shows,
+// and most keys are rejected by their length alone. No real record carries
+// two shapes; one that did would be read by whichever key comes first.
+func scanShape(m pcommon.Map) (sc shapeScan) {
+	var actions [len(mapShapes)]pcommon.Value
+	var seen [len(mapShapes)]bool
+	nested := false
+	m.Range(func(k string, v pcommon.Value) bool {
+		key, ok := shapeKeys.get(k)
+		if !ok {
+			return true
+		}
+		switch key.kind {
+		case keyAction:
+			actions[key.shape], seen[key.shape] = v, true
+			// An SSM event waiting for its action has it now.
+			return sc.shape == nil || key.shape != sc.index
+		case keyEnvelope:
+			if sc.shape == nil {
+				sc.envelope = v.Type() == pcommon.ValueTypeSlice
+				return !sc.envelope
+			}
+		case keyNestedECS: // {"event":{"provider":...}}
+			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
+				return true
+			}
+			if p, found := v.Map().Get("provider"); found {
+				sc.shape, sc.index, sc.provider, nested = &mapShapes[1], 1, p, true
+				return false
+			}
+		case keyProvider:
+			if sc.shape != nil {
+				return true
+			}
+			sc.shape, sc.index, sc.provider = &mapShapes[key.shape], key.shape, v
+			// Only an SSM event needs its action, unless already seen.
+			return isSSM(v) && !seen[key.shape]
+		}
+		return true
+	})
+	switch {
+	case nested:
+		if isSSM(sc.provider) {
+			sc.action, sc.hasAction = lookup(m, sc.shape.action)
+		}
+	case sc.shape != nil:
+		sc.action, sc.hasAction = actions[sc.index], seen[sc.index]
+	}
+	return sc
+}
+
+func isSSM(v pcommon.Value) bool {
+	return v.Type() == pcommon.ValueTypeStr && v.Str() == ProviderSSM
+}
+
+// match decides on the provider and action values found.
+func (sc shapeScan) match() (Result, error) {
+	if sc.provider.Type() != pcommon.ValueTypeStr {
 		return Malformed, errWrongType
 	}
-	if src.Str() != ProviderSSM {
+	if sc.provider.Str() != ProviderSSM || !sc.hasAction {
 		return Skip, nil
 	}
-	act, ok := lookup(m, actionKey)
-	if !ok {
-		return Skip, nil
-	}
-	if act.Type() != pcommon.ValueTypeStr {
+	if sc.action.Type() != pcommon.ValueTypeStr {
 		return Malformed, errWrongType
 	}
-	if act.Str() != ActionStart {
+	if sc.action.Str() != ActionStart {
 		return Skip, nil
 	}
 	return StartSession, nil
@@ -152,7 +244,10 @@ type mapShape struct {
 }
 
 var mapShapes = [...]mapShape{
-	{ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, ev *Event) { fillNative(mapFields{m}, ev) }},
+	{ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, ev *Event) {
+		walkMap(m, &native, ev)
+		finishNative(ev)
+	}},
 	{ShapeECS, "event.provider", "event.action", "@timestamp", fillECS},
 	{ShapeOTel, "rpc.service", "rpc.method", "", fillOTel},
 }
@@ -177,21 +272,21 @@ func finish(result Result, err error, lr plog.LogRecord, ev *Event) (Result, err
 	return StartSession, nil
 }
 
-// wellFormed reports whether every kept field is valid UTF-8 and of sane size.
+// wellFormed reports whether every field that can leave the reader (in
+// tags, terms, metric attributes or state keys) is valid UTF-8 of sane
+// size; pdata would refuse to export invalid UTF-8.
 func (e *Event) wellFormed() bool {
 	id := &e.Identity
 	for _, s := range [...]string{
-		e.Provider, e.Action, e.ErrorCode, e.Outcome, e.ID, e.Region, e.SourceAddr,
-		e.RecipientAccountID, e.AccountIDOverride, e.UserNameOverride, e.Target, e.DocumentName,
+		e.Outcome, e.ID, e.Region, e.SourceAddr, e.RecipientAccountID, e.AccountIDOverride, e.UserNameOverride, e.Target,
 		id.Type, id.ARN, id.PrincipalID, id.AccountID, id.UserName, id.AccessKeyID, id.InvokedBy,
-		id.IssuerType, id.IssuerARN, id.IssuerUserName, id.OnBehalfOfUserID, id.UserID, id.LoginUserName,
+		id.IssuerARN, id.IssuerUserName, id.OnBehalfOfUserID, id.UserID, id.LoginUserName,
 	} {
 		if len(s) > MaxFieldLen || !utf8.ValidString(s) {
 			return false
 		}
 	}
-	// errorMessage is free text: only its presence matters, not its size.
-	return utf8.ValidString(e.ErrorMessage)
+	return true
 }
 
 // bytesString views b as a string without copying; the caller must not keep

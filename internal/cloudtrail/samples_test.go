@@ -26,7 +26,8 @@ func TestSamplesDerivedFields(t *testing.T) {
 		v, err := p.Parse(s.Raw)
 		require.NoError(t, err, "line %d", s.Line)
 		var ev Event
-		fillNative(jsonFields{v}, &ev)
+		walkJSON(v.GetObject(), &native, &ev)
+		finishNative(&ev)
 		want := s.Elastic
 		assert.Equal(t, str(want, "event.outcome"), ev.OutcomeValue(), "line %d outcome", s.Line)
 		assert.Equal(t, str(want, "user.name"), ev.UserName(), "line %d user.name", s.Line)

@@ -17,6 +17,11 @@ var errEnvelope = errors.New("CloudTrail file object could not be parsed")
 // t is the event time of any CloudTrail event (zero when unknown), for
 // clocks that follow event time.
 func (r *Reader) Each(res pcommon.Resource, lr plog.LogRecord, ev *Event, fn func(result Result, t time.Time, err error)) {
+	result, err := r.Read(res, lr, ev)
+	if result != Envelope {
+		fn(result, timeOf(result, ev, func() (time.Time, bool) { return r.EventTime(lr) }), err)
+		return
+	}
 	if text, ok := BodyText(lr.Body()); ok && MaybeEnvelope(text) {
 		events, ok := SplitEnvelope(text)
 		if !ok {
@@ -24,27 +29,23 @@ func (r *Reader) Each(res pcommon.Resource, lr plog.LogRecord, ev *Event, fn fun
 			return
 		}
 		for _, raw := range events {
-			result, err := r.ReadJSON(string(raw), ev)
+			result, err := r.ReadJSON(raw, ev)
 			result, err = finish(result, err, lr, ev)
-			fn(result, timeOf(result, ev, func() (time.Time, bool) { return rawEventTime(string(raw)) }), err)
+			fn(result, timeOf(result, ev, func() (time.Time, bool) { return rawEventTime(raw) }), err)
 		}
 		return
 	}
-	if records, ok := mapEnvelope(lr); ok {
-		for i := 0; i < records.Len(); i++ {
-			if records.At(i).Type() != pcommon.ValueTypeMap {
-				fn(Malformed, time.Time{}, errEnvelope)
-				continue
-			}
-			m := records.At(i).Map()
-			result, _, err := readMap(m, res, ev)
-			result, err = finish(result, err, lr, ev)
-			fn(result, timeOf(result, ev, func() (time.Time, bool) { return mapEventTime(m, lr) }), err)
+	records, _ := mapEnvelope(lr)
+	for i := 0; i < records.Len(); i++ {
+		if records.At(i).Type() != pcommon.ValueTypeMap {
+			fn(Malformed, time.Time{}, errEnvelope)
+			continue
 		}
-		return
+		m := records.At(i).Map()
+		result, _, err := readMap(m, res, ev)
+		result, err = finish(result, err, lr, ev)
+		fn(result, timeOf(result, ev, func() (time.Time, bool) { return mapEventTime(m, lr) }), err)
 	}
-	result, err := r.Read(res, lr, ev)
-	fn(result, timeOf(result, ev, func() (time.Time, bool) { return r.EventTime(lr) }), err)
 }
 
 func timeOf(result Result, ev *Event, other func() (time.Time, bool)) time.Time {
@@ -84,16 +85,14 @@ func (r *Reader) EventTime(lr plog.LogRecord) (time.Time, bool) {
 
 // mapEventTime reads the time field of whichever map shape m is.
 func mapEventTime(m pcommon.Map, lr plog.LogRecord) (time.Time, bool) {
-	for _, s := range mapShapes {
-		if _, ok := lookup(m, s.provider); !ok {
-			continue
-		}
-		if s.timeKey == "" {
-			return lr.Timestamp().AsTime().UTC(), lr.Timestamp() != 0
-		}
-		return ParseTime(lookupStr(m, s.timeKey))
+	s := scanShape(m).shape
+	switch {
+	case s == nil:
+		return time.Time{}, false
+	case s.timeKey == "":
+		return lr.Timestamp().AsTime().UTC(), lr.Timestamp() != 0
 	}
-	return time.Time{}, false
+	return ParseTime(lookupStr(m, s.timeKey))
 }
 
 // rawEventTime finds "eventTime" in a JSON event by scanning, not parsing:

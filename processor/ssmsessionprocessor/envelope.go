@@ -90,7 +90,7 @@ func expand(lr plog.LogRecord, out plog.LogRecordSlice) int {
 			return -1
 		}
 		for _, ev := range events {
-			emit(func(b pcommon.Value) { b.SetStr(string(ev)) })
+			emit(func(b pcommon.Value) { b.SetStr(ev) })
 		}
 		return len(events)
 	}

@@ -47,6 +47,7 @@ type batch struct {
 	matches []match
 	obs     []firstseen.Observation
 	isNew   []bool
+	terms   []string // the term values of all matches, reused per batch
 }
 
 func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*ssmProcessor, error) {
@@ -85,30 +86,23 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 // processLogs tags matches in ld in place. It never fails: unreadable
 // records pass through unchanged and are counted.
 func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
-	if p.cfg.Envelope == EnvelopeSplit {
-		split, bad := splitEnvelopes(ld)
-		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(split))
-		if bad > 0 {
-			p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(bad))
-			p.logger.Warn("CloudTrail file object could not be parsed; passed through unsplit (is filelog's max_log_size large enough?)")
-		}
-	}
 	b := p.batches.Get().(*batch)
 	defer p.putBatch(b)
 
-	inspected, malformed := 0, 0
-	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
-		inspected++
-		switch result, err := p.reader.Read(res, lr, &b.ev); result {
-		case cloudtrail.Malformed:
-			malformed++
-			p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
-		case cloudtrail.StartSession:
-			if b.ev.Success() {
-				b.matches = append(b.matches, match{lr: lr, ev: b.ev})
-			}
+	inspected, malformed, envelopes := p.scan(ld, b)
+	if envelopes > 0 && p.cfg.Envelope == EnvelopeSplit {
+		split, bad := splitEnvelopes(ld)
+		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(split))
+		if bad > 0 {
+			malformed += bad
+			p.logger.Warn("CloudTrail file object could not be parsed; passed through unsplit (is file_log's max_log_size large enough?)")
 		}
-	})
+		clear(b.matches)
+		b.matches = b.matches[:0]
+		var again int
+		inspected, again, _ = p.scan(ld, b)
+		malformed += again
+	}
 	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(inspected))
 	if malformed > 0 {
 		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(malformed))
@@ -118,6 +112,27 @@ func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 		p.decide(ctx, b)
 	}
 	return ld, nil
+}
+
+// scan reads every record once and collects the successful StartSession
+// calls; it counts the file objects it meets, which a split turns into
+// records to scan again.
+func (p *ssmProcessor) scan(ld plog.Logs, b *batch) (inspected, malformed, envelopes int) {
+	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
+		inspected++
+		switch result, err := p.reader.Read(res, lr, &b.ev); result {
+		case cloudtrail.Malformed:
+			malformed++
+			p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
+		case cloudtrail.Envelope:
+			envelopes++
+		case cloudtrail.StartSession:
+			if b.ev.Success() {
+				b.matches = append(b.matches, match{lr: lr, ev: b.ev})
+			}
+		}
+	})
+	return inspected, malformed, envelopes
 }
 
 // decide makes the new_terms decision for every match of the batch, in
@@ -130,7 +145,9 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 		if m.ev.Time.IsZero() {
 			m.ev.Time, m.ev.TimeSource = p.now().UTC(), "processing"
 		}
-		vals, ok := p.spec.values(&m.ev)
+		var vals []string
+		var ok bool
+		b.terms, vals, ok = p.spec.values(&m.ev, b.terms)
 		if !ok {
 			skipped++
 			continue
@@ -175,6 +192,8 @@ func (p *ssmProcessor) putBatch(b *batch) {
 	clear(b.matches) // drop references to records of the finished batch
 	b.matches = b.matches[:0]
 	b.obs = b.obs[:0]
+	clear(b.terms)
+	b.terms = b.terms[:0]
 	b.ev.Reset()
 	p.batches.Put(b)
 }

@@ -60,6 +60,7 @@ type decision struct {
 // record changes.
 func tag(lr plog.LogRecord, ev *cloudtrail.Event, d decision) {
 	a := lr.Attributes()
+	a.EnsureCapacity(a.Len() + 17) // one growth of the attribute slice, not several
 	a.PutStr(AttrRuleID, RuleID)
 	a.PutStr(AttrRuleName, RuleName)
 	a.PutInt(AttrRiskScore, RiskScore)

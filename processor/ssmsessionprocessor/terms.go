@@ -52,19 +52,20 @@ func newTermSpec(cfg NewTermsConfig) termSpec {
 	return spec
 }
 
-// values returns the term of ev in field order, or ok=false when a field is
-// missing and cannot fall back (Elastic never alerts on such documents).
-func (s termSpec) values(ev *cloudtrail.Event) (vals []string, ok bool) {
-	vals = make([]string, len(s.fields))
-	for i, f := range s.fields {
+// values appends the term of ev to buf in field order and returns the
+// term, or ok=false when a field is missing and cannot fall back (Elastic
+// never alerts on such documents).
+func (s termSpec) values(ev *cloudtrail.Event, buf []string) (grown, vals []string, ok bool) {
+	start := len(buf)
+	for _, f := range s.fields {
 		v := f.get(ev)
 		if v == "" && f.identity && s.fallback {
 			v = ev.Principal()
 		}
 		if v == "" {
-			return nil, false
+			return buf[:start], nil, false
 		}
-		vals[i] = v
+		buf = append(buf, v)
 	}
-	return vals, true
+	return buf, buf[start:len(buf):len(buf)], true
 }

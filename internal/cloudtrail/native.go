@@ -1,0 +1,114 @@
+package cloudtrail
+
+import (
+	"github.com/valyala/fastjson"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// nativeNode is one key of CloudTrail's own event structure: a string leaf
+// stored in the event, or a nested object.
+type nativeNode struct {
+	field func(*Event) *string
+	sub   *keyTable[nativeNode]
+}
+
+func leaf(field func(*Event) *string) nativeNode { return nativeNode{field: field} }
+
+func object(fields map[string]nativeNode) nativeNode {
+	t := newKeyTable(fields)
+	return nativeNode{sub: &t}
+}
+
+// requestParameters are the StartSession parameters read, by key.
+var requestParameters = newKeyTable(map[string]nativeNode{
+	"target":       leaf(func(e *Event) *string { return &e.Target }),
+	"documentName": leaf(func(e *Event) *string { return &e.DocumentName }),
+})
+
+// native is the part of a CloudTrail event that is read, written once for
+// raw JSON and parsed maps alike; each object level is read in one pass.
+var native = newKeyTable(map[string]nativeNode{
+	"eventSource":        leaf(func(e *Event) *string { return &e.Provider }),
+	"eventName":          leaf(func(e *Event) *string { return &e.Action }),
+	"errorCode":          leaf(func(e *Event) *string { return &e.ErrorCode }),
+	"errorMessage":       leaf(func(e *Event) *string { return &e.ErrorMessage }),
+	"eventTime":          leaf(func(e *Event) *string { return &e.rawTime }),
+	"eventID":            leaf(func(e *Event) *string { return &e.ID }),
+	"awsRegion":          leaf(func(e *Event) *string { return &e.Region }),
+	"sourceIPAddress":    leaf(func(e *Event) *string { return &e.SourceAddr }),
+	"recipientAccountId": leaf(func(e *Event) *string { return &e.RecipientAccountID }),
+	"requestParameters":  {sub: &requestParameters},
+	"additionalEventData": object(map[string]nativeNode{
+		"UserName": leaf(func(e *Event) *string { return &e.Identity.LoginUserName }),
+	}),
+	"userIdentity": object(map[string]nativeNode{
+		"type":        leaf(func(e *Event) *string { return &e.Identity.Type }),
+		"arn":         leaf(func(e *Event) *string { return &e.Identity.ARN }),
+		"principalId": leaf(func(e *Event) *string { return &e.Identity.PrincipalID }),
+		"accountId":   leaf(func(e *Event) *string { return &e.Identity.AccountID }),
+		"userName":    leaf(func(e *Event) *string { return &e.Identity.UserName }),
+		"accessKeyId": leaf(func(e *Event) *string { return &e.Identity.AccessKeyID }),
+		"invokedBy":   leaf(func(e *Event) *string { return &e.Identity.InvokedBy }),
+		"userId":      leaf(func(e *Event) *string { return &e.Identity.UserID }),
+		"onBehalfOf": object(map[string]nativeNode{
+			"userId": leaf(func(e *Event) *string { return &e.Identity.OnBehalfOfUserID }),
+		}),
+		"sessionContext": object(map[string]nativeNode{
+			"sessionIssuer": object(map[string]nativeNode{
+				"type":     leaf(func(e *Event) *string { return &e.Identity.IssuerType }),
+				"arn":      leaf(func(e *Event) *string { return &e.Identity.IssuerARN }),
+				"userName": leaf(func(e *Event) *string { return &e.Identity.IssuerUserName }),
+			}),
+		}),
+	}),
+})
+
+// store keeps the first value of a key, as lookups by key would find it.
+func store(p *string, s string) {
+	if *p == "" {
+		*p = clean(s)
+	}
+}
+
+// walkMap reads a parsed event (a pdata map) against t.
+func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
+	m.Range(func(k string, v pcommon.Value) bool {
+		n, ok := t.get(k)
+		switch {
+		case !ok:
+		case n.sub != nil:
+			if v.Type() == pcommon.ValueTypeMap {
+				walkMap(v.Map(), n.sub, ev)
+			}
+		case v.Type() == pcommon.ValueTypeStr:
+			store(n.field(ev), v.Str())
+		}
+		return true
+	})
+}
+
+// walkJSON reads a raw event against t; strings are copied out of the
+// parser, whose memory goes back to its pool.
+func walkJSON(o *fastjson.Object, t *keyTable[nativeNode], ev *Event) {
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		n, ok := t.getBytes(k)
+		switch {
+		case !ok:
+		case n.sub != nil:
+			if obj, err := v.Object(); err == nil {
+				walkJSON(obj, n.sub, ev)
+			}
+		case v.Type() == fastjson.TypeString:
+			if p := n.field(ev); *p == "" {
+				*p = clean(string(v.GetStringBytes()))
+			}
+		}
+	})
+}
+
+// finishNative parses what the walk kept as text.
+func finishNative(ev *Event) {
+	if t, ok := ParseTime(ev.rawTime); ok {
+		ev.Time, ev.TimeSource = t, "eventTime"
+	}
+}

@@ -1,0 +1,235 @@
+package ssmsessionprocessor
+
+import (
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+)
+
+// benchShapes are the input shapes benchmarked; each batch holds 1,000
+// events, about 5% of them StartSession.
+var benchShapes = []shapes.Shape{shapes.Raw, shapes.Map, shapes.ECS, shapes.OTel, shapes.Envelope}
+
+const batchSize = 1000
+
+// benchBatch builds a batch before any timing: as records in a shape, or
+// as 10 CloudTrail file objects of 100 events.
+func benchBatch(tb testing.TB, shape shapes.Shape) plog.Logs {
+	tb.Helper()
+	raws := traffic.Mix(1, batchSize, 0.05, 40)
+	if shape != shapes.Envelope {
+		ld, err := shapes.Logs(shape, raws)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return ld
+	}
+	ld := plog.NewLogs()
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	for i := 0; i < len(raws); i += 100 {
+		shapes.AppendEnvelope(sl, raws[i:i+100])
+	}
+	return ld
+}
+
+// ottlRules is what the transform processor can express of the rule, per
+// shape: match provider, action and success, then set the static tags, the
+// target and the ARN. It cannot split envelopes nor decide new terms.
+func ottlRules(shape shapes.Shape) (pre []string, cond string, target, principal string) {
+	switch shape {
+	case shapes.ECS:
+		return nil, `attributes["event.provider"] == "ssm.amazonaws.com" and attributes["event.action"] == "StartSession" and attributes["event.outcome"] == "success"`,
+			`attributes["aws.cloudtrail.flattened.request_parameters"]["target"]`, `attributes["aws.cloudtrail.user_identity.arn"]`
+	case shapes.OTel:
+		return nil, `attributes["rpc.service"] == "ssm.amazonaws.com" and attributes["rpc.method"] == "StartSession" and attributes["aws.error.code"] == nil`,
+			`attributes["aws.request.parameters"]["target"]`, `attributes["aws.principal.arn"]`
+	case shapes.Map:
+		return nil, `body["eventSource"] == "ssm.amazonaws.com" and body["eventName"] == "StartSession" and body["errorCode"] == nil`,
+			`body["requestParameters"]["target"]`, `body["userIdentity"]["arn"]`
+	case shapes.Envelope:
+		// All OTTL can do with a file object is parse it.
+		return []string{`merge_maps(cache, ParseJSON(body), "upsert") where IsString(body)`}, "", "", ""
+	}
+	return []string{`merge_maps(cache, ParseJSON(body), "upsert") where IsString(body)`},
+		`cache["eventSource"] == "ssm.amazonaws.com" and cache["eventName"] == "StartSession" and cache["errorCode"] == nil`,
+		`cache["requestParameters"]["target"]`, `cache["userIdentity"]["arn"]`
+}
+
+func newStock(tb testing.TB, shape shapes.Shape) processor.Logs {
+	tb.Helper()
+	pre, cond, target, principal := ottlRules(shape)
+	statements := slices.Clone(pre)
+	if cond != "" {
+		for _, set := range []string{
+			`set(attributes["rule.id"], "` + RuleID + `")`,
+			`set(attributes["rule.name"], "` + RuleName + `")`,
+			`set(attributes["event.risk_score"], 47)`,
+			`set(attributes["ssmsession.severity"], "medium")`,
+			`set(attributes["threat.tactic.id"], "TA0008")`,
+			`set(attributes["threat.technique.id"], "T1021")`,
+			`set(attributes["threat.technique.subtechnique.id"], "T1021.007")`,
+			`set(attributes["ssmsession.target"], ` + target + `)`,
+			`set(attributes["ssmsession.principal"], ` + principal + `)`,
+		} {
+			statements = append(statements, set+" where "+cond)
+		}
+	}
+	var raw map[string]any
+	doc := "error_mode: ignore\nlog_statements:\n  - context: log\n    statements:\n"
+	for _, s := range statements {
+		doc += "      - '" + strings.ReplaceAll(s, "'", "''") + "'\n"
+	}
+	if err := yaml.Unmarshal([]byte(doc), &raw); err != nil {
+		tb.Fatal(err)
+	}
+	f := transformprocessor.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	if err := confmap.NewFromStringMap(raw).Unmarshal(cfg); err != nil {
+		tb.Fatal(err)
+	}
+	p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	startBench(tb, p)
+	return p
+}
+
+func newOurs(tb testing.TB, cfg *Config) processor.Logs {
+	tb.Helper()
+	f := NewFactory()
+	p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	startBench(tb, p)
+	return p
+}
+
+func startBench(tb testing.TB, p processor.Logs) {
+	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = p.Shutdown(ctx) })
+}
+
+// run processes a fresh copy of batch, timing only the processor.
+func run(b *testing.B, p processor.Logs, batch plog.Logs) {
+	b.Helper()
+	for b.Loop() {
+		b.StopTimer()
+		ld := plog.NewLogs()
+		batch.CopyTo(ld)
+		b.StartTimer()
+		if err := p.ConsumeLogs(ctx, ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batchSize)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkProcessor: ours (tagging and new_terms, memory state) and the
+// stock OTTL transform, per shape. Compare runs with benchstat.
+func BenchmarkProcessor(b *testing.B) {
+	for _, shape := range benchShapes {
+		batch := benchBatch(b, shape)
+		b.Run(string(shape)+"/ssmsession", func(b *testing.B) { run(b, newOurs(b, defaultConfig()), batch) })
+		b.Run(string(shape)+"/ottl", func(b *testing.B) { run(b, newStock(b, shape), batch) })
+	}
+}
+
+// BenchmarkVersusOTTL alternates ours and stock round by round on the same
+// batch (one round per b.N, 20 batches each) and reports the median of the
+// per-round throughput ratios, which a noisy machine disturbs far less than
+// one long run. Each batch is copied and garbage collected before its timed
+// part, so neither side pays for the other's (or the copies') garbage; this
+// leaves out the collection OTTL's extra allocation would cost it.
+func BenchmarkVersusOTTL(b *testing.B) {
+	const perRound = 20
+	for _, shape := range benchShapes {
+		b.Run(string(shape), func(b *testing.B) {
+			batch := benchBatch(b, shape)
+			ours, stock := newOurs(b, defaultConfig()), newStock(b, shape)
+			timeIt := func(p processor.Logs) time.Duration {
+				var total time.Duration
+				for range perRound {
+					ld := plog.NewLogs()
+					batch.CopyTo(ld)
+					runtime.GC()
+					start := time.Now()
+					if err := p.ConsumeLogs(ctx, ld); err != nil {
+						b.Fatal(err)
+					}
+					total += time.Since(start)
+				}
+				return total
+			}
+			var ratios, oursRate, stockRate []float64
+			for b.Loop() {
+				o, s := timeIt(ours), timeIt(stock)
+				ratios = append(ratios, s.Seconds()/o.Seconds())
+				oursRate = append(oursRate, perRound*batchSize/o.Seconds())
+				stockRate = append(stockRate, perRound*batchSize/s.Seconds())
+			}
+			b.ReportMetric(median(ratios), "x_ottl")
+			b.ReportMetric(median(oursRate), "records/s_ssmsession")
+			b.ReportMetric(median(stockRate), "records/s_ottl")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// BenchmarkNonMatching measures the per-record cost of records that are not
+// StartSession, without the processorhelper around it: allocs/op is per
+// batch of 1,000, so it must not grow with the batch.
+func BenchmarkNonMatching(b *testing.B) {
+	for _, shape := range []shapes.Shape{shapes.Raw, shapes.ECS, shapes.OTel, shapes.Map} {
+		b.Run(string(shape), func(b *testing.B) {
+			ld := nonMatching(b, shape)
+			p, err := newProcessor(processortest.NewNopSettings(NewFactory().Type()), defaultConfig(), time.Now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.processLogs(ctx, ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batchSize)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// nonMatching is a batch of 1,000 everyday events without any StartSession.
+func nonMatching(tb testing.TB, shape shapes.Shape) plog.Logs {
+	tb.Helper()
+	raws := traffic.Mix(2, batchSize, 0, 1)
+	ld, err := shapes.Logs(shape, raws)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ld
+}
