@@ -41,8 +41,14 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Alternating rounds against OTTL, then per-shape throughput and memory,
+# the 1,000,000-term run on file_storage, the connector and the store.
+# Save the output and compare runs with benchstat (make bench | tee new.txt).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+	$(GO) test -run '^$$' -bench 'BenchmarkVersusOTTL' -benchtime 15x ./processor/ssmsessionprocessor/
+	$(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching' -benchmem ./processor/ssmsessionprocessor/
+	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
+	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
 
 # Regenerate mdatagen code after editing a metadata.yaml.
 generate: $(MDATAGEN)

@@ -130,7 +130,7 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	}
 	c.wg.Wait()
 	err := c.emit(ctx)
-	c.seen.Close()
+	c.storageHealth(c.seen.Close(ctx))
 	if lerr := c.link.Shutdown(ctx); err == nil {
 		err = lerr
 	}
@@ -185,7 +185,9 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 	c.save(ctx, client, ops, changed)
 	if len(alerts) > 0 {
-		c.storageHealth(c.seen.Settle(ctx, alerts, true))
+		// Marked counted once the counts are saved, not before.
+		c.seen.Settle(alerts, true)
+		c.storageHealth(c.seen.Flush(ctx))
 	}
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, inspected)
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)

@@ -70,7 +70,7 @@ func withStorage(cfg *Config) {
 	cfg.Storage = &id
 }
 
-func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component) *harness {
+func start(t testing.TB, cfg *Config, exts map[component.ID]component.Component) *harness {
 	t.Helper()
 	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: &statusHost{Host: storagetest.NewHost(exts)}}
 	set := connectortest.NewNopSettings(metadata.Type)

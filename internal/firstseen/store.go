@@ -297,13 +297,13 @@ func (s *Store) fail(err error, st *Stats) {
 
 // Settle records whether the batch holding alerts reached the next consumer.
 // Delivered alerts are not raised again for the same event; failed ones are,
-// when the event is delivered again.
-func (s *Store) Settle(ctx context.Context, alerts []Alert, delivered bool) Stats {
+// when the event is delivered again. Delivery marks are written by Flush, or
+// with the next batch: should the process die before, those alerts may be
+// raised again for the same event, with the same alert id, which
+// at-least-once allows.
+func (s *Store) Settle(alerts []Alert, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var st Stats
-	clear(s.work)
-	var writes []*storage.Operation
 	for _, a := range alerts {
 		v, ok := s.lru.Peek(a.Key)
 		if !ok || v.alertAt != a.at || v.alertEv != a.ev || v.status != alertInFlight {
@@ -316,16 +316,10 @@ func (s *Store) Settle(ctx context.Context, alerts []Alert, delivered bool) Stat
 		}
 		v.status = alertDelivered
 		s.lru.Add(a.Key, v)
-		writes = append(writes, storage.SetOperation(storageKey(a.Key), encode(v)))
-	}
-	s.persist(ctx, writes, func() {
-		for _, a := range alerts {
-			if _, ok := s.lru.Peek(a.Key); ok {
-				s.dirty[a.Key] = struct{}{}
-			}
+		if s.set.Persistent {
+			s.dirty[a.Key] = struct{}{}
 		}
-	}, &st)
-	return st
+	}
 }
 
 // maybePrune starts a background sweep when one is due. Called with mu held.
@@ -380,9 +374,21 @@ func prune(ctx context.Context, client storage.Client, horizon int64, mu *sync.M
 	return removed, nil
 }
 
-// Close waits for a running sweep; the caller closes the client.
-func (s *Store) Close() {
+// Close waits for a running sweep and writes what is not saved yet; the
+// caller closes the client afterwards.
+func (s *Store) Close(ctx context.Context) Stats {
 	s.bg.Wait()
+	return s.Flush(ctx)
+}
+
+// Flush writes delivery marks and states a failed write left unsaved.
+func (s *Store) Flush(ctx context.Context) Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st Stats
+	clear(s.work)
+	s.persist(ctx, nil, func() {}, &st)
+	return st
 }
 
 // clampNanos keeps event times in a range where window arithmetic cannot

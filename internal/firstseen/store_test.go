@@ -30,7 +30,7 @@ func newStore(t *testing.T, cache int, client storage.Client) *Store {
 	if client != nil {
 		s.SetClient(client)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -64,7 +64,7 @@ func TestDecisionRule(t *testing.T) {
 	assert.Equal(t, []bool{true, false, false, false, true, true, false, false}, got)
 	require.Len(t, alerts, 3)
 
-	s.Settle(context.Background(), alerts, true)
+	s.Settle(alerts, true)
 	got, _ = observe(t, s, obs("alice", 30*day, 5), obs("bob", 5*day, 6))
 	assert.Equal(t, []bool{false, false}, got, "duplicate deliveries of delivered alerts do not alert")
 }
@@ -72,10 +72,10 @@ func TestDecisionRule(t *testing.T) {
 func TestFailedDeliveryIsAlertedAgain(t *testing.T) {
 	s := newStore(t, 100, nil)
 	_, alerts := observe(t, s, obs("carol", 0, 9))
-	s.Settle(context.Background(), alerts, false)
+	s.Settle(alerts, false)
 	got, alerts := observe(t, s, obs("carol", 0, 9))
 	assert.Equal(t, []bool{true}, got, "the receiver's retry carries the alert again")
-	s.Settle(context.Background(), alerts, true)
+	s.Settle(alerts, true)
 	got, _ = observe(t, s, obs("carol", 0, 9), obs("carol", time.Minute, 10))
 	assert.Equal(t, []bool{false, false}, got)
 }
@@ -126,7 +126,7 @@ func TestBatchBoundariesDoNotMatter(t *testing.T) {
 			for i, o := range batch {
 				require.Equal(t, m.observe(o), got[i], "round %d", round)
 			}
-			s.Settle(context.Background(), alerts, true)
+			s.Settle(alerts, true)
 		}
 	}
 }
@@ -171,8 +171,8 @@ func TestRestartWithFileStorage(t *testing.T) {
 	got, alerts := observe(t, s1, obs("delivered", 0, 1), obs("lost", 0, 2))
 	require.Equal(t, []bool{true, true}, got)
 	// Only the first alert was confirmed before the "crash".
-	s1.Settle(ctx, alerts[:1], true)
-	s1.Close()
+	s1.Settle(alerts[:1], true)
+	s1.Close(ctx)
 	require.NoError(t, client.Close(ctx))
 	require.NoError(t, ext.Shutdown(ctx))
 

@@ -1,6 +1,7 @@
 package ssmsessionprocessor
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -17,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
 )
 
@@ -233,3 +236,52 @@ func nonMatching(tb testing.TB, shape shapes.Shape) plog.Logs {
 	}
 	return ld
 }
+
+// BenchmarkFirstSeenAtScale sends 1,000,000 StartSession calls by distinct
+// identities through a 100,000-term cache backed by file_storage: every
+// term misses the cache, is looked up in and written to bbolt in one
+// Batch per ConsumeLogs. Batches are built outside the timer; the peak
+// heap is sampled between batches.
+func BenchmarkFirstSeenAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("minutes of work; run with make bench")
+	}
+	const terms, cache = 1_000_000, 100_000
+	cfg := withStorage()
+	cfg.NewTerms.CacheSize = cache
+	ext := storagetest.FileStorage(b, b.TempDir())
+	f := NewFactory()
+	p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(ctx, storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: ext})); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Shutdown(ctx) })
+	var peak uint64
+	var ms runtime.MemStats
+	for b.Loop() {
+		for n := 0; n < terms; n += batchSize {
+			b.StopTimer()
+			ld := plog.NewLogs()
+			recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+			for i := n; i < n+batchSize; i++ {
+				recs.AppendEmpty().Body().SetStr(fmt.Sprintf(scaleEvent, i, i, i, i, i))
+			}
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			b.StartTimer()
+			if err := p.ConsumeLogs(ctx, ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(terms)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
+}
+
+// scaleEvent is a StartSession by IAM user user-N, with its own event id.
+const scaleEvent = `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDA%016d","arn":"arn:aws:iam::111122223333:user/user-%d","accountId":"111122223333","userName":"user-%d"},` +
+	`"eventTime":"2026-11-16T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9",` +
+	`"requestParameters":{"target":"i-0a3f5c2e91b7d4e01"},"eventID":"00000000-0000-4000-8000-%012d","recipientAccountId":"111122223333","requestID":"%d"}`

@@ -37,7 +37,7 @@ func newLogs(ctx context.Context, set processor.Settings, cfg *Config, next cons
 		processorhelper.WithStart(p.storage.Start),
 		processorhelper.WithShutdown(func(ctx context.Context) error {
 			defer p.tel.Shutdown()
-			p.store.Close()
+			p.record(ctx, p.store.Close(ctx))
 			return p.storage.Shutdown(ctx)
 		}),
 	)
@@ -59,7 +59,7 @@ func (s *settlingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	pending := &pendingAlerts{}
 	err := s.Logs.ConsumeLogs(context.WithValue(ctx, pendingKey{}, pending), ld)
 	if len(pending.alerts) > 0 {
-		s.p.record(ctx, s.p.store.Settle(ctx, pending.alerts, err == nil))
+		s.p.store.Settle(pending.alerts, err == nil)
 	}
 	return err
 }

@@ -183,7 +183,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 			pending.alerts = append(pending.alerts, alerts...)
 		} else {
 			// Called without the settling wrapper: nothing will report back.
-			p.record(ctx, p.store.Settle(ctx, alerts, true))
+			p.store.Settle(alerts, true)
 		}
 	}
 }

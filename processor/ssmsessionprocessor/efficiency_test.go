@@ -1,0 +1,48 @@
+package ssmsessionprocessor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+)
+
+// Records that are not StartSession must cost no allocation, whatever the
+// shape: a batch of 1,000 of them allocates nothing at all.
+func TestNonMatchingRecordsDoNotAllocate(t *testing.T) {
+	for _, shape := range shapes.All {
+		ld := nonMatching(t, shape)
+		p, err := newProcessor(processortest.NewNopSettings(NewFactory().Type()), defaultConfig(), time.Now)
+		require.NoError(t, err)
+		allocs := testing.AllocsPerRun(20, func() {
+			if _, err := p.processLogs(ctx, ld); err != nil {
+				t.Fatal(err)
+			}
+		})
+		assert.Zero(t, allocs, shape)
+	}
+}
+
+// Storage is touched per batch, never per record: no call for a batch
+// without matches, one read and one write for a batch with many.
+func TestStorageIsBatched(t *testing.T) {
+	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
+	require.Len(t, faulty.Clients, 1)
+	client := faulty.Clients[0]
+
+	process(t, h, nonMatching(t, shapes.Raw))
+	assert.Zero(t, client.Calls, "no storage call for 1,000 records without a match")
+
+	ld, err := shapes.Logs(shapes.Raw, traffic.Mix(5, 1000, 0.2, 150))
+	require.NoError(t, err)
+	process(t, h, ld)
+	assert.Equal(t, 2, client.Calls, "one Batch of reads for the misses, one of writes, for ~180 matches")
+}
