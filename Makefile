@@ -11,7 +11,7 @@ BUILDER   := $(BIN)/builder
 MDATAGEN  := $(BIN)/mdatagen
 SOURCES   := $(shell find . -name '*.go' -not -path './build/*' -not -path './tools/*') go.mod go.sum
 
-.PHONY: build run test lint bench generate clean
+.PHONY: build run test lint bench fuzz generate clean
 
 build: $(COLLECTOR)
 
@@ -49,6 +49,14 @@ bench:
 	$(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching' -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
+
+# Each fuzz target for FUZZTIME (make test runs their seed corpora); a
+# crasher is saved under the package's testdata/fuzz and replayed by make test.
+FUZZTIME ?= 60s
+fuzz:
+	for f in FuzzReadJSON FuzzReadMaps FuzzTargetFromKV FuzzSplitEnvelope; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/cloudtrail/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzProcessor$$' -fuzztime $(FUZZTIME) ./processor/ssmsessionprocessor/
 
 # Regenerate mdatagen code after editing a metadata.yaml.
 generate: $(MDATAGEN)

@@ -11,7 +11,10 @@ import (
 // ev as flat attributes. flattened adds aws.cloudtrail.flattened.* maps; without
 // them only the Java-style request_parameters string carries the target.
 func ToECS(ev map[string]any, attrs pcommon.Map, flattened bool) error {
-	ev = dropEmpty(ev).(map[string]any)
+	ev, _ = dropEmpty(ev).(map[string]any) // nil when everything was empty
+	if ev == nil {
+		ev = map[string]any{}
+	}
 	ui, _ := ev["userIdentity"].(map[string]any)
 	issuer := dig(ui, "sessionContext", "sessionIssuer")
 	put := func(k string, v any) {
