@@ -115,7 +115,7 @@ func startCollector(t *testing.T, path string, tmpl *template.Template, data any
 	var b bytes.Buffer
 	require.NoError(t, tmpl.Execute(&b, data))
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
-	c, err := collectorrun.Start(binary, path)
+	c, err := collectorrun.Start(binary, path, []string{collectorrun.CrashSafe})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if !c.Exited() {

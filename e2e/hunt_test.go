@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"text/template"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
@@ -63,9 +63,7 @@ type huntRun struct {
 
 func startHunt(t *testing.T, dir, name string) *huntRun {
 	t.Helper()
-	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
-		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
-	require.NoError(t, os.MkdirAll(r.Input, 0o755))
+	r := newHuntRun(t, dir, name)
 	r.c = startCollector(t, filepath.Join(dir, name+".yaml"), huntConfig, r)
 	return r
 }
@@ -102,13 +100,17 @@ func (r *huntRun) last(t *testing.T) map[string]int64 {
 	return out
 }
 
-// waitLogs waits until the tagged logs output holds n records.
-func (r *huntRun) waitLogs(t *testing.T, n int) {
+// waitLogs waits until the tagged logs output holds at least n records and
+// returns them.
+func (r *huntRun) waitLogs(t *testing.T, n int) []plog.LogRecord {
 	t.Helper()
+	var recs []plog.LogRecord
 	require.NoError(t, r.c.WaitFor(waitTimeout, func() (bool, error) {
 		batches, err := collectorrun.ReadLogs(r.Output)
-		return len(collectorrun.Records(batches)) == n, err
+		recs = collectorrun.Records(batches)
+		return len(recs) >= n, err
 	}))
+	return recs
 }
 
 // TestHuntMetrics: the built collector counts the corpus's StartSession

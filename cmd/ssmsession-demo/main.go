@@ -62,7 +62,7 @@ func run(w io.Writer, binary, data, runDir string, keep bool) error {
 	output := filepath.Join(runDir, "cloudtrail-tagged.json")
 	metricsOut := filepath.Join(runDir, "ssm-session-metrics.json")
 	fmt.Fprintf(w, "Running %s on %d CloudTrail events from %s ...\n", binary, events, data)
-	c, err := collectorrun.Start(binary, filepath.Join(data, "collector.yaml"),
+	c, err := collectorrun.Start(binary, filepath.Join(data, "collector.yaml"), []string{collectorrun.CrashSafe},
 		"SSMSESSION_DEMO_DATA="+data, "SSMSESSION_DEMO_RUN="+runDir,
 		"SSMSESSION_DEMO_TELEMETRY_PORT="+strconv.Itoa(ports[0]), "SSMSESSION_DEMO_HEALTH_PORT="+strconv.Itoa(ports[1]),
 		"SSMSESSION_DEMO_PROMETHEUS_PORT="+strconv.Itoa(ports[2]))

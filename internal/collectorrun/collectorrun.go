@@ -47,9 +47,15 @@ type Collector struct {
 	err  error
 }
 
-// Start runs binary with the config file and extra environment.
-func Start(binary, config string, env ...string) (*Collector, error) {
-	cmd := exec.Command(binary, "--config", config)
+// CrashSafe is the feature gate that makes file_log consume synchronously:
+// without it, entries wait in a batching goroutine while their offsets may
+// already be saved, and a crash loses them.
+const CrashSafe = "--feature-gates=stanza.synchronousLogEmitter"
+
+// Start runs binary with the config file, extra arguments (feature gates)
+// and extra environment.
+func Start(binary, config string, args []string, env ...string) (*Collector, error) {
+	cmd := exec.Command(binary, append([]string{"--config", config}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	c := &Collector{cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = c.log, c.log

@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+)
+
+// crashConfig is the hunt pipeline made crash-safe end to end: file_log
+// consumes synchronously (the feature gate, passed by startCollector) and
+// the file exporters write through (rotation set; without it they buffer).
+var crashConfig = template.Must(template.New("crash").Parse(`
+extensions:
+  file_storage:
+    directory: {{.State}}
+    create_directory: true
+receivers:
+  file_log:
+    include: [{{.Input}}/*]
+    start_at: beginning
+    storage: file_storage
+    poll_interval: 20ms
+processors:
+  ssmsession:
+    new_terms:
+      storage: file_storage
+connectors:
+  ssmsession:
+    emit_interval: 100ms
+    storage: file_storage
+exporters:
+  file/logs:
+    path: {{.Output}}
+    rotation: {max_megabytes: 1024}
+  file/metrics:
+    path: {{.Metrics}}
+    rotation: {max_megabytes: 1024}
+service:
+  extensions: [file_storage]
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [file_log]
+      processors: [ssmsession]
+      exporters: [file/logs, ssmsession]
+    metrics:
+      receivers: [ssmsession]
+      exporters: [file/metrics]
+`))
+
+// tags is what the processor decided for one event.
+type tags struct{ newTerm, alertID, terms string }
+
+func tagsOf(lr plog.LogRecord) tags {
+	var terms []string
+	if v, ok := lr.Attributes().Get("ssmsession.terms"); ok {
+		for i := 0; i < v.Slice().Len(); i++ {
+			terms = append(terms, v.Slice().At(i).Str())
+		}
+	}
+	return tags{attr(lr, "ssmsession.new_term"), attr(lr, "ssmsession.alert_id"), strings.Join(terms, "|")}
+}
+
+// startsTotal sums aws.ssm.session.starts in the last emission.
+func startsTotal(t *testing.T, path string) int64 {
+	t.Helper()
+	batches, err := collectorrun.ReadMetrics(path)
+	require.NoError(t, err)
+	require.NotEmpty(t, batches)
+	md := batches[len(batches)-1]
+	var n int64
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			if ms.At(j).Name() == "aws.ssm.session.starts" && ms.At(j).Type() == pmetric.MetricTypeSum {
+				for k := 0; k < ms.At(j).Sum().DataPoints().Len(); k++ {
+					n += ms.At(j).Sum().DataPoints().At(k).IntValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestKillDashNine runs the demo's production stream twice: once without
+// interruption, once into a growing file with the collector killed
+// (SIGKILL) mid-stream and restarted on the same storage. Every event must
+// come out at least once; its first copy tagged as in the uninterrupted
+// run, a redelivered copy likewise or, when the alert it carried had been
+// delivered already, as not new (an alert is raised once per event); no
+// term alerted on two different events; and the hunt counts may exceed the
+// uninterrupted ones by at most the StartSession events delivered twice.
+func TestKillDashNine(t *testing.T) {
+	root, err := repo.Root()
+	require.NoError(t, err)
+	lines, err := repo.ReadLines(filepath.Join(root, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
+	require.NoError(t, err)
+
+	// The uninterrupted reference.
+	ref := newHuntRun(t, t.TempDir(), "ref")
+	writeFile(t, filepath.Join(ref.Input, "cloudtrail.ndjson"), lines...)
+	ref.c = startCollector(t, filepath.Join(filepath.Dir(ref.Output), "ref.yaml"), crashConfig, ref)
+	want := map[string]tags{}
+	for _, lr := range ref.waitLogs(t, len(lines)) {
+		want[lr.Body().Str()] = tagsOf(lr)
+	}
+	require.NoError(t, ref.c.Stop(waitTimeout))
+	wantStarts := startsTotal(t, ref.Metrics)
+
+	// The interrupted run, on a file that grows as CloudTrail delivers.
+	dir := t.TempDir()
+	first := newHuntRun(t, dir, "first")
+	input := filepath.Join(first.Input, "cloudtrail.ndjson")
+	writeFile(t, input, lines[:400]...)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f, err := os.OpenFile(input, os.O_APPEND|os.O_WRONLY, 0)
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer f.Close()
+		for i := 400; i < len(lines); i += 50 {
+			time.Sleep(100 * time.Millisecond)
+			_, err := f.Write(append(bytes.Join(lines[i:min(i+50, len(lines))], []byte("\n")), '\n'))
+			assert.NoError(t, err)
+		}
+	}()
+	first.c = startCollector(t, filepath.Join(dir, "first.yaml"), crashConfig, first)
+	// Killed within its first poll, as soon as anything comes out: the
+	// offsets of that poll are never saved, so the restart reads those
+	// records again.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if st, err := os.Stat(first.Output); err == nil && st.Size() > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no output from the first run")
+		time.Sleep(200 * time.Microsecond)
+	}
+	first.c.Kill()
+
+	second := newHuntRun(t, dir, "second")
+	second.c = startCollector(t, filepath.Join(dir, "second.yaml"), crashConfig, second)
+	wg.Wait()
+	var out []plog.LogRecord
+	require.NoError(t, second.c.WaitFor(waitTimeout, func() (bool, error) {
+		out = nil
+		for _, path := range []string{first.Output, second.Output} {
+			batches, err := collectorrun.ReadLogs(path)
+			if err != nil {
+				return false, err
+			}
+			out = append(out, collectorrun.Records(batches)...)
+		}
+		seen := map[string]bool{}
+		for _, lr := range out {
+			seen[lr.Body().Str()] = true
+		}
+		return len(seen) == len(want), nil
+	}))
+	require.NoError(t, second.c.Stop(waitTimeout))
+
+	copies := map[string]int{}
+	alerted := map[string]map[string]bool{} // term -> events alerted
+	for _, lr := range out {
+		body := lr.Body().Str()
+		copies[body]++
+		got := tagsOf(lr)
+		if w := want[body]; copies[body] > 1 && w.newTerm == "true" && got == (tags{newTerm: "false", terms: w.terms}) {
+			continue // redelivered after its alert was delivered
+		}
+		require.Equal(t, want[body], got, "copy %d: tags differ from the uninterrupted run", copies[body])
+		if got.newTerm == "true" {
+			if alerted[got.terms] == nil {
+				alerted[got.terms] = map[string]bool{}
+			}
+			alerted[got.terms][body] = true
+		}
+	}
+	for term, events := range alerted {
+		assert.Len(t, events, 1, "term %s alerted on different events", term)
+	}
+	redelivered, redeliveredStarts := 0, int64(0)
+	for body, n := range copies {
+		if n > 1 {
+			redelivered++
+			if strings.Contains(body, `"eventName":"StartSession"`) {
+				redeliveredStarts += int64(n - 1)
+			}
+		}
+	}
+	t.Logf("%d records, %d events delivered more than once (%d StartSession)", len(out), redelivered, redeliveredStarts)
+	got := startsTotal(t, second.Metrics)
+	assert.GreaterOrEqual(t, got, wantStarts, "no count lost")
+	assert.LessOrEqual(t, got, wantStarts+redeliveredStarts, "no count doubled beyond redelivery")
+}
+
+func newHuntRun(t *testing.T, dir, name string) *huntRun {
+	t.Helper()
+	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
+		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
+	require.NoError(t, os.MkdirAll(r.Input, 0o755))
+	return r
+}
