@@ -75,7 +75,14 @@ func (l *Link) connect(ctx context.Context) {
 	l.recoverLocked()
 }
 
-func (l *Link) getClient(ctx context.Context) (storage.Client, error) {
+func (l *Link) getClient(ctx context.Context) (client storage.Client, err error) {
+	// bbolt can panic on some corrupt files (file_storage's recreate option
+	// exists for that): storage must never take the collector down.
+	defer func() {
+		if r := recover(); r != nil {
+			client, err = nil, fmt.Errorf("opening storage panicked: %v", r)
+		}
+	}()
 	ext, ok := l.host.GetExtensions()[*l.extID]
 	if !ok {
 		return nil, errors.New("no such extension; add it under the service's extensions")

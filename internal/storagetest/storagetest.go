@@ -66,29 +66,36 @@ func (h *Host) GetExtensions() map[component.ID]component.Component { return h.E
 // ErrInjected is returned by a Faulty client while it is failing.
 var ErrInjected = errors.New("injected storage fault")
 
-// Faulty wraps a client and fails every operation while Failing is set.
+// Faulty wraps a client and fails every operation while failing.
 type Faulty struct {
 	storage.Client
-	mu      sync.Mutex
-	failing bool
-	Calls   int
+	mu    sync.Mutex
+	err   error
+	Calls int
 }
 
-// SetFailing switches faults on or off.
+// SetFailing switches faults (ErrInjected) on or off.
 func (f *Faulty) SetFailing(on bool) {
+	if on {
+		f.FailWith(ErrInjected)
+	} else {
+		f.FailWith(nil)
+	}
+}
+
+// FailWith makes every operation return err (nil: succeed again), such as
+// storage.ErrStorageFull for a full disk.
+func (f *Faulty) FailWith(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.failing = on
+	f.err = err
 }
 
 func (f *Faulty) fail() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
-	if f.failing {
-		return ErrInjected
-	}
-	return nil
+	return f.err
 }
 
 // Batch implements storage.Client.

@@ -1,8 +1,11 @@
 package ssmsessionprocessor
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
@@ -226,4 +230,61 @@ func TestConcurrentConsumers(t *testing.T) {
 	for id, n := range alerts {
 		assert.Equal(t, 1, n, id)
 	}
+}
+
+// TestBrokenStorageFiles: a corrupt database file, and a storage directory
+// that cannot hold one, degrade to memory at start and recover once fixed.
+func TestBrokenStorageFiles(t *testing.T) {
+	raws := identities(t)
+	for name, breakIt := range map[string]func(dir string) (fix func()){
+		"corrupt file": func(dir string) func() {
+			file := filepath.Join(dir, "processor_ssmsession_")
+			require.NoError(t, os.WriteFile(file, bytes.Repeat([]byte("not bbolt "), 5000), 0o600))
+			return func() { require.NoError(t, os.Remove(file)) }
+		},
+		// As root, permissions cannot make a directory unwritable; a file
+		// where the directory should be fails the same way.
+		"directory not writable": func(dir string) func() {
+			require.NoError(t, os.RemoveAll(dir))
+			require.NoError(t, os.WriteFile(dir, nil, 0o400))
+			return func() { require.NoError(t, os.Remove(dir)); require.NoError(t, os.Mkdir(dir, 0o700)) }
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			require.NoError(t, os.Mkdir(dir, 0o700))
+			fix := breakIt(dir)
+			h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)}, nil)
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+			assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, raws[:1]))), "records flow, decided from memory")
+
+			fix()
+			h.clock.Advance(storagelink.RetryInterval)
+			assert.Equal(t, []string{"false"}, newTerms(process(t, h, rawLogs(t, raws[2:3]))))
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+			// alice's term, decided while degraded, is written with its delivery mark.
+			assertCounter(t, h, "otelcol_processor_ssmsession_storage_writes", 1)
+		})
+	}
+}
+
+// TestStorageFull: while writes fail with ErrStorageFull the pipeline keeps
+// flowing from memory; once space is back, the state is written.
+func TestStorageFull(t *testing.T) {
+	raws := identities(t)
+	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
+	faulty.Clients[0].FailWith(storage.ErrStorageFull)
+	got := newTerms(process(t, h, rawLogs(t, raws[:4])))
+	assert.Equal(t, []string{"true", "", "false", "true"}, got)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+
+	faulty.Clients[0].FailWith(nil)
+	process(t, h, rawLogs(t, raws[5:6]))
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+	v, err := faulty.Clients[0].Client.(storage.Walker), error(nil)
+	require.NoError(t, err)
+	stored := 0
+	require.NoError(t, v.Walk(ctx, func(string, []byte) ([]*storage.Operation, error) { stored++; return nil, nil }))
+	assert.Equal(t, 3, stored, "alice, the SSO role and web-tier: what was decided while full is written")
 }
