@@ -27,6 +27,10 @@ const (
 	Envelope
 )
 
+// MaxDepth bounds the nesting of a raw event: CloudTrail events nest a
+// dozen levels at most, and fastjson's error path is quadratic in depth.
+const MaxDepth = 64
+
 // MaxFieldLen bounds any field we keep; real ARNs and ids are far shorter, so
 // a longer value is hostile or corrupt input, not an identity to remember.
 const MaxFieldLen = 4096
@@ -35,6 +39,7 @@ var (
 	errWrongType = errors.New("eventSource or eventName is not a string")
 	errNotObject = errors.New("JSON body is not an object")
 	errEncoding  = errors.New("field is not valid UTF-8 or is too long")
+	errTooDeep   = errors.New("JSON nested deeper than CloudTrail events are")
 )
 
 // Reader reads CloudTrail events from log records. It is safe for concurrent
@@ -74,6 +79,9 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 	if !mayBeStartSession(raw) {
 		return Skip, nil
 	}
+	if tooDeep(raw) {
+		return Malformed, errTooDeep
+	}
 	p := r.parsers.Get()
 	defer r.parsers.Put(p)
 	v, err := p.Parse(raw)
@@ -102,13 +110,40 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 }
 
 // mayBeStartSession is false only when raw certainly is not an SSM
-// StartSession event. JSON can spell letters only literally or as \uXXXX, so
-// a body without the literals and without \u cannot contain them.
+// StartSession event: an event is a JSON object, and JSON can spell letters
+// only literally or as \uXXXX, so a body without the literals and without
+// \u cannot contain them.
 func mayBeStartSession(raw string) bool {
+	if i := skipSpace(raw, 0); i == len(raw) || raw[i] != '{' {
+		return false
+	}
 	if strings.Contains(raw, ActionStart) && strings.Contains(raw, ProviderSSM) {
 		return true
 	}
 	return strings.Contains(raw, `\u`)
+}
+
+// tooDeep reports whether raw nests brackets deeper than MaxDepth, outside
+// strings; a linear scan, run only on events that may be StartSession.
+func tooDeep(raw string) bool {
+	depth := 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
 }
 
 // readMap recognises the map shapes (and a file object) by their key
