@@ -45,12 +45,26 @@ type Observation struct {
 	Event uint64
 }
 
-// Alert is a new-term decision that was passed on and awaits Settle.
+// Alert is a new-term decision that was passed on and awaits Settle: the
+// term, and the event time (Unix ns) and fingerprint of the event.
 type Alert struct {
-	Key Key
-	at  int64
-	ev  uint64
+	Key   Key
+	At    int64
+	Event uint64
 }
+
+// Decider decides new terms: the local Store, or a backend shared by
+// replicas.
+type Decider interface {
+	// Observe decides, in order, whether each observation is a new term.
+	Observe(ctx context.Context, obs []Observation, isNew []bool) ([]Alert, Stats)
+	// Settle records whether the alerts reached the next consumer.
+	Settle(alerts []Alert, delivered bool)
+	// Close writes what is pending; the caller closes clients after.
+	Close(ctx context.Context) Stats
+}
+
+var _ Decider = (*Store)(nil)
 
 // Stats says what one call did, for the caller's telemetry.
 type Stats struct {
@@ -60,6 +74,9 @@ type Stats struct {
 	StorageErr error
 	// Recovered is set on the first successful write after failures.
 	Recovered bool
+	// Fallback counts decisions a shared backend could not make, taken
+	// from local state instead.
+	Fallback int
 }
 
 // slot is a term's state while a batch is decided.
@@ -156,7 +173,7 @@ func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([
 		isNew[i] = decide(&sl, t, o.Event, s.window)
 		s.work[o.Key] = sl
 		if isNew[i] {
-			alerts = append(alerts, Alert{Key: o.Key, at: t, ev: o.Event})
+			alerts = append(alerts, Alert{Key: o.Key, At: t, Event: o.Event})
 		}
 		if t > s.watermark && t <= horizon {
 			s.watermark = t
@@ -306,7 +323,7 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		v, ok := s.lru.Peek(a.Key)
-		if !ok || v.alertAt != a.at || v.alertEv != a.ev || v.status != alertInFlight {
+		if !ok || v.alertAt != a.At || v.alertEv != a.Event || v.status != alertInFlight {
 			continue // evicted or superseded: the stored state still says in flight, read back as retry
 		}
 		if !delivered {

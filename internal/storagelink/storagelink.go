@@ -20,8 +20,10 @@ import (
 // RetryInterval is how often a missing client is asked for again.
 const RetryInterval = 30 * time.Second
 
-// Link owns the storage client of one component.
+// Link owns the storage client of one component, or, without an extension,
+// only reports the health of another store (Redis) the same way.
 type Link struct {
+	label  string // what the messages name: storage "file_storage", redis "host:port"
 	kind   component.Kind
 	self   component.ID
 	extID  *component.ID
@@ -43,7 +45,17 @@ type Link struct {
 func New(kind component.Kind, self component.ID, extID *component.ID, logger *zap.Logger, now func() time.Time,
 	attach func(storage.Client), onError func(),
 ) *Link {
-	return &Link{kind: kind, self: self, extID: extID, logger: logger, now: now, attach: attach, onError: onError}
+	label := "storage"
+	if extID != nil {
+		label = fmt.Sprintf("storage %q", extID)
+	}
+	return &Link{label: label, kind: kind, self: self, extID: extID, logger: logger, now: now, attach: attach, onError: onError}
+}
+
+// Health returns a link that connects nothing and reports the health of a
+// store named by label through the same status, logs and counter.
+func Health(label string, logger *zap.Logger, onError func()) *Link {
+	return &Link{label: label, logger: logger, now: time.Now, attach: func(storage.Client) {}, onError: onError}
 }
 
 // Configured reports whether a storage extension is named.
@@ -67,7 +79,7 @@ func (l *Link) connect(ctx context.Context) {
 	client, err := l.getClient(ctx)
 	if err != nil {
 		l.onError()
-		l.degradeLocked(fmt.Errorf("storage %q unavailable, keeping state in memory only: %w", l.extID, err))
+		l.degradeLocked(fmt.Errorf("%s unavailable, keeping state in memory only: %w", l.label, err))
 		return
 	}
 	l.client = client
@@ -113,7 +125,7 @@ func (l *Link) Failed(err error) {
 	l.onError()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.degradeLocked(fmt.Errorf("storage %q failed, keeping state in memory until it recovers: %w", l.extID, err))
+	l.degradeLocked(fmt.Errorf("%s failed, deciding from local state until it recovers: %w", l.label, err))
 }
 
 // Recovered records a storage operation that succeeded after failures.
@@ -138,7 +150,7 @@ func (l *Link) recoverLocked() {
 		return
 	}
 	l.degraded = false
-	l.logger.Info("storage recovered; state is persisted again", zap.Stringer("storage", l.extID))
+	l.logger.Info(l.label + " recovered; state is shared and persisted again")
 	componentstatus.ReportStatus(l.host, componentstatus.NewEvent(componentstatus.StatusOK))
 }
 

@@ -1,0 +1,294 @@
+// Package redisterms decides new terms in Redis, so that any number of
+// collector replicas give one answer: each term is new once per window
+// whichever replica sees it. The decision is one atomic script per
+// occurrence, sent in one pipeline per batch; a local cache answers for
+// terms Redis confirmed very recently, and decides alone while Redis is
+// unreachable.
+package redisterms
+
+import (
+	"context"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+)
+
+//go:embed decide.lua
+var decideScript string
+
+//go:embed settle.lua
+var settleScript string
+
+var (
+	decide = redis.NewScript(decideScript)
+	settle = redis.NewScript(settleScript)
+)
+
+// Settings configure a Store.
+type Settings struct {
+	Client    redis.UniversalClient
+	KeyPrefix string
+	// Window is the history window; keys expire this long after their last
+	// write, plus Slack for late events.
+	Window, Slack time.Duration
+	// Timeout bounds one batch's round trip; RetryAfter is how long local
+	// state decides alone after Redis failed.
+	Timeout, RetryAfter time.Duration
+	// CacheSize bounds the local cache.
+	CacheSize int
+	Now       func() time.Time
+}
+
+// entry is what this replica knows of a term: the newest occurrence Redis
+// confirmed (or, while Redis is down, this replica saw), and its alert.
+type entry struct {
+	latest  int64 // Unix ms
+	alertAt int64 // Unix ms
+	alertEv uint64
+}
+
+type mark struct {
+	alert     firstseen.Alert
+	delivered bool
+}
+
+// Store implements firstseen.Decider over Redis.
+type Store struct {
+	set       Settings
+	window    int64 // ms
+	freshness int64 // ms: how recent a confirmation answers without Redis
+
+	mu        sync.Mutex
+	cache     *simplelru.LRU[firstseen.Key, entry]
+	pending   []mark // delivery marks to send with the next round trip
+	downUntil time.Time
+	down      bool
+	loaded    bool // the scripts are in Redis
+}
+
+// New returns a store; Redis is reached lazily, on the first batch.
+func New(set Settings) (*Store, error) {
+	if set.Client == nil || set.Window <= 0 || set.CacheSize <= 0 || set.Timeout <= 0 {
+		return nil, errors.New("redisterms: client, window, cache size and timeout are required")
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	cache, err := simplelru.NewLRU[firstseen.Key, entry](set.CacheSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	// A confirmation within 1% of the window answers locally: Redis's copy
+	// of a term's latest occurrence lags by at most that much.
+	return &Store{set: set, window: set.Window.Milliseconds(), freshness: set.Window.Milliseconds() / 100, cache: cache}, nil
+}
+
+var _ firstseen.Decider = (*Store)(nil)
+
+func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.EncodeToString(k[:]) }
+
+// Observe decides each observation in order: from the cache when Redis
+// confirmed the term within the freshness, else in Redis, all in one
+// pipeline; from local state alone while Redis is unreachable.
+func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st firstseen.Stats
+	if s.down && s.set.Now().Before(s.downUntil) {
+		return s.fallback(obs, isNew, &st), st
+	}
+
+	remote := make([]int, 0, len(obs)) // indexes of obs asked of Redis
+	for i, o := range obs {
+		t := o.Time.UnixMilli()
+		if e, ok := s.cache.Get(o.Key); ok && !(o.Event == e.alertEv && t == e.alertAt) && t-e.latest <= s.freshness {
+			isNew[i] = false // Redis confirmed this term moments (in event time) before
+			st.Hits++
+			continue
+		}
+		st.Misses++
+		remote = append(remote, i)
+	}
+	if len(remote) == 0 && len(s.pending) == 0 {
+		return nil, st
+	}
+	cmds, err := s.roundTrip(ctx, func(pipe redis.Pipeliner) []*redis.Cmd {
+		cmds := make([]*redis.Cmd, len(remote))
+		for j, i := range remote {
+			o := obs[i]
+			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), []string{s.key(o.Key)},
+				o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, (s.set.Window + s.set.Slack).Milliseconds())
+		}
+		return cmds
+	})
+	if err != nil {
+		s.fail(err, &st)
+		// Decide what Redis did not from local state; a script that did
+		// run may have recorded the term there too.
+		sub := make([]firstseen.Observation, len(remote))
+		for j, i := range remote {
+			sub[j] = obs[i]
+		}
+		subNew := make([]bool, len(sub))
+		alerts := s.fallback(sub, subNew, &st)
+		for j, i := range remote {
+			isNew[i] = subNew[j]
+		}
+		return alerts, st
+	}
+	if s.down {
+		s.down, st.Recovered = false, true
+	}
+	var alerts []firstseen.Alert
+	for j, i := range remote {
+		o := obs[i]
+		fresh, e, err := decided(cmds[j])
+		if err != nil {
+			// One failed script (not the connection): decide it locally.
+			s.fail(fmt.Errorf("decide script: %w", err), &st)
+			isNew[i] = s.fallback([]firstseen.Observation{o}, isNew[i:i+1], &st) != nil
+			continue
+		}
+		if old, ok := s.cache.Peek(o.Key); ok {
+			e.latest = max(e.latest, old.latest)
+		}
+		if isNew[i] = fresh; fresh {
+			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
+		}
+		s.cache.Add(o.Key, e)
+		st.Writes++
+	}
+	return alerts, st
+}
+
+// decided reads the decide script's answer: {new, latest, alertAt, alertEvent}.
+func decided(cmd *redis.Cmd) (bool, entry, error) {
+	res, err := cmd.Slice()
+	if err != nil {
+		return false, entry{}, err
+	}
+	if len(res) != 4 {
+		return false, entry{}, fmt.Errorf("unexpected answer %v", res)
+	}
+	isNew, _ := res[0].(int64)
+	latest, _ := res[1].(int64)
+	at, _ := res[2].(int64)
+	evHex, _ := res[3].(string)
+	ev, err := strconv.ParseUint(evHex, 16, 64)
+	if err != nil {
+		return false, entry{}, err
+	}
+	return isNew == 1, entry{latest: latest, alertAt: at, alertEv: ev}, nil
+}
+
+// fallback decides from the cache alone: known when seen within the window
+// (by Redis before, or by this replica since), new otherwise. Replicas may
+// then each alert once for the same term.
+func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) []firstseen.Alert {
+	var alerts []firstseen.Alert
+	for i, o := range obs {
+		t := o.Time.UnixMilli()
+		e, ok := s.cache.Get(o.Key)
+		switch {
+		case ok && o.Event == e.alertEv && t == e.alertAt, ok && t-e.latest <= s.window:
+			isNew[i] = false
+			e.latest = max(e.latest, t)
+		default:
+			isNew[i] = true
+			e = entry{latest: max(e.latest, t), alertAt: t, alertEv: o.Event}
+			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
+		}
+		s.cache.Add(o.Key, e)
+		st.Fallback++
+	}
+	return alerts
+}
+
+func (s *Store) fail(err error, st *firstseen.Stats) {
+	s.down, s.downUntil = true, s.set.Now().Add(s.set.RetryAfter)
+	if st.StorageErr == nil {
+		st.StorageErr = err
+	}
+}
+
+// roundTrip sends the commands queue adds, with the pending delivery marks,
+// in one pipeline. Scripts are loaded first when Redis may not have them
+// (at start, after a restart of Redis, which forgets them).
+func (s *Store) roundTrip(ctx context.Context, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
+	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		if !s.loaded {
+			if err := s.loadScripts(tctx); err != nil {
+				return nil, err
+			}
+		}
+		pipe := s.set.Client.Pipeline()
+		cmds := queue(pipe)
+		for _, m := range s.pending {
+			status := "d"
+			if !m.delivered {
+				status = "r"
+			}
+			pipe.EvalSha(tctx, settle.Hash(), []string{s.key(m.alert.Key)},
+				m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
+		}
+		_, err := pipe.Exec(tctx)
+		switch {
+		case err == nil || errors.Is(err, redis.Nil):
+			s.pending = s.pending[:0]
+			return cmds, nil
+		case redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
+			s.loaded = false
+		default:
+			return nil, err
+		}
+	}
+}
+
+func (s *Store) loadScripts(ctx context.Context) error {
+	for _, script := range []*redis.Script{decide, settle} {
+		if err := script.Load(ctx, s.set.Client).Err(); err != nil {
+			return err
+		}
+	}
+	s.loaded = true
+	return nil
+}
+
+// Settle records whether alerts reached the next consumer; the marks go to
+// Redis with the next round trip (or Close). Alerts decided locally while
+// Redis was down are not Redis's to mark; marking them is a no-op there.
+func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range alerts {
+		s.pending = append(s.pending, mark{a, delivered})
+	}
+	if len(s.pending) > 4*s.set.CacheSize { // Redis away for long: keep the newest
+		s.pending = append(s.pending[:0], s.pending[len(s.pending)-s.set.CacheSize:]...)
+	}
+}
+
+// Close sends the pending marks.
+func (s *Store) Close(ctx context.Context) firstseen.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var st firstseen.Stats
+	if len(s.pending) == 0 {
+		return st
+	}
+	if _, err := s.roundTrip(ctx, func(redis.Pipeliner) []*redis.Cmd { return nil }); err != nil {
+		s.fail(err, &st)
+	}
+	return st
+}

@@ -1,0 +1,203 @@
+package redisterms
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
+)
+
+var (
+	ctx    = context.Background()
+	t0     = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	day    = 24 * time.Hour
+	window = 10 * day
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// replica is one collector's store on a shared Redis.
+func replica(t *testing.T, srv *redistest.Server, now *clock) *Store {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+		Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
+	require.NoError(t, err)
+	return s
+}
+
+func obs(term string, at time.Duration, ev uint64) firstseen.Observation {
+	return firstseen.Observation{Key: firstseen.KeyOf("user", []string{term}), Time: t0.Add(at), Event: ev}
+}
+
+func observe(t *testing.T, s firstseen.Decider, batch ...firstseen.Observation) ([]bool, []firstseen.Alert, firstseen.Stats) {
+	t.Helper()
+	isNew := make([]bool, len(batch))
+	alerts, st := s.Observe(ctx, batch, isNew)
+	return isNew, alerts, st
+}
+
+// TestReplicasDecideAsOne: batches of a random stream go to two replicas in
+// turn; together they decide exactly as one local store fed the whole
+// stream in the same order.
+func TestReplicasDecideAsOne(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(40 * day)}
+	a, b := replica(t, srv, now), replica(t, srv, now)
+	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: now.Now})
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	at := time.Duration(0)
+	for n := 0; n < 60; n++ {
+		batch := make([]firstseen.Observation, 1+rng.IntN(20))
+		for i := range batch {
+			at += time.Duration(rng.IntN(int(12 * time.Hour)))
+			batch[i] = obs(fmt.Sprint("u", rng.IntN(10)), at-time.Duration(rng.IntN(int(time.Hour))), uint64(n*100+i+1))
+		}
+		want, alerts, _ := observe(t, local, batch...)
+		local.Settle(alerts, true)
+		r := []*Store{a, b}[n%2]
+		got, alerts, st := observe(t, r, batch...)
+		require.NoError(t, st.StorageErr)
+		require.Equal(t, want, got, "batch %d", n)
+		r.Settle(alerts, true)
+	}
+}
+
+// TestConcurrentReplicasAlertOnce: two replicas take the occurrences of
+// 200 terms concurrently, in any order: each term is new exactly once.
+func TestConcurrentReplicasAlertOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	var all []firstseen.Observation
+	for term := 0; term < 200; term++ {
+		for k := 0; k < 5; k++ {
+			all = append(all, obs(fmt.Sprint("term", term), time.Duration(k)*time.Hour, uint64(term*10+k+1)))
+		}
+	}
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	alerted := map[firstseen.Key]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func(s *Store, part []firstseen.Observation) {
+			defer wg.Done()
+			for i := 0; i < len(part); i += 25 {
+				batch := part[i:min(i+25, len(part))]
+				isNew := make([]bool, len(batch))
+				alerts, st := s.Observe(ctx, batch, isNew)
+				assert.NoError(t, st.StorageErr)
+				s.Settle(alerts, true)
+				mu.Lock()
+				for j, n := range isNew {
+					if n {
+						alerted[batch[j].Key]++
+					}
+				}
+				mu.Unlock()
+			}
+		}(replica(t, srv, now), all[r*len(all)/2:(r+1)*len(all)/2])
+	}
+	wg.Wait()
+	require.Len(t, alerted, 200)
+	for k, n := range alerted {
+		assert.Equal(t, 1, n, "%x", k[:4])
+	}
+}
+
+// TestDuplicateAndRedelivery: the same event at two replicas alerts once;
+// an alert whose delivery failed is raised again wherever the event comes
+// back, once the failure is recorded.
+func TestDuplicateAndRedelivery(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	a, b := replica(t, srv, now), replica(t, srv, now)
+	got, alerts, _ := observe(t, a, obs("alice", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	got, _, _ = observe(t, b, obs("alice", 0, 7))
+	assert.Equal(t, []bool{false}, got, "CloudTrail's duplicate at the other replica")
+
+	a.Settle(alerts, false) // a's next consumer refused the batch
+	a.Close(ctx)            // the mark reaches Redis
+	got, alerts, _ = observe(t, b, obs("alice", 0, 7))
+	assert.Equal(t, []bool{true}, got, "the redelivered event carries the alert again")
+	b.Settle(alerts, true)
+	b.Close(ctx)
+	got, _, _ = observe(t, a, obs("alice", 0, 7))
+	assert.Equal(t, []bool{false}, got)
+}
+
+// TestFreshnessSavesRoundTrips: terms Redis confirmed within 1% of the
+// window are answered from the cache.
+func TestFreshnessSavesRoundTrips(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	s := replica(t, srv, now)
+	_, _, st := observe(t, s, obs("a", 0, 1), obs("b", 0, 2))
+	assert.Equal(t, 2, st.Misses)
+	_, _, st = observe(t, s, obs("a", time.Hour, 3), obs("b", time.Hour, 4))
+	assert.Equal(t, 2, st.Hits, "an hour later: within 1% of 10 days")
+	assert.Zero(t, st.Misses)
+	_, _, st = observe(t, s, obs("a", 5*time.Hour, 5))
+	assert.Equal(t, 1, st.Misses, "five hours later: Redis is asked, and its latest moves")
+}
+
+// TestRedisDown: with Redis gone, decisions come from what the replica
+// knows; once it is back (empty, scripts forgotten) Redis decides again.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	s := replica(t, srv, now)
+	observe(t, s, obs("known", 0, 1))
+
+	srv.Stop()
+	got, _, st := observe(t, s, obs("known", 2*day, 2), obs("fresh", 2*day, 3), obs("fresh", 2*day+time.Minute, 4))
+	require.Error(t, st.StorageErr)
+	assert.Equal(t, []bool{false, true, false}, got, "from the replica's own knowledge")
+	assert.Equal(t, 3, st.Fallback)
+	got, _, st = observe(t, s, obs("other", 2*day, 5))
+	assert.Equal(t, []bool{true}, got)
+	assert.NoError(t, st.StorageErr, "not retried before RetryAfter")
+	assert.Equal(t, 1, st.Fallback)
+
+	srv.Restart()
+	now.Advance(5 * time.Second)
+	got, _, st = observe(t, s, obs("later", 3*day, 6))
+	require.NoError(t, st.StorageErr)
+	assert.True(t, st.Recovered)
+	assert.Equal(t, []bool{true}, got)
+}
+
+func TestKeysExpireWithTheWindow(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	s := replica(t, srv, now)
+	observe(t, s, obs("alice", 0, 1))
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer client.Close()
+	ttl, err := client.PTTL(ctx, s.key(obs("alice", 0, 1).Key)).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, (window + time.Hour).Seconds(), ttl.Seconds(), 5)
+}
