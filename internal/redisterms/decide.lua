@@ -5,29 +5,44 @@
 --   the alerting event again              -> new only if its delivery failed
 --   within the window of the latest       -> known (latest kept at the max)
 --   more than the window after the latest -> new
--- KEYS[1] term; ARGV: t, event, window, ttl (ms).
+-- KEYS[1] term; ARGV: t, event, window, ttl (ms), then what the asking
+-- replica knows of the term (latest, alertAt, alertEvent, status; latest 0
+-- when nothing). That knowledge is merged first: it restores a term Redis
+-- lost (restarted without persistence) and brings in occurrences a replica
+-- decided alone while Redis was unreachable.
 -- Returns {new, latest, alertAt, alertEvent}: replicas cache which event
 -- carries the term's alert, so that they ask again when it comes back.
 local t = tonumber(ARGV[1])
 local ev = ARGV[2]
 local window = tonumber(ARGV[3])
+local known = tonumber(ARGV[5])
+local l, at, aev, st
 local v = redis.call('GET', KEYS[1])
-local latest = t
-if v then
-  local l, at, aev, st = string.match(v, '^(%d+):(%d+):(%x+):(%a)$')
-  if l then
-    latest = tonumber(l)
-    if aev == ev and tonumber(at) == t then
-      if st ~= 'r' then return {0, latest, tonumber(at), aev} end
-    elseif t - latest <= window then
-      if t > latest then
-        redis.call('SET', KEYS[1], t .. ':' .. at .. ':' .. aev .. ':' .. st, 'PX', ARGV[4])
-        latest = t
-      end
-      return {0, latest, tonumber(at), aev}
-    end
-    if t > latest then latest = t end
+if v then l, at, aev, st = string.match(v, '^(%d+):(%d+):(%x+):(%a)$') end
+local merged = false
+if known > 0 then
+  if not l then
+    l, at, aev, st, merged = known, ARGV[6], ARGV[7], ARGV[8], true
+  elseif known > tonumber(l) then
+    l, merged = known, true
   end
+end
+local latest = t
+if l then
+  l, at = tonumber(l), tonumber(at)
+  local keep = nil
+  if aev == ev and at == t then
+    if st ~= 'r' then keep = l end
+  elseif t - l <= window then
+    keep = math.max(l, t)
+  end
+  if keep then
+    if merged or keep > l then
+      redis.call('SET', KEYS[1], keep .. ':' .. at .. ':' .. aev .. ':' .. st, 'PX', ARGV[4])
+    end
+    return {0, keep, at, aev}
+  end
+  latest = math.max(l, t)
 end
 redis.call('SET', KEYS[1], latest .. ':' .. t .. ':' .. ev .. ':i', 'PX', ARGV[4])
 return {1, latest, t, ev}

@@ -54,6 +54,21 @@ type entry struct {
 	latest  int64 // Unix ms
 	alertAt int64 // Unix ms
 	alertEv uint64
+	retry   bool // the alert's delivery failed: raise it again
+}
+
+// args are the decide script's arguments after t and the event: the
+// window, the expiry, and what this replica knows of the term.
+func (s *Store) args(o firstseen.Observation) []any {
+	known, at, ev, status := int64(0), int64(0), "0", "d"
+	if e, ok := s.cache.Peek(o.Key); ok {
+		known, at, ev = e.latest, e.alertAt, strconv.FormatUint(e.alertEv, 16)
+		if e.retry {
+			status = "r"
+		}
+	}
+	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window,
+		(s.set.Window + s.set.Slack).Milliseconds(), known, at, ev, status}
 }
 
 type mark struct {
@@ -124,9 +139,7 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 	cmds, err := s.roundTrip(ctx, func(pipe redis.Pipeliner) []*redis.Cmd {
 		cmds := make([]*redis.Cmd, len(remote))
 		for j, i := range remote {
-			o := obs[i]
-			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), []string{s.key(o.Key)},
-				o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, (s.set.Window + s.set.Slack).Milliseconds())
+			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), []string{s.key(obs[i].Key)}, s.args(obs[i])...)
 		}
 		return cmds
 	})
@@ -158,9 +171,6 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			isNew[i] = s.fallback([]firstseen.Observation{o}, isNew[i:i+1], &st) != nil
 			continue
 		}
-		if old, ok := s.cache.Peek(o.Key); ok {
-			e.latest = max(e.latest, old.latest)
-		}
 		if isNew[i] = fresh; fresh {
 			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
 		}
@@ -190,16 +200,18 @@ func decided(cmd *redis.Cmd) (bool, entry, error) {
 	return isNew == 1, entry{latest: latest, alertAt: at, alertEv: ev}, nil
 }
 
-// fallback decides from the cache alone: known when seen within the window
-// (by Redis before, or by this replica since), new otherwise. Replicas may
-// then each alert once for the same term.
+// fallback decides from the cache alone, by the script's rule: known when
+// seen within the window (by Redis before, or by this replica since), new
+// otherwise. Replicas may then each alert once for the same term. What is
+// decided here reaches Redis with the term's next decision there.
 func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) []firstseen.Alert {
 	var alerts []firstseen.Alert
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
 		e, ok := s.cache.Get(o.Key)
+		again := ok && o.Event == e.alertEv && t == e.alertAt // the alerting event, redelivered
 		switch {
-		case ok && o.Event == e.alertEv && t == e.alertAt, ok && t-e.latest <= s.window:
+		case again && !e.retry, !again && ok && t-e.latest <= s.window:
 			isNew[i] = false
 			e.latest = max(e.latest, t)
 		default:
@@ -266,13 +278,17 @@ func (s *Store) loadScripts(ctx context.Context) error {
 }
 
 // Settle records whether alerts reached the next consumer; the marks go to
-// Redis with the next round trip (or Close). Alerts decided locally while
-// Redis was down are not Redis's to mark; marking them is a no-op there.
+// Redis with the next round trip (or Close). A failed delivery is also
+// marked in the cache, so the alert is raised again while Redis is down.
 func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		s.pending = append(s.pending, mark{a, delivered})
+		if e, ok := s.cache.Peek(a.Key); ok && !delivered && e.alertEv == a.Event && e.alertAt == a.At/int64(time.Millisecond) {
+			e.retry = true
+			s.cache.Add(a.Key, e)
+		}
 	}
 	if len(s.pending) > 4*s.set.CacheSize { // Redis away for long: keep the newest
 		s.pending = append(s.pending[:0], s.pending[len(s.pending)-s.set.CacheSize:]...)

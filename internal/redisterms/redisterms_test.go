@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func (c *clock) Advance(d time.Duration) {
 // replica is one collector's store on a shared Redis.
 func replica(t *testing.T, srv *redistest.Server, now *clock) *Store {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
 	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
 		Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
@@ -200,4 +201,102 @@ func TestKeysExpireWithTheWindow(t *testing.T) {
 	ttl, err := client.PTTL(ctx, s.key(obs("alice", 0, 1).Key)).Result()
 	require.NoError(t, err)
 	assert.InDelta(t, (window + time.Hour).Seconds(), ttl.Seconds(), 5)
+}
+
+// TestRedisLostItsData: Redis restarts empty (no persistence). A replica
+// that still knows a term puts it back with its next decision, so neither
+// it nor a replica with an empty cache alerts the term again.
+func TestRedisLostItsData(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	a := replica(t, srv, now)
+	observe(t, a, obs("alice", 0, 1))
+
+	srv.Stop()
+	srv.Restart()
+	now.Advance(5 * time.Second) // a's broken connection may put it in fallback first
+	for range 2 {
+		got, _, _ := observe(t, a, obs("alice", day, 2))
+		if assert.Equal(t, []bool{false}, got) {
+			break
+		}
+	}
+	now.Advance(5 * time.Second)
+	got, _, st := observe(t, a, obs("alice", 2*day, 3))
+	require.NoError(t, st.StorageErr)
+	assert.Equal(t, []bool{false}, got, "decided in Redis, which knows alice again")
+
+	b := replica(t, srv, now)
+	got, _, st = observe(t, b, obs("alice", 2*day+time.Minute, 4))
+	require.NoError(t, st.StorageErr)
+	assert.Equal(t, []bool{false}, got, "a replica that never saw alice")
+}
+
+// TestOutageKnowledgeReachesRedis: occurrences a replica decided alone
+// while Redis was unreachable move the term's latest time in Redis once it
+// is back, so the window runs from them.
+func TestOutageKnowledgeReachesRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	a := replica(t, srv, now)
+	observe(t, a, obs("alice", 0, 1))
+
+	srv.Stop()
+	got, _, st := observe(t, a, obs("alice", 8*day, 2))
+	require.Error(t, st.StorageErr)
+	assert.Equal(t, []bool{false}, got)
+	srv.Restart() // empty; a alone knows alice was seen on day 8
+	now.Advance(5 * time.Second)
+	got, _, st = observe(t, a, obs("alice", 9*day, 3))
+	require.NoError(t, st.StorageErr)
+	require.Equal(t, []bool{false}, got)
+
+	b := replica(t, srv, now)
+	got, _, _ = observe(t, b, obs("alice", 17*day, 4))
+	assert.Equal(t, []bool{false}, got, "within 10 days of day 9, though 17 days after Redis first saw alice")
+}
+
+// TestFallbackRedeliversFailedAlerts: while Redis is down, an alert whose
+// batch was refused is raised again when the batch comes back.
+func TestFallbackRedeliversFailedAlerts(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	s := replica(t, srv, now)
+	srv.Stop()
+	got, alerts, _ := observe(t, s, obs("bob", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	s.Settle(alerts, false)
+	got, alerts, _ = observe(t, s, obs("bob", 0, 7))
+	assert.Equal(t, []bool{true}, got, "the refused alert, raised again")
+	s.Settle(alerts, true)
+	got, _, _ = observe(t, s, obs("bob", 0, 7))
+	assert.Equal(t, []bool{false}, got, "delivered: a further copy is not an alert")
+}
+
+// TestRedisSlow: a Redis that stops answering costs one timeout per retry
+// interval, not one per batch; its data is intact when it answers again.
+func TestRedisSlow(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	s := replica(t, srv, now)
+	observe(t, s, obs("alice", 0, 1))
+
+	srv.Pause()
+	begin := time.Now()
+	got, _, st := observe(t, s, obs("carol", day, 2))
+	var timeout net.Error
+	require.ErrorAs(t, st.StorageErr, &timeout)
+	assert.True(t, timeout.Timeout(), "%v", st.StorageErr)
+	assert.Less(t, time.Since(begin), 3*time.Second, "the batch timeout (1s) bounds the wait")
+	assert.Equal(t, []bool{true}, got)
+	got, _, st = observe(t, s, obs("carol", day+time.Minute, 3))
+	assert.NoError(t, st.StorageErr, "no second wait within the retry interval")
+	assert.Equal(t, []bool{false}, got)
+
+	srv.Resume()
+	now.Advance(5 * time.Second)
+	b := replica(t, srv, now)
+	got, _, st = observe(t, b, obs("alice", 3*day, 4))
+	require.NoError(t, st.StorageErr)
+	assert.Equal(t, []bool{false}, got, "alice, stored before the pause, is still known")
 }

@@ -8,8 +8,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 )
 
 // Server is one redis-server process.
@@ -29,12 +33,11 @@ func Start(tb testing.TB) *Server {
 		}
 		tb.Skip("redis-server not installed (apt-get install redis-server); set SSMSESSION_REQUIRE_REDIS to make this fail")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := collectorrun.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Addr: l.Addr().String(), tb: tb, dir: tb.TempDir()}
-	l.Close()
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), tb: tb, dir: tb.TempDir()}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -68,4 +71,16 @@ func (s *Server) Stop() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	s.cmd = nil
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open, commands hang,
+// as with an overloaded Redis. Resume thaws it, data intact.
+func (s *Server) Pause()  { s.signal(syscall.SIGSTOP) }
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.tb.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatal(err)
+	}
 }

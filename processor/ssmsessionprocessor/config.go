@@ -3,10 +3,13 @@ package ssmsessionprocessor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 )
 
@@ -15,6 +18,12 @@ import (
 const (
 	EnvelopeSplit = "split" // one record per event (default)
 	EnvelopeKeep  = "keep"  // pass the file object through uninspected
+)
+
+// Backends of the new_terms decision.
+const (
+	BackendLocal = "local" // an LRU in front of an optional storage extension
+	BackendRedis = "redis" // Redis, shared by every replica
 )
 
 // Missing-field policies for new_terms.
@@ -49,6 +58,32 @@ type NewTermsConfig struct {
 	// PruneInterval is how often stored terms older than the window are
 	// deleted.
 	PruneInterval time.Duration `mapstructure:"prune_interval"`
+	// Backend is local or redis.
+	Backend string `mapstructure:"backend"`
+	// Redis configures backend redis.
+	Redis RedisConfig `mapstructure:"redis"`
+	_     struct{}
+}
+
+// RedisConfig is the Redis server new terms are decided in.
+type RedisConfig struct {
+	// Endpoint is host:port.
+	Endpoint string `mapstructure:"endpoint"`
+	// Username and Password authenticate (ACL user, or only a password);
+	// take them from the environment: ${env:REDIS_PASSWORD}.
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+	// TLS, when set, encrypts the connection.
+	TLS *configtls.ClientConfig `mapstructure:"tls"`
+	// KeyPrefix separates deployments sharing one Redis.
+	KeyPrefix string `mapstructure:"key_prefix"`
+	// DialTimeout bounds connecting; Timeout bounds one batch's round trip.
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	Timeout     time.Duration `mapstructure:"timeout"`
+	// PoolSize is the number of connections.
+	PoolSize int `mapstructure:"pool_size"`
+	// RetryInterval is how long decisions stay local after Redis failed.
+	RetryInterval time.Duration `mapstructure:"retry_interval"`
 	_             struct{}
 }
 
@@ -63,6 +98,14 @@ func createDefaultConfig() component.Config {
 			MissingField:  MissingFallback,
 			CacheSize:     100_000,
 			PruneInterval: time.Hour,
+			Backend:       BackendLocal,
+			Redis: RedisConfig{
+				KeyPrefix:     "ssmsession:",
+				DialTimeout:   2 * time.Second,
+				Timeout:       500 * time.Millisecond,
+				PoolSize:      4,
+				RetryInterval: 5 * time.Second,
+			},
 		},
 	}
 }
@@ -99,5 +142,34 @@ func (c *Config) Validate() error {
 	if nt.PruneInterval <= 0 {
 		errs = append(errs, fmt.Errorf("new_terms::prune_interval must be positive, got %s", nt.PruneInterval))
 	}
+	switch nt.Backend {
+	case BackendLocal:
+	case BackendRedis:
+		errs = append(errs, nt.Redis.validate()...)
+		if nt.Storage != nil {
+			errs = append(errs, errors.New("new_terms::storage applies to backend local; with backend redis the state is in Redis: remove one"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("new_terms::backend: %q is not supported; use %q or %q", nt.Backend, BackendLocal, BackendRedis))
+	}
 	return errors.Join(errs...)
+}
+
+func (r *RedisConfig) validate() []error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(r.Endpoint); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("new_terms::redis::endpoint must be host:port, got %q", r.Endpoint))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"dial_timeout", r.DialTimeout}, {"timeout", r.Timeout}, {"retry_interval", r.RetryInterval}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("new_terms::redis::%s must be positive, got %s", d.name, d.v))
+		}
+	}
+	if r.PoolSize <= 0 {
+		errs = append(errs, fmt.Errorf("new_terms::redis::pool_size must be positive, got %d", r.PoolSize))
+	}
+	return errs
 }

@@ -46,8 +46,24 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 			CacheSize:     5000,
 			Storage:       &id,
 			PruneInterval: 15 * time.Minute,
+			Backend:       BackendLocal,
+			Redis:         createDefaultConfig().(*Config).NewTerms.Redis,
 		},
 	}, cfg)
+
+	cfg, err = loadConfig(t, "redis")
+	require.NoError(t, err)
+	r := cfg.NewTerms.Redis
+	assert.Equal(t, BackendRedis, cfg.NewTerms.Backend)
+	assert.Equal(t, "redis.internal:6380", r.Endpoint)
+	assert.Equal(t, "ssmsession", r.Username)
+	assert.Equal(t, "s3cret", string(r.Password))
+	require.NotNil(t, r.TLS)
+	assert.Equal(t, "/etc/ssl/redis-ca.pem", r.TLS.CAFile)
+	assert.Equal(t, "prod:ssm:", r.KeyPrefix)
+	assert.Equal(t, 200*time.Millisecond, r.Timeout)
+	assert.Equal(t, 2*time.Second, r.DialTimeout, "unset values keep their defaults")
+	assert.Equal(t, 8, r.PoolSize)
 }
 
 func TestConfigErrorsSayWhatToFix(t *testing.T) {
@@ -58,6 +74,13 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 		"bad_modes":       {`envelope: "unwrap" is not supported; use "split" or "keep"`, `missing_field: "ignore"`, "new_terms::fields: list at least one field"},
 		"duplicate_field": {`"user.name" is listed twice`},
 		"unknown_key":     {"windw"},
+		"redis_bad": {
+			`new_terms::redis::endpoint must be host:port, got "redis.internal"`,
+			"new_terms::redis::timeout must be positive, got 0s",
+			"new_terms::redis::pool_size must be positive, got 0",
+			"new_terms::storage applies to backend local",
+		},
+		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
 	} {
 		_, err := loadConfig(t, name)
 		require.Error(t, err, name)

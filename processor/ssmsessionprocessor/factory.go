@@ -34,12 +34,8 @@ func newLogs(ctx context.Context, set processor.Settings, cfg *Config, next cons
 	}
 	inner, err := processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
-		processorhelper.WithStart(p.storage.Start),
-		processorhelper.WithShutdown(func(ctx context.Context) error {
-			defer p.tel.Shutdown()
-			p.record(ctx, p.store.Close(ctx))
-			return p.storage.Shutdown(ctx)
-		}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown),
 	)
 	if err != nil {
 		return nil, err
@@ -59,7 +55,7 @@ func (s *settlingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	pending := &pendingAlerts{}
 	err := s.Logs.ConsumeLogs(context.WithValue(ctx, pendingKey{}, pending), ld)
 	if len(pending.alerts) > 0 {
-		s.p.store.Settle(pending.alerts, err == nil)
+		s.p.decider.Settle(pending.alerts, err == nil)
 	}
 	return err
 }

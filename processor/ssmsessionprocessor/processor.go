@@ -2,6 +2,8 @@ package ssmsessionprocessor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
@@ -22,14 +26,20 @@ import (
 // bad records cannot flood the collector's log.
 const logSampleTick = 10 * time.Second
 
+// maxLateness is how far ahead of the wall clock an event time may be and
+// still count, and how long past the window Redis keeps a term for late
+// events.
+const maxLateness = time.Hour
+
 type ssmProcessor struct {
 	cfg     *Config
 	logger  *zap.Logger
 	tel     *metadata.TelemetryBuilder
 	reader  cloudtrail.Reader
 	spec    termSpec
-	store   *firstseen.Store
-	storage *storagelink.Link
+	decider firstseen.Decider
+	storage *storagelink.Link // the storage extension, or Redis's health
+	redis   *redis.Client     // backend redis only
 	now     func() time.Time
 	batches sync.Pool
 }
@@ -58,29 +68,58 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	logger := set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return zapcore.NewSamplerWithOptions(c, logSampleTick, 1, 0)
 	}))
-	store, err := firstseen.New(firstseen.Settings{
-		Window:        cfg.NewTerms.HistoryWindow,
-		CacheSize:     cfg.NewTerms.CacheSize,
-		Persistent:    cfg.NewTerms.Storage != nil,
-		PruneInterval: cfg.NewTerms.PruneInterval,
-		MaxFutureSkew: time.Hour,
-		Now:           now,
-	})
-	if err != nil {
-		return nil, err
-	}
 	p := &ssmProcessor{
 		cfg:    cfg,
 		logger: logger,
 		tel:    tel,
 		spec:   newTermSpec(cfg.NewTerms),
-		store:  store,
 		now:    now,
 	}
-	p.storage = storagelink.New(component.KindProcessor, set.ID, cfg.NewTerms.Storage, logger, now, store.SetClient,
-		func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) })
+	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
+	if cfg.NewTerms.Backend == BackendRedis {
+		p.storage = storagelink.Health(fmt.Sprintf("redis %q", cfg.NewTerms.Redis.Endpoint), logger, onError)
+	} else {
+		store, err := firstseen.New(firstseen.Settings{
+			Window:        cfg.NewTerms.HistoryWindow,
+			CacheSize:     cfg.NewTerms.CacheSize,
+			Persistent:    cfg.NewTerms.Storage != nil,
+			PruneInterval: cfg.NewTerms.PruneInterval,
+			MaxFutureSkew: maxLateness,
+			Now:           now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.decider = store
+		p.storage = storagelink.New(component.KindProcessor, set.ID, cfg.NewTerms.Storage, logger, now, store.SetClient, onError)
+	}
 	p.batches.New = func() any { return &batch{} }
 	return p, nil
+}
+
+// start connects the storage extension, or Redis.
+func (p *ssmProcessor) start(ctx context.Context, host component.Host) error {
+	if err := p.storage.Start(ctx, host); err != nil {
+		return err
+	}
+	if p.cfg.NewTerms.Backend == BackendRedis {
+		return p.startRedis(ctx)
+	}
+	return nil
+}
+
+// shutdown writes what is pending and closes clients.
+func (p *ssmProcessor) shutdown(ctx context.Context) error {
+	defer p.tel.Shutdown()
+	if p.decider != nil {
+		p.record(ctx, p.decider.Close(ctx))
+	}
+	err := p.storage.Shutdown(ctx)
+	if p.redis != nil { // shutdown may be called twice
+		err = errors.Join(err, p.redis.Close())
+		p.redis = nil
+	}
+	return err
 }
 
 // processLogs tags matches in ld in place. It never fails: unreadable
@@ -159,7 +198,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 		b.isNew = make([]bool, len(b.obs))
 	}
 	isNew := b.isNew[:len(b.obs)]
-	alerts, st := p.store.Observe(ctx, b.obs, isNew)
+	alerts, st := p.decider.Observe(ctx, b.obs, isNew)
 	p.record(ctx, st)
 
 	j, fresh := 0, 0
@@ -183,7 +222,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 			pending.alerts = append(pending.alerts, alerts...)
 		} else {
 			// Called without the settling wrapper: nothing will report back.
-			p.store.Settle(alerts, true)
+			p.decider.Settle(alerts, true)
 		}
 	}
 }

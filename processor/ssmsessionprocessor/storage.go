@@ -12,6 +12,9 @@ func (p *ssmProcessor) record(ctx context.Context, st firstseen.Stats) {
 	p.tel.ProcessorSsmsessionCacheMisses.Add(ctx, int64(st.Misses))
 	p.tel.ProcessorSsmsessionCacheEvictions.Add(ctx, int64(st.Evictions))
 	p.tel.ProcessorSsmsessionStorageWrites.Add(ctx, int64(st.Writes))
+	if st.Fallback > 0 {
+		p.tel.ProcessorSsmsessionDecisionsFallback.Add(ctx, int64(st.Fallback))
+	}
 	switch {
 	case st.StorageErr != nil:
 		p.storage.Failed(st.StorageErr)

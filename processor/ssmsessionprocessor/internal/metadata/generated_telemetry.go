@@ -23,20 +23,21 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ProcessorSsmsessionCacheEvictions   metric.Int64Counter
-	ProcessorSsmsessionCacheHits        metric.Int64Counter
-	ProcessorSsmsessionCacheMisses      metric.Int64Counter
-	ProcessorSsmsessionDecisionsSkipped metric.Int64Counter
-	ProcessorSsmsessionEnvelopesSplit   metric.Int64Counter
-	ProcessorSsmsessionNewTerms         metric.Int64Counter
-	ProcessorSsmsessionRecordsInspected metric.Int64Counter
-	ProcessorSsmsessionRecordsMalformed metric.Int64Counter
-	ProcessorSsmsessionRecordsMatched   metric.Int64Counter
-	ProcessorSsmsessionStorageErrors    metric.Int64Counter
-	ProcessorSsmsessionStorageWrites    metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ProcessorSsmsessionCacheEvictions    metric.Int64Counter
+	ProcessorSsmsessionCacheHits         metric.Int64Counter
+	ProcessorSsmsessionCacheMisses       metric.Int64Counter
+	ProcessorSsmsessionDecisionsFallback metric.Int64Counter
+	ProcessorSsmsessionDecisionsSkipped  metric.Int64Counter
+	ProcessorSsmsessionEnvelopesSplit    metric.Int64Counter
+	ProcessorSsmsessionNewTerms          metric.Int64Counter
+	ProcessorSsmsessionRecordsInspected  metric.Int64Counter
+	ProcessorSsmsessionRecordsMalformed  metric.Int64Counter
+	ProcessorSsmsessionRecordsMatched    metric.Int64Counter
+	ProcessorSsmsessionStorageErrors     metric.Int64Counter
+	ProcessorSsmsessionStorageWrites     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -84,6 +85,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_ssmsession_cache_misses",
 		metric.WithDescription("Term lookups not in the in-memory cache (read from storage when configured). [Development]"),
 		metric.WithUnit("{lookup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionDecisionsFallback, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_decisions_fallback",
+		metric.WithDescription("Decisions the Redis backend could not make (unreachable or slow), taken from this replica's own knowledge. [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionDecisionsSkipped, err = builder.meter.Int64Counter(

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionCacheHits.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionCacheMisses.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionDecisionsFallback.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionDecisionsSkipped.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionEnvelopesSplit.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionNewTerms.Add(context.Background(), 1)
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionCacheMisses(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionDecisionsFallback(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionDecisionsSkipped(t, testTel,

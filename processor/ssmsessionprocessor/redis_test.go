@@ -1,0 +1,133 @@
+package ssmsessionprocessor
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
+)
+
+func withRedis(addr string) *Config {
+	cfg := defaultConfig()
+	cfg.NewTerms.Backend = BackendRedis
+	cfg.NewTerms.Redis.Endpoint = addr
+	return cfg
+}
+
+// assertExpected checks got[i] against the corpus answer for record from+i.
+func assertExpected(t *testing.T, from int, got []string) {
+	t.Helper()
+	for i, v := range got {
+		if w, ok := corpus.Expected(t)[from+i]; ok {
+			assert.Equal(t, strconv.FormatBool(w.NewTerm), v, "record %d", from+i)
+		}
+	}
+}
+
+// TestReplicasShareRedis: two processors take turns on the corpus, one
+// record at a time, as a load balancer would spread it; together they tag
+// exactly what one processor would.
+func TestReplicasShareRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	raws := identities(t)
+	replicas := []*harness{start(t, withRedis(srv.Addr), nil, nil), start(t, withRedis(srv.Addr), nil, nil)}
+	var got []string
+	for i, raw := range raws {
+		got = append(got, newTerms(process(t, replicas[i%2], rawLogs(t, [][]byte{raw})))...)
+	}
+	assertExpected(t, 0, got)
+	for _, h := range replicas {
+		assert.Empty(t, h.host.statuses(), "no storage trouble")
+	}
+}
+
+// TestRedisReplicaRestart: a replica restarted (new process, empty cache)
+// re-alerts nothing Redis knows, and the replayed records stay quiet.
+func TestRedisReplicaRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	raws := identities(t)
+	h1 := start(t, withRedis(srv.Addr), nil, nil)
+	first := newTerms(process(t, h1, rawLogs(t, raws[:10])))
+	require.NoError(t, h1.logs.Shutdown(ctx))
+
+	h2 := start(t, withRedis(srv.Addr), nil, nil)
+	replayed := newTerms(process(t, h2, rawLogs(t, raws[:10])))
+	for i, v := range first {
+		if v == "true" {
+			v = "false"
+		}
+		assert.Equal(t, v, replayed[i], "record %d", i)
+	}
+	assertExpected(t, 10, newTerms(process(t, h2, rawLogs(t, raws[10:]))))
+}
+
+// TestRedisKilledMidStream: Redis dies mid-stream. Every record still
+// passes, decided locally; the processor reports a recoverable error and
+// counts fallback decisions, then returns to OK once Redis is back.
+func TestRedisKilledMidStream(t *testing.T) {
+	srv := redistest.Start(t)
+	raws := identities(t)
+	h := start(t, withRedis(srv.Addr), nil, nil)
+	third := len(raws) / 3
+	got := newTerms(process(t, h, rawLogs(t, raws[:third])))
+
+	srv.Stop()
+	in := rawLogs(t, raws[third:2*third])
+	want := plog.NewLogs()
+	in.CopyTo(want)
+	out := process(t, h, in)
+	require.Equal(t, want.LogRecordCount(), out.LogRecordCount(), "no record lost")
+	for i, lr := range records(out) {
+		assert.Equal(t, records(want)[i].Body().AsString(), lr.Body().AsString(), "record %d unchanged", third+i)
+	}
+	decided := 0
+	for _, v := range newTerms(out) {
+		if v != "" {
+			decided++
+		}
+	}
+	require.Positive(t, decided)
+	got = append(got, newTerms(out)...)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", int64(decided))
+	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
+
+	srv.Restart()
+	h.clock.Advance(h.logs.(*settlingLogs).p.cfg.NewTerms.Redis.RetryInterval)
+	got = append(got, newTerms(process(t, h, rawLogs(t, raws[2*third:])))...)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+	// One replica alone: its own knowledge bridges the outage, so the
+	// answers are those of an uninterrupted run.
+	assertExpected(t, 0, got)
+}
+
+// TestRedisAtStart: bad TLS material fails the start with a message that
+// names the setting; an unreachable Redis does not (records must flow).
+func TestRedisAtStart(t *testing.T) {
+	cfg := withRedis("127.0.0.1:1")
+	cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: "/nonexistent/ca.pem"}}
+	p, err := newLogs(ctx, metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, &consumertest.LogsSink{}, time.Now)
+	require.NoError(t, err)
+	err = p.Start(ctx, componenttest.NewNopHost())
+	require.ErrorContains(t, err, "new_terms::redis::tls")
+	require.NoError(t, p.Shutdown(ctx))
+
+	port, err := collectorrun.FreePort()
+	require.NoError(t, err)
+	h := start(t, withRedis(fmt.Sprintf("127.0.0.1:%d", port)), nil, nil)
+	assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, identities(t)[:1]))))
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+}
