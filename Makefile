@@ -11,7 +11,7 @@ BUILDER   := $(BIN)/builder
 MDATAGEN  := $(BIN)/mdatagen
 SOURCES   := $(shell find . -name '*.go' -not -path './build/*' -not -path './tools/*') go.mod go.sum
 
-.PHONY: build run test lint bench fuzz generate clean
+.PHONY: build run test lint redis bench fuzz generate clean
 
 build: $(COLLECTOR)
 
@@ -34,8 +34,17 @@ $(COLLECTOR): builder-config.yaml $(SOURCES) | $(BUILDER)
 run: $(COLLECTOR)
 	$(GO) run ./cmd/ssmsession-demo -collector $(COLLECTOR)
 
-test: lint $(COLLECTOR)
-	$(GO) test -race -count=1 -timeout 45m ./...
+# SSMSESSION_REQUIRE_REDIS turns "redis-server missing" from a skip into a
+# failure, so the Redis backend is always tested here.
+test: lint redis $(COLLECTOR)
+	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -race -count=1 -timeout 45m ./...
+
+# The Redis backend's tests start a real redis-server (Debian's package) on
+# 127.0.0.1; install it when missing.
+redis:
+	@command -v redis-server >/dev/null || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server || { $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }; }
 
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -41,7 +41,8 @@ func TestMain(m *testing.M) {
 const waitTimeout = 90 * time.Second
 
 // logsConfig reads CloudTrail files with filelog, tags them, and writes the
-// result with the file exporter; state and checkpoints in file_storage.
+// result with the file exporter; checkpoints in file_storage, new terms
+// there too or, with Redis set, in Redis.
 var logsConfig = template.Must(template.New("cfg").Parse(`
 extensions:
   file_storage:
@@ -57,7 +58,13 @@ receivers:
 processors:
   ssmsession:
     new_terms:
+{{- if .Redis}}
+      backend: redis
+      redis:
+        endpoint: {{.Redis}}
+{{- else}}
       storage: file_storage
+{{- end}}
 exporters:
   file:
     path: {{.Output}}
@@ -86,6 +93,7 @@ service:
 type run struct {
 	Input, State, Output string
 	MetricsPort          int
+	Redis                string // endpoint of backend redis; empty: local
 	c                    *collectorrun.Collector
 }
 

@@ -88,6 +88,7 @@ type Store struct {
 	downUntil time.Time
 	down      bool
 	loaded    bool // the scripts are in Redis
+	evicted   int  // cache evictions since the last Observe returned
 }
 
 // New returns a store; Redis is reached lazily, on the first batch.
@@ -98,13 +99,15 @@ func New(set Settings) (*Store, error) {
 	if set.Now == nil {
 		set.Now = time.Now
 	}
-	cache, err := simplelru.NewLRU[firstseen.Key, entry](set.CacheSize, nil)
+	// A confirmation within 1% of the window answers locally: Redis's copy
+	// of a term's latest occurrence lags by at most that much.
+	s := &Store{set: set, window: set.Window.Milliseconds(), freshness: set.Window.Milliseconds() / 100}
+	cache, err := simplelru.NewLRU(set.CacheSize, func(firstseen.Key, entry) { s.evicted++ })
 	if err != nil {
 		return nil, err
 	}
-	// A confirmation within 1% of the window answers locally: Redis's copy
-	// of a term's latest occurrence lags by at most that much.
-	return &Store{set: set, window: set.Window.Milliseconds(), freshness: set.Window.Milliseconds() / 100, cache: cache}, nil
+	s.cache = cache
+	return s, nil
 }
 
 var _ firstseen.Decider = (*Store)(nil)
@@ -117,6 +120,12 @@ func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.Encod
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	alerts, st := s.observe(ctx, obs, isNew)
+	st.Evictions, s.evicted = s.evicted, 0
+	return alerts, st
+}
+
+func (s *Store) observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	var st firstseen.Stats
 	if s.down && s.set.Now().Before(s.downUntil) {
 		return s.fallback(obs, isNew, &st), st

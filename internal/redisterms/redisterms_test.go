@@ -300,3 +300,19 @@ func TestRedisSlow(t *testing.T) {
 	require.NoError(t, st.StorageErr)
 	assert.Equal(t, []bool{false}, got, "alice, stored before the pause, is still known")
 }
+
+// TestCacheBounded: the local cache holds cache_size terms and counts what
+// it evicts; evicted terms are still known, in Redis.
+func TestCacheBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(2 * day)}
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := New(Settings{Client: client, Window: window, Timeout: time.Second, CacheSize: 2, Now: now.Now})
+	require.NoError(t, err)
+	_, _, st := observe(t, s, obs("a", 0, 1), obs("b", 0, 2), obs("c", 0, 3))
+	assert.Equal(t, 1, st.Evictions)
+	assert.Equal(t, 2, s.cache.Len())
+	got, _, _ := observe(t, s, obs("a", time.Minute, 4))
+	assert.Equal(t, []bool{false}, got)
+}

@@ -40,7 +40,7 @@ func AssertEqualProcessorSsmsessionCacheEvictions(t *testing.T, tt *componenttes
 func AssertEqualProcessorSsmsessionCacheHits(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_cache_hits",
-		Description: "Term lookups answered by the in-memory cache. [Development]",
+		Description: "Term lookups answered by the in-memory cache (backend redis: terms Redis confirmed within 1% of the window). [Development]",
 		Unit:        "{lookup}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualProcessorSsmsessionCacheHits(t *testing.T, tt *componenttest.Tel
 func AssertEqualProcessorSsmsessionCacheMisses(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_cache_misses",
-		Description: "Term lookups not in the in-memory cache (read from storage when configured). [Development]",
+		Description: "Term lookups not answered by the in-memory cache (read from storage when configured, or decided in Redis). [Development]",
 		Unit:        "{lookup}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -184,7 +184,7 @@ func AssertEqualProcessorSsmsessionRecordsMatched(t *testing.T, tt *componenttes
 func AssertEqualProcessorSsmsessionStorageErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_storage_errors",
-		Description: "Failed storage operations; decisions continue from memory meanwhile. [Development]",
+		Description: "Failed storage extension or Redis operations; decisions continue from memory meanwhile. [Development]",
 		Unit:        "{error}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -200,7 +200,7 @@ func AssertEqualProcessorSsmsessionStorageErrors(t *testing.T, tt *componenttest
 func AssertEqualProcessorSsmsessionStorageWrites(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_storage_writes",
-		Description: "Term states written to the storage extension. [Development]",
+		Description: "Term states written to the storage extension, or decided in Redis. [Development]",
 		Unit:        "{term}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

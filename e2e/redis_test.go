@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
+	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+)
+
+// TestReplicasOnRedis: two collector processes share one Redis, each
+// reading half of the demo stream (alternate lines, as a load balancer
+// spreads them) at the same time. Over both outputs, each term is tagged
+// new exactly once. One replica then restarts and re-reads its whole half:
+// it alerts nothing again.
+func TestReplicasOnRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	root, err := repo.Root()
+	require.NoError(t, err)
+	lines, err := repo.ReadLines(filepath.Join(root, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
+	require.NoError(t, err)
+	halves := [2][][]byte{}
+	for i, l := range lines {
+		halves[i%2] = append(halves[i%2], l)
+	}
+
+	replicas := [2]*run{}
+	for i := range replicas {
+		r := newRun(t, filepath.Join(t.TempDir(), "replica"), "out")
+		r.Redis = srv.Addr
+		writeFile(t, filepath.Join(r.Input, "stream.ndjson"), halves[i]...)
+		replicas[i] = r
+	}
+	for _, r := range replicas {
+		r.start(t)
+	}
+	var union []plog.LogRecord
+	for i, r := range replicas {
+		union = append(union, r.waitRecords(t, len(halves[i]))...)
+	}
+	alerts := alertsPerTerm(union)
+	require.NotEmpty(t, alerts)
+	for term, n := range alerts {
+		assert.Equal(t, 1, n, "term %s tagged new %d times across replicas", term, n)
+	}
+	newTerms := 0.0
+	for _, r := range replicas {
+		newTerms += r.metric(t, "otelcol_processor_ssmsession_new_terms")
+		r.stop(t)
+	}
+	assert.Equal(t, float64(len(alerts)), newTerms, "the replicas' new_terms counters add up to one alert per term")
+
+	// Replica 1 comes back (empty cache) and its input is re-read whole.
+	again := newRun(t, filepath.Join(t.TempDir(), "restarted"), "out")
+	again.Redis = srv.Addr
+	writeFile(t, filepath.Join(again.Input, "replay.ndjson"), halves[1]...)
+	again.start(t)
+	replay := again.waitRecords(t, len(halves[1]))
+	for term, n := range alertsPerTerm(replay) {
+		assert.Zero(t, n, "term %s alerted again after the restart", term)
+	}
+	again.stop(t)
+}
+
+// alertsPerTerm counts, per term, the records tagged new_term=true among
+// the decided ones.
+func alertsPerTerm(recs []plog.LogRecord) map[string]int {
+	out := map[string]int{}
+	for _, lr := range recs {
+		v, ok := lr.Attributes().Get("ssmsession.terms")
+		if !ok {
+			continue
+		}
+		term := v.AsString()
+		if attr(lr, "ssmsession.new_term") == "true" {
+			out[term]++
+		} else if _, seen := out[term]; !seen {
+			out[term] = 0
+		}
+	}
+	return out
+}
