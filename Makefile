@@ -51,11 +51,12 @@ lint:
 	$(GO) vet ./...
 
 # Alternating rounds against OTTL, then per-shape throughput and memory,
-# the 1,000,000-term run on file_storage, the connector and the store.
+# the new_terms backends (memory, file_storage, Redis), the 1,000,000-term
+# run on file_storage, the connector and the store.
 # Save the output and compare runs with benchstat (make bench | tee new.txt).
-bench:
+bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkVersusOTTL' -benchtime 15x ./processor/ssmsessionprocessor/
-	$(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching' -benchmem ./processor/ssmsessionprocessor/
+	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching|BenchmarkBackends' -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
 

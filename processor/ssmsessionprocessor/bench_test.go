@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
@@ -264,11 +266,7 @@ func BenchmarkFirstSeenAtScale(b *testing.B) {
 	for b.Loop() {
 		for n := 0; n < terms; n += batchSize {
 			b.StopTimer()
-			ld := plog.NewLogs()
-			recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-			for i := n; i < n+batchSize; i++ {
-				recs.AppendEmpty().Body().SetStr(fmt.Sprintf(scaleEvent, i, i, i, i, i))
-			}
+			ld := distinctTerms(n)
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapInuse)
 			b.StartTimer()
@@ -285,3 +283,64 @@ func BenchmarkFirstSeenAtScale(b *testing.B) {
 const scaleEvent = `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDA%016d","arn":"arn:aws:iam::111122223333:user/user-%d","accountId":"111122223333","userName":"user-%d"},` +
 	`"eventTime":"2026-11-16T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9",` +
 	`"requestParameters":{"target":"i-0a3f5c2e91b7d4e01"},"eventID":"00000000-0000-4000-8000-%012d","recipientAccountId":"111122223333","requestID":"%d"}`
+
+// distinctTerms is a batch of StartSessions by users from-(from+batchSize),
+// each a term of its own.
+func distinctTerms(from int) plog.Logs {
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i := from; i < from+batchSize; i++ {
+		recs.AppendEmpty().Body().SetStr(fmt.Sprintf(scaleEvent, i, i, i, i, i))
+	}
+	return ld
+}
+
+// BenchmarkBackends: the cost of each new_terms backend, worst case (every
+// record a StartSession with a term never seen: each one written, in Redis
+// one script per record in one pipeline per batch) and usual case (the
+// benchmark batch again and again: terms known, answered from the cache).
+func BenchmarkBackends(b *testing.B) {
+	srv := redistest.Start(b)
+	backends := []struct {
+		name string
+		cfg  func() *Config
+		host func(b *testing.B) component.Host
+	}{
+		{"memory", defaultConfig, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
+		{"file_storage", withStorage, func(b *testing.B) component.Host {
+			return storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(b, b.TempDir())})
+		}},
+		{"redis", func() *Config { return withRedis(srv.Addr) }, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
+	}
+	known := benchBatch(b, shapes.Raw)
+	for _, be := range backends {
+		start := func(b *testing.B) processor.Logs {
+			f := NewFactory()
+			p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), be.cfg(), consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Start(ctx, be.host(b)); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = p.Shutdown(ctx) })
+			return p
+		}
+		b.Run(be.name+"/new_terms", func(b *testing.B) {
+			p, n := start(b), benchRun.Add(1)<<32 // distinct from other runs' terms in the shared Redis
+			for b.Loop() {
+				b.StopTimer()
+				ld := distinctTerms(int(n))
+				n += batchSize
+				b.StartTimer()
+				if err := p.ConsumeLogs(ctx, ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batchSize)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+		b.Run(be.name+"/known_terms", func(b *testing.B) { run(b, start(b), known) })
+	}
+}
+
+var benchRun atomic.Int64
