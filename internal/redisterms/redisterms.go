@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -87,8 +88,8 @@ type Store struct {
 	pending   []mark // delivery marks to send with the next round trip
 	downUntil time.Time
 	down      bool
-	loaded    bool // the scripts are in Redis
-	evicted   int  // cache evictions since the last Observe returned
+	loaded    atomic.Bool // the scripts are in Redis
+	evicted   int         // cache evictions since the last Observe returned
 }
 
 // New returns a store; Redis is reached lazily, on the first batch.
@@ -116,22 +117,60 @@ func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.Encod
 
 // Observe decides each observation in order: from the cache when Redis
 // confirmed the term within the freshness, else in Redis, all in one
-// pipeline; from local state alone while Redis is unreachable.
+// pipeline; from local state alone while Redis is unreachable. The lock is
+// not held during the round trip, so concurrent batches share the pool;
+// Redis orders their scripts as it orders other replicas'.
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
+	var st firstseen.Stats
+	s.mu.Lock()
+	if s.down && s.set.Now().Before(s.downUntil) {
+		alerts := s.fallback(obs, isNew, &st)
+		st.Evictions, s.evicted = s.evicted, 0
+		s.mu.Unlock()
+		return alerts, st
+	}
+	remote, keys, args := s.ask(obs, isNew, &st)
+	marks := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(remote) == 0 && len(marks) == 0 {
+		return nil, st
+	}
+
+	cmds, err := s.roundTrip(ctx, marks, func(pipe redis.Pipeliner) []*redis.Cmd {
+		cmds := make([]*redis.Cmd, len(remote))
+		for j := range remote {
+			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), keys[j:j+1], args[j]...)
+		}
+		return cmds
+	})
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	alerts, st := s.observe(ctx, obs, isNew)
+	var alerts []firstseen.Alert
+	if err != nil {
+		s.requeue(marks)
+		s.fail(err, &st)
+		// Decide what Redis did not from local state; a script that did
+		// run may have recorded the term there too.
+		for _, i := range remote {
+			alerts = append(alerts, s.fallback(obs[i:i+1], isNew[i:i+1], &st)...)
+		}
+	} else {
+		if s.down {
+			s.down, st.Recovered = false, true
+		}
+		for j, i := range remote {
+			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], cmds[j], &st)...)
+		}
+	}
 	st.Evictions, s.evicted = s.evicted, 0
 	return alerts, st
 }
 
-func (s *Store) observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
-	var st firstseen.Stats
-	if s.down && s.set.Now().Before(s.downUntil) {
-		return s.fallback(obs, isNew, &st), st
-	}
-
-	remote := make([]int, 0, len(obs)) // indexes of obs asked of Redis
+// ask answers from the cache what it can and returns the indexes of the
+// rest with their keys and script arguments.
+func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (remote []int, keys []string, args [][]any) {
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
 		if e, ok := s.cache.Get(o.Key); ok && !(o.Event == e.alertEv && t == e.alertAt) && t-e.latest <= s.freshness {
@@ -141,52 +180,35 @@ func (s *Store) observe(ctx context.Context, obs []firstseen.Observation, isNew 
 		}
 		st.Misses++
 		remote = append(remote, i)
+		keys = append(keys, s.key(o.Key))
+		args = append(args, s.args(o))
 	}
-	if len(remote) == 0 && len(s.pending) == 0 {
-		return nil, st
-	}
-	cmds, err := s.roundTrip(ctx, func(pipe redis.Pipeliner) []*redis.Cmd {
-		cmds := make([]*redis.Cmd, len(remote))
-		for j, i := range remote {
-			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), []string{s.key(obs[i].Key)}, s.args(obs[i])...)
-		}
-		return cmds
-	})
+	return remote, keys, args
+}
+
+// apply takes Redis's answer for one observation into the cache and
+// returns its alert.
+func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd, st *firstseen.Stats) []firstseen.Alert {
+	fresh, e, err := decided(cmd)
 	if err != nil {
-		s.fail(err, &st)
-		// Decide what Redis did not from local state; a script that did
-		// run may have recorded the term there too.
-		sub := make([]firstseen.Observation, len(remote))
-		for j, i := range remote {
-			sub[j] = obs[i]
-		}
-		subNew := make([]bool, len(sub))
-		alerts := s.fallback(sub, subNew, &st)
-		for j, i := range remote {
-			isNew[i] = subNew[j]
-		}
-		return alerts, st
+		// One failed script (not the connection): decide it locally.
+		s.fail(fmt.Errorf("decide script: %w", err), st)
+		return s.fallback(one, isNew, st)
 	}
-	if s.down {
-		s.down, st.Recovered = false, true
-	}
-	var alerts []firstseen.Alert
-	for j, i := range remote {
-		o := obs[i]
-		fresh, e, err := decided(cmds[j])
-		if err != nil {
-			// One failed script (not the connection): decide it locally.
-			s.fail(fmt.Errorf("decide script: %w", err), &st)
-			isNew[i] = s.fallback([]firstseen.Observation{o}, isNew[i:i+1], &st) != nil
-			continue
+	o := one[0]
+	// A concurrent batch may have cached a later answer meanwhile.
+	if old, ok := s.cache.Peek(o.Key); ok {
+		if old.alertAt > e.alertAt {
+			e.alertAt, e.alertEv, e.retry = old.alertAt, old.alertEv, old.retry
 		}
-		if isNew[i] = fresh; fresh {
-			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
-		}
-		s.cache.Add(o.Key, e)
-		st.Writes++
+		e.latest = max(e.latest, old.latest)
 	}
-	return alerts, st
+	s.cache.Add(o.Key, e)
+	st.Writes++
+	if isNew[0] = fresh; !fresh {
+		return nil
+	}
+	return []firstseen.Alert{{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event}}
 }
 
 // decided reads the decide script's answer: {new, latest, alertAt, alertEvent}.
@@ -241,21 +263,21 @@ func (s *Store) fail(err error, st *firstseen.Stats) {
 	}
 }
 
-// roundTrip sends the commands queue adds, with the pending delivery marks,
-// in one pipeline. Scripts are loaded first when Redis may not have them
-// (at start, after a restart of Redis, which forgets them).
-func (s *Store) roundTrip(ctx context.Context, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
+// roundTrip sends the commands queue adds, with the delivery marks, in
+// one pipeline. Scripts are loaded first when Redis may not have them (at
+// start, after a restart of Redis, which forgets them).
+func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		if !s.loaded {
+		if !s.loaded.Load() {
 			if err := s.loadScripts(tctx); err != nil {
 				return nil, err
 			}
 		}
 		pipe := s.set.Client.Pipeline()
 		cmds := queue(pipe)
-		for _, m := range s.pending {
+		for _, m := range marks {
 			status := "d"
 			if !m.delivered {
 				status = "r"
@@ -266,10 +288,9 @@ func (s *Store) roundTrip(ctx context.Context, queue func(redis.Pipeliner) []*re
 		_, err := pipe.Exec(tctx)
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
-			s.pending = s.pending[:0]
 			return cmds, nil
 		case redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
-			s.loaded = false
+			s.loaded.Store(false)
 		default:
 			return nil, err
 		}
@@ -282,7 +303,7 @@ func (s *Store) loadScripts(ctx context.Context) error {
 			return err
 		}
 	}
-	s.loaded = true
+	s.loaded.Store(true)
 	return nil
 }
 
@@ -299,20 +320,36 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 			s.cache.Add(a.Key, e)
 		}
 	}
-	if len(s.pending) > 4*s.set.CacheSize { // Redis away for long: keep the newest
+	s.bound()
+}
+
+// requeue puts back marks a failed round trip did not deliver.
+func (s *Store) requeue(marks []mark) {
+	s.pending = append(marks, s.pending...)
+	s.bound()
+}
+
+// bound keeps the newest marks when Redis has been away for long.
+func (s *Store) bound() {
+	if len(s.pending) > 4*s.set.CacheSize {
 		s.pending = append(s.pending[:0], s.pending[len(s.pending)-s.set.CacheSize:]...)
 	}
 }
 
 // Close sends the pending marks.
 func (s *Store) Close(ctx context.Context) firstseen.Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var st firstseen.Stats
-	if len(s.pending) == 0 {
+	s.mu.Lock()
+	marks := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(marks) == 0 {
 		return st
 	}
-	if _, err := s.roundTrip(ctx, func(redis.Pipeliner) []*redis.Cmd { return nil }); err != nil {
+	if _, err := s.roundTrip(ctx, marks, func(redis.Pipeliner) []*redis.Cmd { return nil }); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requeue(marks)
 		s.fail(err, &st)
 	}
 	return st

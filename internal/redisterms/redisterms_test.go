@@ -86,8 +86,9 @@ func TestReplicasDecideAsOne(t *testing.T) {
 	}
 }
 
-// TestConcurrentReplicasAlertOnce: two replicas take the occurrences of
-// 200 terms concurrently, in any order: each term is new exactly once.
+// TestConcurrentReplicasAlertOnce: two replicas, each called from two
+// goroutines, take the occurrences of 200 terms in any order: each term is
+// new exactly once.
 func TestConcurrentReplicasAlertOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	now := &clock{t: t0.Add(2 * day)}
@@ -101,7 +102,8 @@ func TestConcurrentReplicasAlertOnce(t *testing.T) {
 	alerted := map[firstseen.Key]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for r := 0; r < 2; r++ {
+	replicas := []*Store{replica(t, srv, now), replica(t, srv, now)}
+	for r := 0; r < 4; r++ { // two goroutines per replica: its round trips overlap
 		wg.Add(1)
 		go func(s *Store, part []firstseen.Observation) {
 			defer wg.Done()
@@ -119,7 +121,7 @@ func TestConcurrentReplicasAlertOnce(t *testing.T) {
 				}
 				mu.Unlock()
 			}
-		}(replica(t, srv, now), all[r*len(all)/2:(r+1)*len(all)/2])
+		}(replicas[r%2], all[r*len(all)/4:(r+1)*len(all)/4])
 	}
 	wg.Wait()
 	require.Len(t, alerted, 200)
