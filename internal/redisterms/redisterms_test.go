@@ -318,3 +318,20 @@ func TestCacheBounded(t *testing.T) {
 	got, _, _ := observe(t, s, obs("a", time.Minute, 4))
 	assert.Equal(t, []bool{false}, got)
 }
+
+// TestFreshnessBound pins the approximation README.md documents: an
+// occurrence answered from the cache does not move Redis's latest time, so
+// another replica may alert the term up to 1% of the window early.
+func TestFreshnessBound(t *testing.T) {
+	srv := redistest.Start(t)
+	now := &clock{t: t0.Add(30 * day)}
+	a, b := replica(t, srv, now), replica(t, srv, now)
+	observe(t, a, obs("alice", 0, 1))
+	_, _, st := observe(t, a, obs("alice", 2*time.Hour, 2))
+	require.Equal(t, 1, st.Hits, "within 2.4 h: answered by a's cache, Redis still says hour 0")
+
+	got, _, _ := observe(t, b, obs("alice", window+time.Hour, 3))
+	assert.Equal(t, []bool{true}, got, "a window after hour 0 but not after hour 2: alerted early")
+	got, _, _ = observe(t, b, obs("carol", 0, 4), obs("carol", 5*time.Hour, 5), obs("carol", window+time.Hour, 6))
+	assert.Equal(t, []bool{true, false, false}, got, "beyond the freshness Redis is asked and its latest moves: exact")
+}
