@@ -3,8 +3,10 @@ package ssmsessionprocessor
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
@@ -33,6 +35,7 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		}
 		opts.TLSConfig = tlsCfg
 	}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{p.logger.Named("go-redis")}) })
 	p.redis = redis.NewClient(opts)
 	store, err := redisterms.New(redisterms.Settings{
 		Client:     p.redis,
@@ -49,4 +52,18 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 	}
 	p.decider = store
 	return nil
+}
+
+// go-redis reports pool trouble through one process-wide logger that writes
+// to stderr. The processor reports Redis failures itself (status, counter,
+// sampled warning), so the client's own lines go to the collector's log at
+// debug level.
+var redisLogOnce sync.Once
+
+type redisLog struct{ l *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	if r.l.Core().Enabled(zap.DebugLevel) {
+		r.l.Debug(fmt.Sprintf(format, v...))
+	}
 }
