@@ -58,6 +58,10 @@ type entry struct {
 	retry   bool // the alert's delivery failed: raise it again
 }
 
+// carries reports whether the alert cached for the term is that of event
+// ev at atMs (Unix ms): the alerting event itself, come again.
+func (e entry) carries(ev uint64, atMs int64) bool { return e.alertEv == ev && e.alertAt == atMs }
+
 // args are the decide script's arguments after t and the event: the
 // window, the expiry, and what this replica knows of the term.
 func (s *Store) args(o firstseen.Observation) []any {
@@ -68,8 +72,7 @@ func (s *Store) args(o firstseen.Observation) []any {
 			status = "r"
 		}
 	}
-	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window,
-		(s.set.Window + s.set.Slack).Milliseconds(), known, at, ev, status}
+	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status}
 }
 
 type mark struct {
@@ -81,6 +84,7 @@ type mark struct {
 type Store struct {
 	set       Settings
 	window    int64 // ms
+	ttl       int64 // ms: key expiry, the window plus the slack
 	freshness int64 // ms: how recent a confirmation answers without Redis
 
 	mu        sync.Mutex
@@ -102,7 +106,8 @@ func New(set Settings) (*Store, error) {
 	}
 	// A confirmation within 1% of the window answers locally: Redis's copy
 	// of a term's latest occurrence lags by at most that much.
-	s := &Store{set: set, window: set.Window.Milliseconds(), freshness: set.Window.Milliseconds() / 100}
+	s := &Store{set: set, window: set.Window.Milliseconds(), ttl: (set.Window + set.Slack).Milliseconds(),
+		freshness: set.Window.Milliseconds() / 100}
 	cache, err := simplelru.NewLRU(set.CacheSize, func(firstseen.Key, entry) { s.evicted++ })
 	if err != nil {
 		return nil, err
@@ -173,7 +178,7 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (remote []int, keys []string, args [][]any) {
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
-		if e, ok := s.cache.Get(o.Key); ok && !(o.Event == e.alertEv && t == e.alertAt) && t-e.latest <= s.freshness {
+		if e, ok := s.cache.Get(o.Key); ok && !e.carries(o.Event, t) && t-e.latest <= s.freshness {
 			isNew[i] = false // Redis confirmed this term moments (in event time) before
 			st.Hits++
 			continue
@@ -240,7 +245,7 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
 		e, ok := s.cache.Get(o.Key)
-		again := ok && o.Event == e.alertEv && t == e.alertAt // the alerting event, redelivered
+		again := ok && e.carries(o.Event, t)
 		switch {
 		case again && !e.retry, !again && ok && t-e.latest <= s.window:
 			isNew[i] = false
@@ -315,7 +320,7 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		s.pending = append(s.pending, mark{a, delivered})
-		if e, ok := s.cache.Peek(a.Key); ok && !delivered && e.alertEv == a.Event && e.alertAt == a.At/int64(time.Millisecond) {
+		if e, ok := s.cache.Peek(a.Key); ok && !delivered && e.carries(a.Event, a.At/int64(time.Millisecond)) {
 			e.retry = true
 			s.cache.Add(a.Key, e)
 		}
