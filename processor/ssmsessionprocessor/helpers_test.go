@@ -2,10 +2,12 @@ package ssmsessionprocessor
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -17,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
@@ -137,4 +140,31 @@ func withoutTags(lr plog.LogRecord) pcommon.Map {
 		return false
 	})
 	return m
+}
+
+// assertExpected checks got[i], a new_term tag, against the corpus answer
+// for record from+i.
+func assertExpected(t *testing.T, from int, got []string) {
+	t.Helper()
+	expected := corpus.Expected(t)
+	for i, v := range got {
+		if w, ok := expected[from+i]; ok {
+			assert.Equal(t, strconv.FormatBool(w.NewTerm), v, "record %d", from+i)
+		}
+	}
+}
+
+// assertReplayQuiet checks the new_term tags of records processed again
+// after a restart: what alerted the first time is now "false", the rest
+// is as it was.
+func assertReplayQuiet(t *testing.T, first, replayed []string) {
+	t.Helper()
+	require.Len(t, replayed, len(first))
+	for i, v := range first {
+		if v == "true" {
+			assert.Equal(t, "false", replayed[i], "record %d alerted again after restart", i)
+		} else {
+			assert.Equal(t, v, replayed[i], "record %d", i)
+		}
+	}
 }
