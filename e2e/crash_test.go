@@ -7,61 +7,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 )
-
-// crashConfig is the hunt pipeline made crash-safe end to end: file_log
-// consumes synchronously (the feature gate, passed by startCollector) and
-// the file exporters write through (rotation set; without it they buffer).
-var crashConfig = template.Must(template.New("crash").Parse(`
-extensions:
-  file_storage:
-    directory: {{.State}}
-    create_directory: true
-receivers:
-  file_log:
-    include: [{{.Input}}/*]
-    start_at: beginning
-    storage: file_storage
-    poll_interval: 20ms
-processors:
-  ssmsession:
-    new_terms:
-      storage: file_storage
-connectors:
-  ssmsession:
-    emit_interval: 100ms
-    storage: file_storage
-exporters:
-  file/logs:
-    path: {{.Output}}
-    rotation: {max_megabytes: 1024}
-  file/metrics:
-    path: {{.Metrics}}
-    rotation: {max_megabytes: 1024}
-service:
-  extensions: [file_storage]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [file_log]
-      processors: [ssmsession]
-      exporters: [file/logs, ssmsession]
-    metrics:
-      receivers: [ssmsession]
-      exporters: [file/metrics]
-`))
 
 // tags is what the processor decided for one event.
 type tags struct{ newTerm, alertID, terms string }
@@ -76,27 +30,6 @@ func tagsOf(lr plog.LogRecord) tags {
 	return tags{attr(lr, "ssmsession.new_term"), attr(lr, "ssmsession.alert_id"), strings.Join(terms, "|")}
 }
 
-// startsTotal sums aws.ssm.session.starts in the last emission.
-func startsTotal(t *testing.T, path string) int64 {
-	t.Helper()
-	batches, err := collectorrun.ReadMetrics(path)
-	require.NoError(t, err)
-	require.NotEmpty(t, batches)
-	md := batches[len(batches)-1]
-	var n int64
-	for i := 0; i < md.ResourceMetrics().Len(); i++ {
-		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			if ms.At(j).Name() == "aws.ssm.session.starts" && ms.At(j).Type() == pmetric.MetricTypeSum {
-				for k := 0; k < ms.At(j).Sum().DataPoints().Len(); k++ {
-					n += ms.At(j).Sum().DataPoints().At(k).IntValue()
-				}
-			}
-		}
-	}
-	return n
-}
-
 // TestKillDashNine runs the demo's production stream twice: once without
 // interruption, once into a growing file with the collector killed
 // (SIGKILL) mid-stream and restarted on the same storage. Every event must
@@ -106,21 +39,20 @@ func startsTotal(t *testing.T, path string) int64 {
 // term alerted on two different events; and the hunt counts may exceed the
 // uninterrupted ones by at most the StartSession events delivered twice.
 func TestKillDashNine(t *testing.T) {
-	root, err := repo.Root()
-	require.NoError(t, err)
-	lines, err := repo.ReadLines(filepath.Join(root, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
-	require.NoError(t, err)
+	lines := corpus.DemoStream(t)
 
 	// The uninterrupted reference.
 	ref := newHuntRun(t, t.TempDir(), "ref")
 	writeFile(t, filepath.Join(ref.Input, "cloudtrail.ndjson"), lines...)
-	ref.c = startCollector(t, filepath.Join(filepath.Dir(ref.Output), "ref.yaml"), crashConfig, ref)
+	ref.start(t)
 	want := map[string]tags{}
 	for _, lr := range ref.waitLogs(t, len(lines)) {
 		want[lr.Body().Str()] = tagsOf(lr)
 	}
 	require.NoError(t, ref.c.Stop(waitTimeout))
-	wantStarts := startsTotal(t, ref.Metrics)
+	refMetrics := lastMetrics(t, ref.Metrics)
+	require.Contains(t, refMetrics, "aws.ssm.session.starts")
+	wantStarts := refMetrics["aws.ssm.session.starts"]
 
 	// The interrupted run, on a file that grows as CloudTrail delivers.
 	dir := t.TempDir()
@@ -142,7 +74,7 @@ func TestKillDashNine(t *testing.T) {
 			assert.NoError(t, err)
 		}
 	}()
-	first.c = startCollector(t, filepath.Join(dir, "first.yaml"), crashConfig, first)
+	first.start(t)
 	// Killed within its first poll, as soon as anything comes out: the
 	// offsets of that poll are never saved, so the restart reads those
 	// records again.
@@ -157,7 +89,7 @@ func TestKillDashNine(t *testing.T) {
 	first.c.Kill()
 
 	second := newHuntRun(t, dir, "second")
-	second.c = startCollector(t, filepath.Join(dir, "second.yaml"), crashConfig, second)
+	second.start(t)
 	wg.Wait()
 	var out []plog.LogRecord
 	require.NoError(t, second.c.WaitFor(waitTimeout, func() (bool, error) {
@@ -207,15 +139,7 @@ func TestKillDashNine(t *testing.T) {
 		}
 	}
 	t.Logf("%d records, %d events delivered more than once (%d StartSession)", len(out), redelivered, redeliveredStarts)
-	got := startsTotal(t, second.Metrics)
+	got := lastMetrics(t, second.Metrics)["aws.ssm.session.starts"]
 	assert.GreaterOrEqual(t, got, wantStarts, "no count lost")
 	assert.LessOrEqual(t, got, wantStarts+redeliveredStarts, "no count doubled beyond redelivery")
-}
-
-func newHuntRun(t *testing.T, dir, name string) *huntRun {
-	t.Helper()
-	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
-		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
-	require.NoError(t, os.MkdirAll(r.Input, 0o755))
-	return r
 }

@@ -136,13 +136,20 @@ func startCollector(t *testing.T, path string, tmpl *template.Template, data any
 // waitRecords waits until the output holds n records and returns them.
 func (r *run) waitRecords(t *testing.T, n int) []plog.LogRecord {
 	t.Helper()
-	var recs []plog.LogRecord
-	require.NoError(t, r.c.WaitFor(waitTimeout, func() (bool, error) {
-		batches, err := collectorrun.ReadLogs(r.Output)
-		recs = collectorrun.Records(batches)
-		return len(recs) >= n, err
+	return collectorrun.Records(waitLogs(t, r.c, r.Output, n))
+}
+
+// waitLogs waits until the file exporter's output at path holds at least n
+// records and returns what it holds.
+func waitLogs(t *testing.T, c *collectorrun.Collector, path string, n int) []plog.Logs {
+	t.Helper()
+	var batches []plog.Logs
+	require.NoError(t, c.WaitFor(waitTimeout, func() (bool, error) {
+		var err error
+		batches, err = collectorrun.ReadLogs(path)
+		return len(collectorrun.Records(batches)) >= n, err
 	}))
-	return recs
+	return batches
 }
 
 func (r *run) stop(t *testing.T) {

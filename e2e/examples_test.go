@@ -15,15 +15,12 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 // examples lists the deployment examples README.md points to.
 func examples(t *testing.T) []string {
 	t.Helper()
-	root, err := repo.Root()
-	require.NoError(t, err)
-	files, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))
+	files, err := filepath.Glob(corpus.Path(t, "examples", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	return files
@@ -45,17 +42,12 @@ func TestExamplesValidate(t *testing.T) {
 // key, the caller's account (the term's cloud.account.id), so that the Kafka
 // key of every occurrence of a term is the same.
 func TestShardKey(t *testing.T) {
-	root, err := repo.Root()
-	require.NoError(t, err)
 	dir := t.TempDir()
-	raws := corpus.Events(t, "identities")
-	stream, err := repo.ReadLines(filepath.Join(root, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
-	require.NoError(t, err)
-	raws = append(raws, stream...)
+	raws := append(corpus.Events(t, "identities"), corpus.DemoStream(t)...)
 	writeFile(t, filepath.Join(dir, "cloudtrail.ndjson"), raws...)
 	out := filepath.Join(dir, "out.json")
 
-	c, err := collectorrun.Start(binary, filepath.Join(root, "examples", "kafka-shard-tier1.yaml"), []string{
+	c, err := collectorrun.Start(binary, corpus.Path(t, "examples", "kafka-shard-tier1.yaml"), []string{
 		fmt.Sprintf("--set=receivers::file_log/cloudtrail::include=[%s/*.ndjson]", dir),
 		"--set=exporters::file::path=" + out,
 		"--set=service::pipelines::logs::exporters=[file]",
@@ -66,11 +58,7 @@ func TestShardKey(t *testing.T) {
 			c.Kill()
 		}
 	})
-	var batches []plog.Logs
-	require.NoError(t, c.WaitFor(waitTimeout, func() (bool, error) {
-		batches, err = collectorrun.ReadLogs(out)
-		return len(collectorrun.Records(batches)) >= len(raws), err
-	}))
+	batches := waitLogs(t, c, out, len(raws))
 	require.NoError(t, c.Stop(30*time.Second))
 
 	perAccount := map[string]int{}

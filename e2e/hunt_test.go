@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"text/template"
 
@@ -15,7 +17,10 @@ import (
 )
 
 // huntConfig: logs are tagged by the processor and counted by the
-// connector, whose metrics go to a file.
+// connector, whose metrics go to a file. It is crash-safe end to end:
+// file_log consumes synchronously (the feature gate, passed by
+// startCollector) and the file exporters write through (rotation set;
+// without it they buffer).
 var huntConfig = template.Must(template.New("hunt").Parse(`
 extensions:
   file_storage:
@@ -26,21 +31,22 @@ receivers:
     include: [{{.Input}}/*]
     start_at: beginning
     storage: file_storage
-    poll_interval: 50ms
+    poll_interval: 20ms
 processors:
   ssmsession:
     new_terms:
       storage: file_storage
 connectors:
   ssmsession:
-    emit_interval: 200ms
+    emit_interval: 100ms
     storage: file_storage
 exporters:
   file/logs:
     path: {{.Output}}
+    rotation: {max_megabytes: 1024}
   file/metrics:
     path: {{.Metrics}}
-    flush_interval: 50ms
+    rotation: {max_megabytes: 1024}
 service:
   extensions: [file_storage]
   telemetry:
@@ -61,18 +67,31 @@ type huntRun struct {
 	c                             *collectorrun.Collector
 }
 
-func startHunt(t *testing.T, dir, name string) *huntRun {
+func newHuntRun(t *testing.T, dir, name string) *huntRun {
 	t.Helper()
-	r := newHuntRun(t, dir, name)
-	r.c = startCollector(t, filepath.Join(dir, name+".yaml"), huntConfig, r)
+	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
+		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
+	require.NoError(t, os.MkdirAll(r.Input, 0o755))
 	return r
 }
 
-// last reads the newest emission and sums each metric's points by name and
-// the given attribute value.
-func (r *huntRun) last(t *testing.T) map[string]int64 {
+func (r *huntRun) start(t *testing.T) {
 	t.Helper()
-	batches, err := collectorrun.ReadMetrics(r.Metrics)
+	r.c = startCollector(t, strings.TrimSuffix(r.Output, "-logs.json")+".yaml", huntConfig, r)
+}
+
+func startHunt(t *testing.T, dir, name string) *huntRun {
+	t.Helper()
+	r := newHuntRun(t, dir, name)
+	r.start(t)
+	return r
+}
+
+// lastMetrics reads the newest emission in the metrics file at path and
+// sums each metric's points by name, and by name and target_instance.
+func lastMetrics(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	batches, err := collectorrun.ReadMetrics(path)
 	require.NoError(t, err)
 	out := map[string]int64{}
 	if len(batches) == 0 {
@@ -104,13 +123,7 @@ func (r *huntRun) last(t *testing.T) map[string]int64 {
 // returns them.
 func (r *huntRun) waitLogs(t *testing.T, n int) []plog.LogRecord {
 	t.Helper()
-	var recs []plog.LogRecord
-	require.NoError(t, r.c.WaitFor(waitTimeout, func() (bool, error) {
-		batches, err := collectorrun.ReadLogs(r.Output)
-		recs = collectorrun.Records(batches)
-		return len(recs) >= n, err
-	}))
-	return recs
+	return collectorrun.Records(waitLogs(t, r.c, r.Output, n))
 }
 
 // TestHuntMetrics: the built collector counts the corpus's StartSession
@@ -123,7 +136,7 @@ func TestHuntMetrics(t *testing.T) {
 	writeFile(t, filepath.Join(first.Input, "cloudtrail.ndjson"), raws...)
 	first.waitLogs(t, len(raws))
 	require.NoError(t, first.c.Stop(waitTimeout))
-	got := first.last(t)
+	got := lastMetrics(t, first.Metrics)
 	// The window ends with the newest event (2026-11-15 09:05): alice's two
 	// production sessions on i-0a11... (11-10, 11-15) and her first in the
 	// dev account. Series idle for the whole window are no longer emitted;
@@ -138,5 +151,5 @@ func TestHuntMetrics(t *testing.T) {
 	writeFile(t, filepath.Join(second.Input, "replay.ndjson"), append([][]byte{[]byte(`{"replay":true}`)}, raws...)...)
 	second.waitLogs(t, 1+len(raws))
 	require.NoError(t, second.c.Stop(waitTimeout))
-	assert.Equal(t, got, second.last(t), "the replay counted nothing twice")
+	assert.Equal(t, got, lastMetrics(t, second.Metrics), "the replay counted nothing twice")
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
 
 // TestReplicasOnRedis: two collector processes share one Redis, each
@@ -19,10 +19,7 @@ import (
 // it alerts nothing again.
 func TestReplicasOnRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	root, err := repo.Root()
-	require.NoError(t, err)
-	lines, err := repo.ReadLines(filepath.Join(root, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
-	require.NoError(t, err)
+	lines := corpus.DemoStream(t)
 	halves := [2][][]byte{}
 	for i, l := range lines {
 		halves[i%2] = append(halves[i%2], l)

@@ -32,6 +32,17 @@ func Events(tb testing.TB, name string) [][]byte {
 	return lines
 }
 
+// DemoStream reads the demo's production stream (testdata/demo/stream):
+// four days of one account's CloudTrail, one event per line.
+func DemoStream(tb testing.TB) [][]byte {
+	tb.Helper()
+	lines, err := repo.ReadLines(Path(tb, "testdata", "demo", "stream", "111122223333_cloudtrail.ndjson"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lines
+}
+
 // Match is the expected tagging of one record of identities.ndjson.
 type Match struct {
 	Record         int      `json:"record"`
