@@ -15,6 +15,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testclock"
 )
 
 var (
@@ -24,20 +25,8 @@ var (
 	window = 10 * day
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // replica is one collector's store on a shared Redis.
-func replica(t *testing.T, srv *redistest.Server, now *clock) *Store {
+func replica(t *testing.T, srv *redistest.Server, now *testclock.Clock) *Store {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
@@ -63,7 +52,7 @@ func observe(t *testing.T, s firstseen.Decider, batch ...firstseen.Observation) 
 // stream in the same order.
 func TestReplicasDecideAsOne(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(40 * day)}
+	now := testclock.At(t0.Add(40 * day))
 	a, b := replica(t, srv, now), replica(t, srv, now)
 	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: now.Now})
 	require.NoError(t, err)
@@ -91,7 +80,7 @@ func TestReplicasDecideAsOne(t *testing.T) {
 // new exactly once.
 func TestConcurrentReplicasAlertOnce(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	var all []firstseen.Observation
 	for term := 0; term < 200; term++ {
 		for k := 0; k < 5; k++ {
@@ -135,7 +124,7 @@ func TestConcurrentReplicasAlertOnce(t *testing.T) {
 // back, once the failure is recorded.
 func TestDuplicateAndRedelivery(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	a, b := replica(t, srv, now), replica(t, srv, now)
 	got, alerts, _ := observe(t, a, obs("alice", 0, 7))
 	require.Equal(t, []bool{true}, got)
@@ -156,7 +145,7 @@ func TestDuplicateAndRedelivery(t *testing.T) {
 // window are answered from the cache.
 func TestFreshnessSavesRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	s := replica(t, srv, now)
 	_, _, st := observe(t, s, obs("a", 0, 1), obs("b", 0, 2))
 	assert.Equal(t, 2, st.Misses)
@@ -171,7 +160,7 @@ func TestFreshnessSavesRoundTrips(t *testing.T) {
 // knows; once it is back (empty, scripts forgotten) Redis decides again.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	s := replica(t, srv, now)
 	observe(t, s, obs("known", 0, 1))
 
@@ -195,7 +184,7 @@ func TestRedisDown(t *testing.T) {
 
 func TestKeysExpireWithTheWindow(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	s := replica(t, srv, now)
 	observe(t, s, obs("alice", 0, 1))
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -210,7 +199,7 @@ func TestKeysExpireWithTheWindow(t *testing.T) {
 // it nor a replica with an empty cache alerts the term again.
 func TestRedisLostItsData(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	a := replica(t, srv, now)
 	observe(t, a, obs("alice", 0, 1))
 
@@ -239,7 +228,7 @@ func TestRedisLostItsData(t *testing.T) {
 // is back, so the window runs from them.
 func TestOutageKnowledgeReachesRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	a := replica(t, srv, now)
 	observe(t, a, obs("alice", 0, 1))
 
@@ -262,7 +251,7 @@ func TestOutageKnowledgeReachesRedis(t *testing.T) {
 // batch was refused is raised again when the batch comes back.
 func TestFallbackRedeliversFailedAlerts(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	s := replica(t, srv, now)
 	srv.Stop()
 	got, alerts, _ := observe(t, s, obs("bob", 0, 7))
@@ -279,7 +268,7 @@ func TestFallbackRedeliversFailedAlerts(t *testing.T) {
 // interval, not one per batch; its data is intact when it answers again.
 func TestRedisSlow(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	s := replica(t, srv, now)
 	observe(t, s, obs("alice", 0, 1))
 
@@ -307,7 +296,7 @@ func TestRedisSlow(t *testing.T) {
 // it evicts; evicted terms are still known, in Redis.
 func TestCacheBounded(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(2 * day)}
+	now := testclock.At(t0.Add(2 * day))
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = client.Close() })
 	s, err := New(Settings{Client: client, Window: window, Timeout: time.Second, CacheSize: 2, Now: now.Now})
@@ -324,7 +313,7 @@ func TestCacheBounded(t *testing.T) {
 // another replica may alert the term up to 1% of the window early.
 func TestFreshnessBound(t *testing.T) {
 	srv := redistest.Start(t)
-	now := &clock{t: t0.Add(30 * day)}
+	now := testclock.At(t0.Add(30 * day))
 	a, b := replica(t, srv, now), replica(t, srv, now)
 	observe(t, a, obs("alice", 0, 1))
 	_, _, st := observe(t, a, obs("alice", 2*time.Hour, 2))

@@ -21,30 +21,13 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testclock"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
 
 var ctx = context.Background()
 
-// clock is a settable wall clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testclock.Clock { return testclock.At(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) }
 
 // statusHost serves extensions and records the status events reported.
 type statusHost struct {
@@ -75,7 +58,7 @@ type harness struct {
 	sink  *consumertest.LogsSink
 	tel   *componenttest.Telemetry
 	host  *statusHost
-	clock *clock
+	clock *testclock.Clock
 }
 
 // start builds, starts and (at test end) shuts down a processor whose next
