@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,23 +36,11 @@ var (
 	clockAt = func() time.Time { return emitAt }
 )
 
-type statusHost struct {
-	*storagetest.Host
-	mu       sync.Mutex
-	statuses []componentstatus.Status
-}
-
-func (h *statusHost) Report(ev *componentstatus.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.statuses = append(h.statuses, ev.Status())
-}
-
 type harness struct {
 	c    *ssmConnector
 	sink *consumertest.MetricsSink
 	tel  *componenttest.Telemetry
-	host *statusHost
+	host *storagetest.Host
 }
 
 func config(mod func(*Config)) *Config {
@@ -72,7 +59,7 @@ func withStorage(cfg *Config) {
 
 func start(t testing.TB, cfg *Config, exts map[component.ID]component.Component) *harness {
 	t.Helper()
-	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: &statusHost{Host: storagetest.NewHost(exts)}}
+	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: storagetest.NewHost(exts)}
 	set := connectortest.NewNopSettings(metadata.Type)
 	set.ID = component.NewID(metadata.Type) // stable, as in a collector: it names the storage file
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
@@ -254,7 +241,7 @@ func TestStorageFaultsKeepCounting(t *testing.T) {
 	assert.Equal(t, 1, len(values(md))/2, "counted from memory: one series, sum and window")
 	faulty.Clients[0].SetFailing(false)
 	h.consume(t, shapes.Raw, raws[2:3])
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 }
 
 func TestOverflowTelemetry(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -50,9 +51,14 @@ func Client(tb testing.TB, ext storage.Extension, kind component.Kind, id compon
 }
 
 // Host serves extensions to components under test.
+// It records the status events components report, as the collector's own
+// host would pass them on.
 type Host struct {
 	component.Host
 	Extensions map[component.ID]component.Component
+
+	mu       sync.Mutex
+	statuses []componentstatus.Status
 }
 
 // NewHost returns a host holding the given extensions.
@@ -62,6 +68,20 @@ func NewHost(exts map[component.ID]component.Component) *Host {
 
 // GetExtensions implements component.Host.
 func (h *Host) GetExtensions() map[component.ID]component.Component { return h.Extensions }
+
+// Report implements componentstatus.Reporter.
+func (h *Host) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.statuses = append(h.statuses, ev.Status())
+}
+
+// Statuses lists the statuses reported so far, in order.
+func (h *Host) Statuses() []componentstatus.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]componentstatus.Status(nil), h.statuses...)
+}
 
 // ErrInjected is returned by a Faulty client while it is failing.
 var ErrInjected = errors.New("injected storage fault")

@@ -3,14 +3,12 @@ package ssmsessionprocessor
 import (
 	"context"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -29,35 +27,11 @@ var ctx = context.Background()
 
 func newClock() *testclock.Clock { return testclock.At(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)) }
 
-// statusHost serves extensions and records the status events reported.
-type statusHost struct {
-	*storagetest.Host
-	mu     sync.Mutex
-	events []*componentstatus.Event
-}
-
-func (h *statusHost) Report(ev *componentstatus.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.events = append(h.events, ev)
-}
-
-// statuses lists the reported statuses in order.
-func (h *statusHost) statuses() []componentstatus.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []componentstatus.Status
-	for _, ev := range h.events {
-		out = append(out, ev.Status())
-	}
-	return out
-}
-
 type harness struct {
 	logs  processor.Logs
 	sink  *consumertest.LogsSink
 	tel   *componenttest.Telemetry
-	host  *statusHost
+	host  *storagetest.Host
 	clock *testclock.Clock
 }
 
@@ -66,7 +40,7 @@ type harness struct {
 func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component, next consumer.Logs) *harness {
 	t.Helper()
 	h := &harness{sink: &consumertest.LogsSink{}, tel: componenttest.NewTelemetry(), clock: newClock()}
-	h.host = &statusHost{Host: storagetest.NewHost(exts)}
+	h.host = storagetest.NewHost(exts)
 	if next == nil {
 		next = h.sink
 	}

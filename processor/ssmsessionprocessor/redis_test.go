@@ -38,7 +38,7 @@ func TestReplicasShareRedis(t *testing.T) {
 	}
 	assertExpected(t, 0, got)
 	for _, h := range replicas {
-		assert.Empty(t, h.host.statuses(), "no storage trouble")
+		assert.Empty(t, h.host.Statuses(), "no storage trouble")
 	}
 }
 
@@ -83,14 +83,14 @@ func TestRedisKilledMidStream(t *testing.T) {
 	}
 	require.Positive(t, decided)
 	got = append(got, newTerms(out)...)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 	assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", int64(decided))
 	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
 
 	srv.Restart()
 	h.clock.Advance(h.logs.(*settlingLogs).p.cfg.NewTerms.Redis.RetryInterval)
 	got = append(got, newTerms(process(t, h, rawLogs(t, raws[2*third:])))...)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 	// One replica alone: its own knowledge bridges the outage, so the
 	// answers are those of an uninterrupted run.
 	assertExpected(t, 0, got)
@@ -111,5 +111,5 @@ func TestRedisAtStart(t *testing.T) {
 	require.NoError(t, err)
 	h := start(t, withRedis(fmt.Sprintf("127.0.0.1:%d", port)), nil, nil)
 	assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, identities(t)[:1]))))
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 }

@@ -143,7 +143,7 @@ func (consumerFunc) Capabilities() consumer.Capabilities                   { ret
 
 func TestMissingStorageExtensionDegrades(t *testing.T) {
 	h := start(t, withStorage(), nil, nil)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 	ld := process(t, h, rawLogs(t, identities(t)[:1]))
 	assert.Equal(t, []string{"true"}, newTerms(ld), "decisions continue from memory")
 	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
@@ -155,30 +155,30 @@ func TestStorageFaultsAndRecovery(t *testing.T) {
 	raws := identities(t)
 	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
 	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
-	require.Empty(t, h.host.statuses())
+	require.Empty(t, h.host.Statuses())
 	require.Len(t, faulty.Clients, 1)
 
 	faulty.Clients[0].SetFailing(true)
 	ld := process(t, h, rawLogs(t, raws[:1]))
 	assert.Equal(t, []string{"true"}, newTerms(ld), "records keep flowing")
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 
 	faulty.Clients[0].SetFailing(false)
 	process(t, h, rawLogs(t, raws[2:3]))
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 
 	// Storage refuses clients at start: retried after the interval.
 	faulty2 := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
 	faulty2.SetRefusing(true)
 	h2 := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty2}, nil)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h2.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h2.host.Statuses())
 	faulty2.SetRefusing(false)
 	process(t, h2, rawLogs(t, raws[:1]))
 	assert.Empty(t, faulty2.Clients, "not retried before the interval")
 	h2.clock.Advance(storagelink.RetryInterval)
 	process(t, h2, rawLogs(t, raws[2:3]))
 	require.Len(t, faulty2.Clients, 1)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h2.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h2.host.Statuses())
 }
 
 // TestConcurrentConsumers runs many goroutines through one processor (the
@@ -241,13 +241,13 @@ func TestBrokenStorageFiles(t *testing.T) {
 			require.NoError(t, os.Mkdir(dir, 0o700))
 			fix := breakIt(dir)
 			h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)}, nil)
-			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 			assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, raws[:1]))), "records flow, decided from memory")
 
 			fix()
 			h.clock.Advance(storagelink.RetryInterval)
 			assert.Equal(t, []string{"false"}, newTerms(process(t, h, rawLogs(t, raws[2:3]))))
-			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 			// alice's term, decided while degraded, is written with its delivery mark.
 			assertCounter(t, h, "otelcol_processor_ssmsession_storage_writes", 1)
 		})
@@ -263,11 +263,11 @@ func TestStorageFull(t *testing.T) {
 	faulty.Clients[0].FailWith(storage.ErrStorageFull)
 	got := newTerms(process(t, h, rawLogs(t, raws[:4])))
 	assert.Equal(t, []string{"true", "", "false", "true"}, got)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 
 	faulty.Clients[0].FailWith(nil)
 	process(t, h, rawLogs(t, raws[5:6]))
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.statuses())
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 	v, err := faulty.Clients[0].Client.(storage.Walker), error(nil)
 	require.NoError(t, err)
 	stored := 0
