@@ -5,7 +5,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/repo"
 )
@@ -127,12 +125,12 @@ func countEvents(data string) (events, sessions int, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		records, ok := cloudtrail.SplitEnvelope(string(raw))
-		if !ok {
-			return 0, 0, errors.New(f + " is not a CloudTrail file object")
+		var object struct{ Records []json.RawMessage }
+		if err := json.Unmarshal(raw, &object); err != nil {
+			return 0, 0, fmt.Errorf("%s is not a CloudTrail file object: %w", f, err)
 		}
-		for _, r := range records {
-			raws = append(raws, []byte(r))
+		for _, r := range object.Records {
+			raws = append(raws, r)
 		}
 	}
 	ids := map[string]bool{}

@@ -20,12 +20,11 @@ func BenchmarkConnector(b *testing.B) {
 			var ld plog.Logs
 			var err error
 			if shape == shapes.Envelope {
-				ld = plog.NewLogs()
-				sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-				for i := 0; i < len(raws); i += 100 {
-					shapes.AppendEnvelope(sl, raws[i:i+100])
-				}
-			} else if ld, err = shapes.Logs(shape, raws); err != nil {
+				ld, err = shapes.Objects(shape, raws, 100)
+			} else {
+				ld, err = shapes.Logs(shape, raws)
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
 			h := start(b, config(nil), nil)

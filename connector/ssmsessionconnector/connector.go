@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -39,7 +38,6 @@ type ssmConnector struct {
 	mu      sync.Mutex
 	counter *counter
 	client  storage.Client
-	ev      cloudtrail.Event
 	// seen decides whether an event id was counted before: first-seen per
 	// event within the window, persisted with the counts.
 	seen *firstseen.Store
@@ -151,7 +149,7 @@ type session struct {
 // event count (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.link.ReconnectIfDue(ctx)
-	inspected, malformed, sessions := c.read(ld)
+	counts, sessions, newest := c.read(ld)
 
 	var obs []firstseen.Observation
 	for _, s := range sessions {
@@ -165,6 +163,7 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 	var counted, dups, overflow int64
 	c.mu.Lock()
+	c.counter.observe(newest)
 	j := 0
 	for _, s := range sessions {
 		if s.event != 0 {
@@ -189,34 +188,32 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		c.seen.Settle(alerts, true)
 		c.storageHealth(c.seen.Flush(ctx))
 	}
-	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, inspected)
+	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)
 	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, dups)
 	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, overflow)
-	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, malformed)
+	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
 	return nil
 }
 
-// read walks ld: every CloudTrail event moves the window's anchor, and the
-// StartSession calls are returned in order.
-func (c *ssmConnector) read(ld plog.Logs) (inspected, malformed int64, sessions []session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
-		inspected++
-		c.reader.Each(res, lr, &c.ev, func(result cloudtrail.Result, t time.Time, err error) {
-			switch result {
-			case cloudtrail.Malformed:
-				malformed++
-				c.logger.Warn("CloudTrail record could not be read; not counted", zap.Error(err))
-			case cloudtrail.Skip:
-				c.counter.observe(t)
-			case cloudtrail.StartSession:
-				sessions = append(sessions, session{key: keyOf(&c.ev), at: t, event: dedupeKey(&c.ev)})
+// read walks ld once, outside the lock, with scratch of its own: the
+// StartSession calls in order, and the newest plausible time of the other
+// CloudTrail events, which moves the window's anchor.
+func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, sessions []session, newest time.Time) {
+	var ev cloudtrail.Event
+	counts = c.reader.Walk(ld, cloudtrail.InPlace, true, &ev, func(it cloudtrail.Item) {
+		switch it.Result {
+		case cloudtrail.Malformed:
+			c.logger.Warn("CloudTrail record could not be read; not counted", zap.Error(it.Err))
+		case cloudtrail.Skip:
+			if it.Time.After(newest) && c.counter.plausible(it.Time) {
+				newest = it.Time
 			}
-		})
+		case cloudtrail.StartSession:
+			sessions = append(sessions, session{key: keyOf(&ev), at: it.Time, event: dedupeKey(&ev)})
+		}
 	})
-	return inspected, malformed, sessions
+	return counts, sessions, newest
 }
 
 // storageHealth reports the de-duplication store's storage outcome.

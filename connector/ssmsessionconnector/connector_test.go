@@ -2,8 +2,10 @@ package ssmsessionconnector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,33 +120,38 @@ func values(md pmetric.Metrics) map[string]int64 {
 	return out
 }
 
-// TestEveryShapeCountsAlike: the identity corpus in each input shape (and
-// as an S3 object) gives the same metrics; each is pinned in a golden file.
+// TestEveryShapeCountsAlike: the identity corpus in every input shape and
+// delivery envelope (the inputs the processor's golden test reads) gives the
+// same metrics, pinned in one golden file.
 func TestEveryShapeCountsAlike(t *testing.T) {
-	raws := corpus.Events(t, "identities")
+	raws := corpus.Events(t, "identities")[:13]
 	wide := func(c *Config) { c.Window = 30 * 24 * time.Hour }
-	var reference map[string]int64
-	for _, shape := range append([]shapes.Shape{shapes.Raw}, append(shapes.All[1:], shapes.Envelope)...) {
+	for _, shape := range shapes.Every {
 		t.Run(string(shape), func(t *testing.T) {
+			in := golden.Input(t, corpus.Path(t, "testdata", "shapes", string(shape)+".json"),
+				func() (plog.Logs, error) { return shapes.Logs(shape, raws) })
 			h := start(t, config(wide), nil)
-			md := h.consume(t, shape, raws)
-			golden.CompareMetrics(t, filepath.Join("testdata", "golden", string(shape)+".json"), md)
-			got := values(md)
-			if reference == nil {
-				reference = got
-				return
-			}
-			assert.Equal(t, reference, got)
+			require.NoError(t, h.c.ConsumeLogs(ctx, in))
+			golden.CompareMetrics(t, filepath.Join("testdata", "golden", "hunt.json"), h.emit(t))
 		})
 	}
-	// 16 StartSession events, one of them a duplicate delivery.
+	// Every StartSession counted once, duplicate deliveries not again.
+	ids := map[string]bool{}
+	for _, raw := range raws {
+		var ev struct{ EventID, EventName string }
+		require.NoError(t, json.Unmarshal(raw, &ev))
+		if ev.EventName == "StartSession" {
+			ids[ev.EventID] = true
+		}
+	}
+	h := start(t, config(wide), nil)
 	total := int64(0)
-	for k, v := range reference {
-		if k[:len(MetricStarts)+1] == MetricStarts+"|" {
+	for k, v := range values(h.consume(t, shapes.Raw, raws)) {
+		if strings.HasPrefix(k, MetricStarts+"|") {
 			total += v
 		}
 	}
-	assert.Equal(t, int64(15), total)
+	assert.Equal(t, int64(len(ids)), total)
 }
 
 // TestHuntOnSharedSamples compares with Elastic's hunting query on the real

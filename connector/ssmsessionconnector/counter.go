@@ -74,10 +74,16 @@ func (c *counter) index(t time.Time) int64 {
 	return ns / c.size
 }
 
+// plausible reports whether t may move the window: times more than an hour
+// ahead of the clock are not trusted for it. Safe without the lock.
+func (c *counter) plausible(t time.Time) bool {
+	return !t.IsZero() && !t.After(c.now().Add(c.skew))
+}
+
 // observe moves the window's anchor with the event time of any CloudTrail
-// record; times more than an hour ahead of the clock are ignored for it.
+// record.
 func (c *counter) observe(t time.Time) {
-	if t.IsZero() || t.After(c.now().Add(c.skew)) {
+	if !c.plausible(t) {
 		return
 	}
 	if i := c.index(t); !c.anchorSeen || i > c.anchor {

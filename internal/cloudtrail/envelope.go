@@ -1,58 +1,249 @@
-package cloudtrail
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
 	"strings"
 
 	"github.com/valyala/fastjson"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// envelopeKey is the top-level key of a CloudTrail log file object in S3.
-const envelopeKey = "Records"
+// Kind names the envelope a record carries: a container of CloudTrail events
+// as one of AWS's delivery paths writes it. An EventBridge event is not one:
+// it holds exactly one CloudTrail event, read where it is.
+type Kind uint8
 
-// MaybeEnvelope is the O(1) test run on every text body: CloudTrail writes
-// its file objects as {"Records":[...]}, so only a body that opens with that
-// key is treated as one.
-func MaybeEnvelope(body string) bool {
-	body = trimLeftSpace(body)
-	if body == "" || body[0] != '{' {
+const (
+	// NoEnvelope: the record holds one event, or none.
+	NoEnvelope Kind = iota
+	// S3Object: a CloudTrail log file, {"Records":[...]}.
+	S3Object
+	// CWLogs: a CloudWatch Logs subscription DATA_MESSAGE; the message of
+	// each log event is one CloudTrail event.
+	CWLogs
+	// Concatenated: JSON objects back to back, as Firehose writes records to
+	// S3 without a delimiter. Each may itself be an envelope.
+	Concatenated
+)
+
+// Keys that make a map an envelope, or an EventBridge event.
+const (
+	recordsKey     = "Records"
+	logEventsKey   = "logEvents"
+	messageTypeKey = "messageType"
+	dataMessage    = "DATA_MESSAGE"
+	detailKey      = "detail"
+	detailTypeKey  = "detail-type"
+)
+
+// Attributes a record split out of a CloudWatch Logs payload gains, as
+// contrib's CloudWatch Logs decoders name them (one-element string slices).
+const (
+	AttrLogGroupNames  = "aws.log.group.names"
+	AttrLogStreamNames = "aws.log.stream.names"
+)
+
+// source is one event inside an envelope: JSON text, or a value of a parsed
+// envelope (a map, as json_parser makes of a Records element).
+type source struct {
+	text  string
+	val   pcommon.Value
+	isVal bool
+	// A CloudWatch Logs log event's time (Unix ms) and where it was logged.
+	tsMs          int64
+	group, stream string
+}
+
+// textKind tells which envelope a text body is: S3 objects and CloudWatch
+// Logs payloads by their first key (AWS writes them so), concatenated objects
+// by a cheap hint confirmed by finding where the first object ends.
+func textKind(s string) Kind {
+	i := skipSpace(s, 0)
+	if i == len(s) || s[i] != '{' {
+		return NoEnvelope
+	}
+	if mayBeConcatenated(s) && skipSpace(s, skipValue(s, i)) < len(s) {
+		return Concatenated
+	}
+	rest := s[skipSpace(s, i+1):]
+	switch {
+	case strings.HasPrefix(rest, `"`+recordsKey+`"`):
+		return S3Object
+	case strings.HasPrefix(rest, `"`+messageTypeKey+`"`) && isDataMessage(rest[len(messageTypeKey)+2:]):
+		return CWLogs
+	}
+	return NoEnvelope // one event; a CONTROL_MESSAGE (a health check) has none
+}
+
+// isDataMessage reads `: "DATA_MESSAGE"` after the messageType key.
+func isDataMessage(s string) bool {
+	i := skipSpace(s, 0)
+	if i == len(s) || s[i] != ':' {
 		return false
 	}
-	return strings.HasPrefix(trimLeftSpace(body[1:]), `"Records"`)
+	return strings.HasPrefix(s[skipSpace(s, i+1):], `"`+dataMessage+`"`)
 }
 
-func trimLeftSpace(s string) string {
-	return strings.TrimLeft(s, " \t\r\n")
+// mayBeConcatenated is false when s certainly holds one object: two objects
+// back to back meet at "}{", or "}\n{" when Firehose adds a delimiter. One
+// scan for '}' looks for both (an event has a handful).
+func mayBeConcatenated(s string) bool {
+	for i := strings.IndexByte(s, '}'); i >= 0 && i+1 < len(s); {
+		if c := s[i+1]; c == '{' || c == '\n' && i+2 < len(s) && s[i+2] == '{' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '}')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+	}
+	return false
 }
 
-// SplitEnvelope returns the exact text of each event of a CloudTrail file
-// object, as substrings of body (no copies), or ok=false when body is not
-// one. The object is validated whole first; a scan over the validated text
-// then finds where each event of the Records array begins and ends.
-func SplitEnvelope(body string) (events []string, ok bool) {
-	if !MaybeEnvelope(body) || fastjson.Validate(body) != nil {
-		return nil, false
+// maxNesting bounds envelopes inside envelopes: a concatenated object may
+// hold CloudWatch Logs payloads or S3 objects, which hold events.
+const maxNesting = 1
+
+// events appends the events of the envelope v found to out. ok is false when
+// the envelope cannot be read whole; then none of its events counts.
+func (r *Reader) events(v *view, out []source) ([]source, bool) {
+	if v.inMap {
+		return mapEvents(v.kind, v.m, v.sc.list, out)
+	}
+	return r.textEvents(v.kind, v.text, out, 0)
+}
+
+func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]source, bool) {
+	if tooDeep(s) {
+		return out, false
+	}
+	switch kind {
+	case S3Object:
+		return splitS3(s, out)
+	case CWLogs:
+		return r.cwTextEvents(s, out)
+	case Concatenated:
+		if depth >= maxNesting {
+			return out, false
+		}
+		start := len(out)
+		for i := skipSpace(s, 0); i < len(s); i = skipSpace(s, i) {
+			if s[i] != '{' {
+				return out[:start], false
+			}
+			end := skipValue(s, i)
+			piece := s[i:end]
+			if fastjson.Validate(piece) != nil {
+				return out[:start], false
+			}
+			var ok bool
+			if k := textKind(piece); k == S3Object || k == CWLogs {
+				out, ok = r.textEvents(k, piece, out, depth+1)
+			} else {
+				out, ok = append(out, source{text: piece}), true
+			}
+			if !ok {
+				return out[:start], false
+			}
+			i = end
+		}
+		return out, true
+	}
+	return out, false
+}
+
+// splitS3 appends the exact text of each event of a CloudTrail file object,
+// as substrings of body (no copies). The object is validated whole first; a
+// scan over the validated text then finds where each event begins and ends.
+func splitS3(body string, out []source) ([]source, bool) {
+	if fastjson.Validate(body) != nil {
+		return out, false
 	}
 	// Validated, and opening with {"Records": the array follows the colon.
-	i := strings.Index(body, `"Records"`) + len(`"Records"`)
-	i = skipSpace(body, i)
+	i := skipSpace(body, strings.Index(body, `"Records"`)+len(`"Records"`))
 	if i >= len(body) || body[i] != ':' {
-		return nil, false
+		return out, false
 	}
 	i = skipSpace(body, i+1)
 	if i >= len(body) || body[i] != '[' {
-		return nil, false
+		return out, false
 	}
 	for i = skipSpace(body, i+1); i < len(body) && body[i] != ']'; {
 		end := skipValue(body, i)
-		events = append(events, body[i:end])
+		out = append(out, source{text: body[i:end]})
 		i = skipSpace(body, end)
 		if i < len(body) && body[i] == ',' {
 			i = skipSpace(body, i+1)
 		}
 	}
-	return events, true
+	return out, true
+}
+
+// cwTextEvents parses a CloudWatch Logs DATA_MESSAGE. Messages are JSON
+// strings inside it, so each is unescaped into a string of its own.
+func (r *Reader) cwTextEvents(s string, out []source) ([]source, bool) {
+	p := r.parsers.Get()
+	defer r.parsers.Put(p)
+	v, err := p.Parse(s)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return out, false
+	}
+	logEvents := v.Get(logEventsKey)
+	if logEvents == nil || logEvents.Type() != fastjson.TypeArray {
+		return out, false
+	}
+	group, stream := string(v.GetStringBytes("logGroup")), string(v.GetStringBytes("logStream"))
+	start := len(out)
+	for _, e := range logEvents.GetArray() {
+		msg := e.Get("message")
+		if e.Type() != fastjson.TypeObject || msg == nil || msg.Type() != fastjson.TypeString {
+			return out[:start], false
+		}
+		ts := e.Get("timestamp")
+		var ms int64
+		if ts != nil && ts.Type() == fastjson.TypeNumber {
+			ms = int64(ts.GetFloat64())
+		}
+		out = append(out, source{text: string(msg.GetStringBytes()), tsMs: ms, group: group, stream: stream})
+	}
+	return out, true
+}
+
+// mapEvents lists the events of a parsed envelope: the Records elements
+// themselves, or the messages of a CloudWatch Logs payload.
+func mapEvents(kind Kind, m pcommon.Map, list pcommon.Slice, out []source) ([]source, bool) {
+	switch kind {
+	case S3Object:
+		for i := 0; i < list.Len(); i++ {
+			out = append(out, source{val: list.At(i), isVal: true})
+		}
+		return out, true
+	case CWLogs:
+		group, stream := lookupStr(m, "logGroup"), lookupStr(m, "logStream")
+		start := len(out)
+		for i := 0; i < list.Len(); i++ {
+			e := list.At(i)
+			if e.Type() != pcommon.ValueTypeMap {
+				return out[:start], false
+			}
+			msg, ok := e.Map().Get("message")
+			if !ok || msg.Type() != pcommon.ValueTypeStr {
+				return out[:start], false
+			}
+			var ms int64
+			if ts, ok := e.Map().Get("timestamp"); ok {
+				switch ts.Type() {
+				case pcommon.ValueTypeInt:
+					ms = ts.Int()
+				case pcommon.ValueTypeDouble:
+					ms = int64(ts.Double())
+				}
+			}
+			out = append(out, source{text: msg.Str(), tsMs: ms, group: group, stream: stream})
+		}
+		return out, true
+	}
+	return out, false
 }
 
 func skipSpace(s string, i int) int {
@@ -62,8 +253,9 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
-// skipValue returns the end of the JSON value starting at i, in text known
-// to be valid: strings are skipped with their escapes, containers by depth.
+// skipValue returns the end of the JSON value starting at i. In valid text
+// strings are skipped with their escapes and containers by depth; in invalid
+// text it returns some end at or after i, which validation then rejects.
 func skipValue(s string, i int) int {
 	depth := 0
 	for ; i < len(s); i++ {
@@ -75,7 +267,7 @@ func skipValue(s string, i int) int {
 				}
 			}
 			if depth == 0 {
-				return i + 1
+				return min(i+1, len(s))
 			}
 		case '{', '[':
 			depth++
@@ -95,15 +287,6 @@ func skipValue(s string, i int) int {
 	return i
 }
 
-// EnvelopeRecords returns the Records slice of a map-shaped file object.
-func EnvelopeRecords(m pcommon.Map) (pcommon.Slice, bool) {
-	v, ok := m.Get(envelopeKey)
-	if !ok || v.Type() != pcommon.ValueTypeSlice {
-		return pcommon.Slice{}, false
-	}
-	return v.Slice(), true
-}
-
 // BodyText returns a text body (a string, or bytes viewed as a string
 // without copying); ok is false for other body types.
 func BodyText(body pcommon.Value) (string, bool) {
@@ -114,17 +297,4 @@ func BodyText(body pcommon.Value) (string, bool) {
 		return bytesString(body.Bytes().AsRaw()), true
 	}
 	return "", false
-}
-
-// BodyEnvelope tells whether a log body is a CloudTrail file object, in any of
-// the body forms a receiver produces.
-func BodyEnvelope(body pcommon.Value) bool {
-	if text, ok := BodyText(body); ok {
-		return MaybeEnvelope(text)
-	}
-	if body.Type() == pcommon.ValueTypeMap {
-		_, ok := EnvelopeRecords(body.Map())
-		return ok
-	}
-	return false
 }

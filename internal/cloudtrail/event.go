@@ -1,7 +1,7 @@
 // Package cloudtrail reads the logical fields of a CloudTrail event from a log
 // record, whichever of the four common shapes carried it: a raw JSON body, a
 // parsed map, Elastic/ECS attributes, or OpenTelemetry's CloudTrail attributes.
-package cloudtrail
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
 	"strings"
@@ -26,21 +26,6 @@ const (
 	ShapeECS
 	ShapeOTel
 )
-
-func (s Shape) String() string {
-	switch s {
-	case ShapeRawJSON:
-		return "raw_json"
-	case ShapeMap:
-		return "map"
-	case ShapeECS:
-		return "ecs"
-	case ShapeOTel:
-		return "otel"
-	default:
-		return "none"
-	}
-}
 
 // Identity is CloudTrail's userIdentity, as far as detection needs it.
 type Identity struct {
@@ -72,9 +57,8 @@ type Event struct {
 	ErrorMessage string
 	// Outcome is set when the shape carries it precomputed (ECS event.outcome).
 	Outcome string
-	// Time is the event time; TimeSource says where it came from.
+	// Time is the event time.
 	Time       time.Time
-	TimeSource string
 	ID         string // eventID
 	Region     string
 	SourceAddr string
@@ -94,11 +78,6 @@ type Event struct {
 
 // Reset clears e for reuse without giving up its identity.
 func (e *Event) Reset() { *e = Event{} }
-
-// IsStartSession reports whether the event is an SSM StartSession call.
-func (e *Event) IsStartSession() bool {
-	return e.Provider == ProviderSSM && e.Action == ActionStart
-}
 
 // OutcomeValue is event.outcome as Elastic decides it: failure when an error
 // code or message is present, else success.

@@ -1,4 +1,4 @@
-package cloudtrail
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
 	"strings"
@@ -17,14 +17,39 @@ func text(field func(*Event) *string) setter {
 	}
 }
 
-func eventTime(source string) setter {
-	return func(ev *Event, v pcommon.Value) {
-		if v.Type() != pcommon.ValueTypeStr {
-			return
+// timestamp reads an event time given as text.
+func timestamp(ev *Event, v pcommon.Value) {
+	if v.Type() != pcommon.ValueTypeStr {
+		return
+	}
+	if t, ok := ParseTime(v.Str()); ok {
+		ev.Time = t
+	}
+}
+
+// rpcMethod reads contrib's rpc.method: the eventName, or with its
+// EmitV1RPCConventions gate "<eventSource>/<eventName>".
+func rpcMethod(ev *Event, v pcommon.Value) {
+	if service, method, ok := splitMethod(v); ok {
+		if ev.Provider == "" {
+			ev.Provider = service
 		}
-		if t, ok := ParseTime(v.Str()); ok {
-			ev.Time, ev.TimeSource = t, source
+		if ev.Action == "" {
+			ev.Action = method
 		}
+		return
+	}
+	text(func(e *Event) *string { return &e.Action })(ev, v)
+}
+
+// additionalEventData reads the Identity Center sign-in name kept in
+// contrib's aws.cloudtrail.additional_event_data map.
+func additionalEventData(ev *Event, v pcommon.Value) {
+	if v.Type() != pcommon.ValueTypeMap {
+		return
+	}
+	if name, ok := v.Map().Get("UserName"); ok && name.Type() == pcommon.ValueTypeStr {
+		store(&ev.Identity.LoginUserName, name.Str())
 	}
 }
 
@@ -43,7 +68,7 @@ var ecsFields = newKeyTable(map[string]setter{
 	"event.action":                               text(func(e *Event) *string { return &e.Action }),
 	"event.outcome":                              text(func(e *Event) *string { return &e.Outcome }),
 	"event.id":                                   text(func(e *Event) *string { return &e.ID }),
-	"@timestamp":                                 eventTime("@timestamp"),
+	"@timestamp":                                 timestamp,
 	"aws.cloudtrail.error_code":                  text(func(e *Event) *string { return &e.ErrorCode }),
 	"aws.cloudtrail.error_message":               text(func(e *Event) *string { return &e.ErrorMessage }),
 	"aws.cloudtrail.recipient_account_id":        text(func(e *Event) *string { return &e.RecipientAccountID }),
@@ -63,11 +88,15 @@ var ecsFields = newKeyTable(map[string]setter{
 	"aws.cloudtrail.request_parameters": text(func(e *Event) *string { return &e.rawParams }),
 })
 
-// otelFields are the attributes of contrib's awslogsencodingextension, with
-// or without its feature gate that renames the principal attributes.
+// otelFields are the attributes of contrib's awslogsencodingextension
+// (CloudTrail format) under every combination of its feature gates: the
+// principal attributes with or without the aws.user_identity prefix
+// (cloudtrail.enable.user.identity.prefix), rpc.method bare or qualified
+// (EmitV1RPCConventions), rpc.service present or not
+// (DontEmitV0RPCConventions). rpc.system and rpc.system.name are not read.
 var otelFields = newKeyTable(map[string]setter{
 	"rpc.service":                                        text(func(e *Event) *string { return &e.Provider }),
-	"rpc.method":                                         text(func(e *Event) *string { return &e.Action }),
+	"rpc.method":                                         rpcMethod,
 	"aws.error.code":                                     text(func(e *Event) *string { return &e.ErrorCode }),
 	"aws.error.message":                                  text(func(e *Event) *string { return &e.ErrorMessage }),
 	"aws.cloudtrail.event_id":                            text(func(e *Event) *string { return &e.ID }),
@@ -90,13 +119,14 @@ var otelFields = newKeyTable(map[string]setter{
 	"aws.user_identity.session_context.issuer.type":      text(func(e *Event) *string { return &e.Identity.IssuerType }),
 	"aws.user_identity.session_context.issuer.arn":       text(func(e *Event) *string { return &e.Identity.IssuerARN }),
 	"aws.user_identity.session_context.issuer.user_name": text(func(e *Event) *string { return &e.Identity.IssuerUserName }),
+	"aws.cloudtrail.additional_event_data":               additionalEventData,
 })
 
 // fillTable reads the fields of table from m in one pass over its keys;
-// when the provider key is not flat (Elastic's nested form), each field is
-// looked up by path instead.
-func fillTable(m pcommon.Map, table *keyTable[setter], providerKey string, ev *Event) {
-	if _, flat := m.Get(providerKey); !flat {
+// nested maps (Elastic's {"event":{"provider":...}} form) are looked up by
+// path instead.
+func fillTable(m pcommon.Map, table *keyTable[setter], nested bool, ev *Event) {
+	if nested {
 		table.each(func(k string, set setter) {
 			if v, ok := lookup(m, k); ok {
 				set(ev, v)
@@ -113,7 +143,8 @@ func fillTable(m pcommon.Map, table *keyTable[setter], providerKey string, ev *E
 }
 
 func fillECS(m, res pcommon.Map, ev *Event) {
-	fillTable(m, &ecsFields, "event.provider", ev)
+	_, flat := m.Get("event.provider")
+	fillTable(m, &ecsFields, !flat, ev)
 	if ev.Target == "" && ev.rawParams != "" {
 		ev.Target = TargetFromKV(ev.rawParams)
 	}
@@ -122,7 +153,7 @@ func fillECS(m, res pcommon.Map, ev *Event) {
 }
 
 func fillOTel(m, res pcommon.Map, ev *Event) {
-	fillTable(m, &otelFields, "rpc.service", ev)
+	fillTable(m, &otelFields, false, ev) // contrib writes flat attributes only
 	fromResource(res, "cloud.region", &ev.Region)
 	// The resource carries the recipient account in this mapping.
 	if acct := lookupStr(res, "cloud.account.id"); acct != "" {

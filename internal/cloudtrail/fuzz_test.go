@@ -3,9 +3,9 @@ package cloudtrail
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -36,7 +36,7 @@ func seeds(f *testing.F) [][]byte {
 // checkEvent holds for every event reported as StartSession.
 func checkEvent(t *testing.T, ev *Event) {
 	t.Helper()
-	if !ev.IsStartSession() {
+	if ev.Provider != ProviderSSM || ev.Action != ActionStart {
 		t.Fatalf("StartSession result for %s/%s", ev.Provider, ev.Action)
 	}
 	for _, s := range []string{ev.Target, ev.Principal(), ev.UserName(), ev.AccountID(), ev.SourceInstance()} {
@@ -84,12 +84,11 @@ func FuzzReadMaps(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			rl := ld.ResourceLogs().At(0)
 			before := plog.NewLogs()
 			ld.CopyTo(before)
 			var ev Event
-			r.Each(rl.Resource(), rl.ScopeLogs().At(0).LogRecords().At(0), &ev, func(result Result, _ time.Time, _ error) {
-				if result == StartSession {
+			r.Walk(ld, InPlace, true, &ev, func(it Item) {
+				if it.Result == StartSession {
 					checkEvent(t, &ev)
 				}
 			})
@@ -124,36 +123,126 @@ func FuzzTargetFromKV(f *testing.F) {
 	})
 }
 
-// FuzzSplitEnvelope checks the scanner against encoding/json: for a valid
-// file object both must find the same events, byte for byte.
-func FuzzSplitEnvelope(f *testing.F) {
+// FuzzEnvelopes splits text bodies and checks the events found against
+// encoding/json: S3 objects, CloudWatch Logs payloads and concatenated
+// objects (also nested) become exactly their events, byte for byte (a
+// CloudWatch message as encoding/json unescapes it), and anything else
+// passes as one record with its body unchanged.
+func FuzzEnvelopes(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(`{"Records":[` + string(s) + `]}`)
+		f.Add(string(s) + string(s))
+		f.Add(cwPayload(string(s)))
 	}
 	f.Add(`{"Records":[{"a":"] } \" \\"}, 1, "x", [[]], {}]}`)
 	f.Add(" {\n \"Records\" : [ ] } ")
+	f.Add(`{"a":1}{"b":"}{"}` + "\n" + `{"Records":[{"c":2}]}`)
+	f.Add(`{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`)
+	var r Reader
 	f.Fuzz(func(t *testing.T, body string) {
-		events, ok := SplitEnvelope(body)
-		if !ok {
+		ld := plog.NewLogs()
+		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(body)
+		var ev Event
+		counts := r.Walk(ld, Split, false, &ev, func(Item) {})
+		var got []string
+		ForEachRecord(ld, func(_ pcommon.Resource, lr plog.LogRecord) { got = append(got, lr.Body().Str()) })
+		want, ok := oracleEvents(body, 0)
+		if !ok || len(want) == 0 {
+			if len(got) != 1 || got[0] != body || counts.Envelopes != 0 {
+				t.Fatalf("not an envelope (or an empty one), yet split into %d records", len(got))
+			}
 			return
 		}
-		var oracle struct {
-			Records []json.RawMessage `json:"Records"`
+		if counts.Envelopes != 1 || len(got) != len(want) {
+			t.Fatalf("%d records, encoding/json finds %d events", len(got), len(want))
 		}
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(body), &top); err != nil {
-			t.Fatalf("split an object encoding/json rejects: %v", err)
-		}
-		if err := json.Unmarshal(top["Records"], &oracle.Records); err != nil {
-			t.Fatalf("split a Records value that is not an array: %v", err)
-		}
-		if len(events) != len(oracle.Records) {
-			t.Fatalf("%d events, encoding/json finds %d", len(events), len(oracle.Records))
-		}
-		for i, ev := range events {
-			if ev != string(oracle.Records[i]) {
-				t.Fatalf("event %d is %q, encoding/json has %q", i, ev, oracle.Records[i])
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("event %d is %q, encoding/json has %q", i, got[i], want[i])
 			}
 		}
 	})
+}
+
+// oracleEvents is an independent reading of the envelope rules: the opening
+// key says S3 object or CloudWatch Logs payload, "}{" or "}\n{" hints at
+// concatenated objects; encoding/json does the parsing.
+func oracleEvents(body string, depth int) ([]string, bool) {
+	trimmed := strings.TrimLeft(body, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "{") || tooDeep(body) {
+		return nil, false // envelopes nest no deeper than events may
+	}
+	if depth == 0 && (strings.Contains(body, "}{") || strings.Contains(body, "}\n{")) {
+		if out, ok := oracleConcatenated(body); ok {
+			return out, true
+		}
+	}
+	inner := strings.TrimLeft(trimmed[1:], " \t\r\n")
+	switch {
+	case strings.HasPrefix(inner, `"Records"`):
+		d := json.NewDecoder(strings.NewReader(body))
+		var records []json.RawMessage
+		if _, err := d.Token(); err != nil {
+			return nil, false
+		}
+		if _, err := d.Token(); err != nil || d.Decode(&records) != nil || !json.Valid([]byte(body)) {
+			return nil, false
+		}
+		out := make([]string, len(records))
+		for i, r := range records {
+			out[i] = string(r)
+		}
+		return out, true
+	case strings.HasPrefix(inner, `"messageType"`):
+		var payload struct {
+			MessageType string                        `json:"messageType"`
+			LogEvents   *[]map[string]json.RawMessage `json:"logEvents"`
+		}
+		if json.Unmarshal([]byte(body), &payload) != nil || payload.MessageType != "DATA_MESSAGE" || payload.LogEvents == nil {
+			return nil, false
+		}
+		var out []string
+		for _, e := range *payload.LogEvents {
+			var msg string
+			if e == nil || json.Unmarshal(e["message"], &msg) != nil || !bytes.HasPrefix(bytes.TrimSpace(e["message"]), []byte(`"`)) {
+				return nil, false
+			}
+			out = append(out, msg)
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// oracleConcatenated reads back-to-back objects with encoding/json's stream
+// decoder; ok only for two or more objects.
+func oracleConcatenated(body string) ([]string, bool) {
+	d := json.NewDecoder(strings.NewReader(body))
+	var out []string
+	pieces := 0
+	for {
+		var piece json.RawMessage
+		err := d.Decode(&piece)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || !bytes.HasPrefix(piece, []byte("{")) {
+			return nil, false
+		}
+		pieces++
+		if nested, ok := oracleEvents(string(piece), 1); ok {
+			out = append(out, nested...)
+		} else {
+			out = append(out, string(piece))
+		}
+	}
+	return out, pieces > 1
+}
+
+// cwPayload wraps an event as a CloudWatch Logs subscription delivers it.
+func cwPayload(event string) string {
+	msg, _ := json.Marshal(event)
+	return `{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"aws-cloudtrail-logs",` +
+		`"logStream":"111122223333_CloudTrail_eu-west-1","subscriptionFilters":["to-firehose"],` +
+		`"logEvents":[{"id":"1","timestamp":1793610005000,"message":` + string(msg) + `}]}`
 }

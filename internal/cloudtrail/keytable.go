@@ -1,4 +1,4 @@
-package cloudtrail
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 // keyTable maps the keys a reader wants to what it does with them,
 // dispatching by key length first: most keys of a record are not wanted,

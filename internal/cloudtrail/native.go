@@ -1,4 +1,4 @@
-package cloudtrail
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
 	"github.com/valyala/fastjson"
@@ -109,6 +109,6 @@ func walkJSON(o *fastjson.Object, t *keyTable[nativeNode], ev *Event) {
 // finishNative parses what the walk kept as text.
 func finishNative(ev *Event) {
 	if t, ok := ParseTime(ev.rawTime); ok {
-		ev.Time, ev.TimeSource = t, "eventTime"
+		ev.Time = t
 	}
 }

@@ -39,7 +39,6 @@ func TestReadRawStartSession(t *testing.T) {
 	assert.Equal(t, "AWS-StartPortForwardingSession", ev.DocumentName)
 	assert.Equal(t, "i-0a1b2c3d4e5f60718", ev.SourceInstance())
 	assert.Equal(t, time.Date(2026, 11, 2, 9, 15, 4, 0, time.UTC), ev.Time)
-	assert.Equal(t, "eventTime", ev.TimeSource)
 	assert.True(t, ev.Success())
 }
 
@@ -151,13 +150,11 @@ func TestTimeFallbacks(t *testing.T) {
 	_, err := r.Read(pcommon.NewResource(), lr, &ev)
 	require.NoError(t, err)
 	assert.Equal(t, ts.Add(time.Minute), ev.Time)
-	assert.Equal(t, "observed_timestamp", ev.TimeSource)
 
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
 	_, err = r.Read(pcommon.NewResource(), lr, &ev)
 	require.NoError(t, err)
 	assert.Equal(t, ts, ev.Time)
-	assert.Equal(t, "timestamp", ev.TimeSource)
 }
 
 func TestParseTime(t *testing.T) {

@@ -19,6 +19,33 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files with the current output")
 
+// Input reads the checked-in input at path; with -update it first writes
+// what build makes. Inputs are checked in beside the expected outputs, so a
+// reviewer reads both without reading the generator.
+func Input(tb testing.TB, path string, build func() (plog.Logs, error)) plog.Logs {
+	tb.Helper()
+	if *update {
+		ld, err := build()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raw, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		readOrWrite(tb, path, raw)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("input missing (run go test -update to create it): %v", err)
+	}
+	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(raw)
+	if err != nil {
+		tb.Fatalf("input %s: %v", path, err)
+	}
+	return ld
+}
+
 // CompareLogs checks ld against the golden file at path.
 func CompareLogs(tb testing.TB, path string, ld plog.Logs, opts ...plogtest.CompareLogsOption) {
 	tb.Helper()

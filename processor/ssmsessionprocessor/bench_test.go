@@ -43,10 +43,9 @@ func benchBatch(tb testing.TB, shape shapes.Shape) plog.Logs {
 		}
 		return ld
 	}
-	ld := plog.NewLogs()
-	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	for i := 0; i < len(raws); i += 100 {
-		shapes.AppendEnvelope(sl, raws[i:i+100])
+	ld, err := shapes.Objects(shape, raws, 100)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return ld
 }

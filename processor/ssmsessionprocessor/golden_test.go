@@ -8,56 +8,26 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/golden"
 	"github.com/cloudtrail-detect/ssmsession/internal/samples"
 	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
 )
 
-// TestGolden pins the full output, every attribute of every record, for each
-// input shape. Review a diff before accepting it with -update.
+// TestGolden pins the full output, every attribute of every record, for
+// each input shape: testdata/shapes/<shape>.json (at the repository root,
+// shared with the connector) in, testdata/golden/<shape>.json out. Review a
+// diff before accepting it with -update.
 func TestGolden(t *testing.T) {
 	raws := identities(t)[:13] // every identity type and both failures
-	inputs := map[string]func() (plog.Logs, error){}
-	for _, s := range append(shapes.All, shapes.Envelope) {
-		inputs[string(s)] = func() (plog.Logs, error) { return shapes.Logs(s, raws) }
-	}
-	// File objects as json_parser leaves them: the map in the body, or (its
-	// default) in the attributes beside the raw text.
-	inputs["envelope_map"] = func() (plog.Logs, error) { return envelopeAsMap(raws[:4], false) }
-	inputs["envelope_attributes"] = func() (plog.Logs, error) { return envelopeAsMap(raws[:4], true) }
-	for name, build := range inputs {
-		t.Run(name, func(t *testing.T) {
-			in, err := build()
-			require.NoError(t, err)
+	for _, shape := range shapes.Every {
+		t.Run(string(shape), func(t *testing.T) {
+			in := golden.Input(t, corpus.Path(t, "testdata", "shapes", string(shape)+".json"),
+				func() (plog.Logs, error) { return shapes.Logs(shape, raws) })
 			h := start(t, defaultConfig(), nil, nil)
-			golden.CompareLogs(t, filepath.Join("testdata", "golden", name+".json"), process(t, h, in))
+			golden.CompareLogs(t, filepath.Join("testdata", "golden", string(shape)+".json"), process(t, h, in))
 		})
 	}
-}
-
-func envelopeAsMap(raws [][]byte, inAttributes bool) (plog.Logs, error) {
-	ld, err := shapes.Logs(shapes.Envelope, raws)
-	if err != nil {
-		return ld, err
-	}
-	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
-	var records []any
-	for _, r := range raws {
-		m, err := shapes.Decode(r)
-		if err != nil {
-			return ld, err
-		}
-		records = append(records, m)
-	}
-	raw, err := shapes.Plain(map[string]any{"Records": records})
-	if err != nil {
-		return ld, err
-	}
-	if inAttributes {
-		lr.Attributes().Clear()
-		return ld, shapes.PutMap(lr.Attributes(), raw)
-	}
-	return ld, shapes.PutMap(lr.Body().SetEmptyMap(), raw)
 }
 
 func TestEnvelopeEdgeCases(t *testing.T) {
@@ -82,11 +52,13 @@ func TestEnvelopeEdgeCases(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Envelope = EnvelopeKeep
 	keep := start(t, cfg, nil, nil)
-	env, err := shapes.Logs(shapes.Envelope, identities(t))
-	require.NoError(t, err)
-	out = records(process(t, keep, env))
-	require.Len(t, out, 1, "keep passes the file object through")
-	assert.Empty(t, attrStr(out[0], AttrRuleID))
+	for _, shape := range shapes.Envelopes {
+		env, err := shapes.Logs(shape, identities(t))
+		require.NoError(t, err)
+		out = records(process(t, keep, env))
+		require.Len(t, out, 1, "keep passes the %s envelope through", shape)
+		assert.Empty(t, attrStr(out[0], AttrRuleID))
+	}
 }
 
 // TestSharedSamples runs the 45 real records: exactly the rule's matches are

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
@@ -40,6 +39,7 @@ type ssmProcessor struct {
 	decider firstseen.Decider
 	storage *storagelink.Link // the storage extension, or Redis's health
 	redis   *redis.Client     // backend redis only
+	mode    cloudtrail.Mode   // what to do with envelopes
 	now     func() time.Time
 	batches sync.Pool
 }
@@ -73,6 +73,7 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		logger: logger,
 		tel:    tel,
 		spec:   newTermSpec(cfg.NewTerms),
+		mode:   cloudtrail.Split,
 		now:    now,
 	}
 	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
@@ -92,6 +93,9 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		}
 		p.decider = store
 		p.storage = storagelink.New(component.KindProcessor, set.ID, cfg.NewTerms.Storage, logger, now, store.SetClient, onError)
+	}
+	if cfg.Envelope == EnvelopeKeep {
+		p.mode = cloudtrail.Keep
 	}
 	p.batches.New = func() any { return &batch{} }
 	return p, nil
@@ -122,56 +126,38 @@ func (p *ssmProcessor) shutdown(ctx context.Context) error {
 	return err
 }
 
-// processLogs tags matches in ld in place. It never fails: unreadable
-// records pass through unchanged and are counted.
+// processLogs tags matches in ld in place, splitting envelopes first. It
+// never fails: unreadable records pass through unchanged and are counted.
 func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	b := p.batches.Get().(*batch)
 	defer p.putBatch(b)
 
-	inspected, malformed, envelopes := p.scan(ld, b)
-	if envelopes > 0 && p.cfg.Envelope == EnvelopeSplit {
-		split, bad := splitEnvelopes(ld)
-		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(split))
-		if bad > 0 {
-			malformed += bad
-			p.logger.Warn("CloudTrail file object could not be parsed; passed through unsplit (is file_log's max_log_size large enough?)")
+	counts := p.reader.Walk(ld, p.mode, false, &b.ev, func(it cloudtrail.Item) {
+		switch it.Result {
+		case cloudtrail.Malformed:
+			if errors.Is(it.Err, cloudtrail.ErrEnvelope) {
+				p.logger.Warn("CloudTrail envelope could not be parsed; passed through unsplit (is file_log's max_log_size large enough?)", zap.Error(it.Err))
+			} else {
+				p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(it.Err))
+			}
+		case cloudtrail.StartSession:
+			if b.ev.Success() {
+				b.matches = append(b.matches, match{lr: it.Record, ev: b.ev})
+			}
 		}
-		clear(b.matches)
-		b.matches = b.matches[:0]
-		var again int
-		inspected, again, _ = p.scan(ld, b)
-		malformed += again
+	})
+	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
+	if counts.Envelopes > 0 {
+		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(counts.Envelopes))
 	}
-	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(inspected))
-	if malformed > 0 {
-		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(malformed))
+	if counts.Malformed > 0 {
+		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
 	}
 	if len(b.matches) > 0 {
 		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)))
 		p.decide(ctx, b)
 	}
 	return ld, nil
-}
-
-// scan reads every record once and collects the successful StartSession
-// calls; it counts the file objects it meets, which a split turns into
-// records to scan again.
-func (p *ssmProcessor) scan(ld plog.Logs, b *batch) (inspected, malformed, envelopes int) {
-	cloudtrail.ForEachRecord(ld, func(res pcommon.Resource, lr plog.LogRecord) {
-		inspected++
-		switch result, err := p.reader.Read(res, lr, &b.ev); result {
-		case cloudtrail.Malformed:
-			malformed++
-			p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(err))
-		case cloudtrail.Envelope:
-			envelopes++
-		case cloudtrail.StartSession:
-			if b.ev.Success() {
-				b.matches = append(b.matches, match{lr: lr, ev: b.ev})
-			}
-		}
-	})
-	return inspected, malformed, envelopes
 }
 
 // decide makes the new_terms decision for every match of the batch, in
@@ -182,7 +168,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 	for i := range b.matches {
 		m := &b.matches[i]
 		if m.ev.Time.IsZero() {
-			m.ev.Time, m.ev.TimeSource = p.now().UTC(), "processing"
+			m.ev.Time = p.now().UTC()
 		}
 		var vals []string
 		var ok bool

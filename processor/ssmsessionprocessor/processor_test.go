@@ -1,6 +1,7 @@
 package ssmsessionprocessor
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func process(t *testing.T, h *harness, ld plog.Logs) plog.Logs {
 func TestIdentitiesEveryShape(t *testing.T) {
 	raws := identities(t)
 	expected := corpus.Expected(t)
-	for _, shape := range append(shapes.All, shapes.Envelope) {
+	for _, shape := range shapes.Every {
 		t.Run(string(shape), func(t *testing.T) {
 			h := start(t, defaultConfig(), nil, nil)
 			in, err := shapes.Logs(shape, raws)
@@ -44,13 +45,13 @@ func TestIdentitiesEveryShape(t *testing.T) {
 			out := records(process(t, h, in))
 			require.Len(t, out, len(raws))
 			var inRecs []plog.LogRecord
-			if shape != shapes.Envelope {
+			if !shape.IsEnvelope() {
 				inRecs = records(orig)
 			}
 			for i, lr := range out {
 				w, match := expected[i]
 				wantNew := strconv.FormatBool(w.NewTerm)
-				if shape == shapes.OTel && i == 8 {
+				if slices.Contains(shapes.OTelVariants, shape) && i == 8 {
 					// contrib's CloudTrail mapping drops userIdentity.onBehalfOf,
 					// so an Identity Center user cannot be identified there.
 					w, wantNew = corpus.Match{Target: w.Target}, ""

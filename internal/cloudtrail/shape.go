@@ -1,0 +1,234 @@
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// mapShape is one way a map carries a CloudTrail event.
+type mapShape struct {
+	shape            Shape
+	provider, action string
+	// timeKey holds the event time; "" means the record timestamp.
+	timeKey string
+	fill    func(m, res pcommon.Map, ev *Event)
+}
+
+const (
+	nativeShape = iota
+	ecsShape
+	otelShape
+)
+
+var mapShapes = [...]mapShape{
+	nativeShape: {ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, ev *Event) {
+		walkMap(m, &native, ev)
+		finishNative(ev)
+	}},
+	ecsShape:  {ShapeECS, "event.provider", "event.action", "@timestamp", fillECS},
+	otelShape: {ShapeOTel, "rpc.service", "rpc.method", "", fillOTel},
+}
+
+// shapeKeys are the keys scanShape looks for: each shape's provider and
+// action keys, Elastic's nested "event" object, and the keys of envelopes
+// and EventBridge events.
+var shapeKeys = func() keyTable[shapeKey] {
+	keys := map[string]shapeKey{
+		"event":        {kind: keyNestedECS},
+		recordsKey:     {kind: keyRecords},
+		logEventsKey:   {kind: keyLogEvents},
+		messageTypeKey: {kind: keyMessageType},
+		detailKey:      {kind: keyDetail},
+		detailTypeKey:  {kind: keyDetailType},
+	}
+	for i, s := range mapShapes {
+		keys[s.provider] = shapeKey{keyProvider, i}
+		keys[s.action] = shapeKey{keyAction, i}
+	}
+	return newKeyTable(keys)
+}()
+
+type shapeKey struct {
+	kind  uint8
+	shape int
+}
+
+const (
+	keyProvider uint8 = iota
+	keyAction
+	keyNestedECS
+	keyRecords
+	keyLogEvents
+	keyMessageType
+	keyDetail
+	keyDetailType
+)
+
+// shapeScan is what one pass over a map's keys found: a shape with its
+// provider and action, an envelope with its array, or an EventBridge detail.
+type shapeScan struct {
+	shape                  *mapShape
+	index                  int // of shape in mapShapes
+	provider, action       pcommon.Value
+	hasProvider, hasAction bool
+
+	envelope Kind
+	list     pcommon.Slice // the envelope's Records or logEvents
+
+	detail     pcommon.Map
+	hasDetail  bool
+	detailType bool
+}
+
+// found reports whether the map carries any shape, envelope or EventBridge
+// event.
+func (sc *shapeScan) found() bool {
+	return sc.shape != nil || sc.envelope != NoEnvelope || sc.hasDetail
+}
+
+// scanShape finds what m carries in one pass over its keys that stops as
+// soon as it knows: records are scanned cold and often carry dozens of
+// attributes, so every key touched shows, and most keys are rejected by
+// their length alone. No real record carries two shapes; one that did would
+// be read by the first shape key found, and a shape wins over an envelope.
+func scanShape(m pcommon.Map) (sc shapeScan) {
+	var actions [len(mapShapes)]pcommon.Value
+	var seen [len(mapShapes)]bool
+	var logEvents pcommon.Slice
+	hasLogEvents, isData, nested := false, false, false
+	m.Range(func(k string, v pcommon.Value) bool {
+		key, ok := shapeKeys.get(k)
+		if !ok {
+			return true
+		}
+		switch key.kind {
+		case keyAction:
+			actions[key.shape], seen[key.shape] = v, true
+			switch {
+			case sc.shape != nil:
+				// An SSM event waiting for its action has it now.
+				return key.shape != sc.index
+			case key.shape == otelShape && qualifiedMethod(v):
+				// contrib's newer mapping: the method names its service.
+				sc.shape, sc.index = &mapShapes[otelShape], otelShape
+				return false
+			}
+		case keyProvider:
+			if sc.shape != nil {
+				return true
+			}
+			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
+			// Only an SSM event needs its action, unless already seen.
+			return isSSM(v) && !seen[key.shape]
+		case keyNestedECS: // {"event":{"provider":...}}
+			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
+				return true
+			}
+			if p, found := v.Map().Get("provider"); found {
+				sc.shape, sc.index, sc.provider, sc.hasProvider, nested = &mapShapes[ecsShape], ecsShape, p, true, true
+				return false
+			}
+		case keyRecords:
+			if v.Type() == pcommon.ValueTypeSlice && sc.shape == nil {
+				sc.envelope, sc.list = S3Object, v.Slice()
+				return false
+			}
+		case keyLogEvents:
+			if v.Type() == pcommon.ValueTypeSlice {
+				logEvents, hasLogEvents = v.Slice(), true
+				return !isData
+			}
+		case keyMessageType:
+			isData = v.Type() == pcommon.ValueTypeStr && v.Str() == dataMessage
+			return !(isData && hasLogEvents)
+		case keyDetail:
+			if v.Type() == pcommon.ValueTypeMap {
+				sc.detail, sc.hasDetail = v.Map(), true
+			}
+		case keyDetailType:
+			sc.detailType = true
+		}
+		return true
+	})
+	switch {
+	case nested:
+		if isSSM(sc.provider) {
+			sc.action, sc.hasAction = lookup(m, sc.shape.action)
+		}
+	case sc.shape != nil:
+		sc.action, sc.hasAction = actions[sc.index], seen[sc.index]
+		sc.envelope, sc.hasDetail = NoEnvelope, false
+	case sc.envelope == NoEnvelope && isData && hasLogEvents:
+		sc.envelope, sc.list = CWLogs, logEvents
+	}
+	if sc.envelope != NoEnvelope || !sc.detailType {
+		sc.hasDetail = false // a detail map alone is not an EventBridge event
+	}
+	return sc
+}
+
+func isSSM(v pcommon.Value) bool {
+	return v.Type() == pcommon.ValueTypeStr && v.Str() == ProviderSSM
+}
+
+// qualifiedMethod reports whether an rpc.method value is
+// "<eventSource>/<eventName>", as contrib's EmitV1RPCConventions writes it.
+func qualifiedMethod(v pcommon.Value) bool {
+	_, _, ok := splitMethod(v)
+	return ok
+}
+
+func splitMethod(v pcommon.Value) (service, method string, ok bool) {
+	if v.Type() != pcommon.ValueTypeStr {
+		return "", "", false
+	}
+	service, method, ok = strings.Cut(v.Str(), "/")
+	return service, method, ok && service != "" && method != ""
+}
+
+// match decides on the provider and action values found.
+func (sc *shapeScan) match() (Result, error) {
+	provider, action := "", ""
+	if sc.hasProvider {
+		if sc.provider.Type() != pcommon.ValueTypeStr {
+			return Malformed, errWrongType
+		}
+		provider = sc.provider.Str()
+	}
+	if sc.hasAction {
+		if sc.action.Type() != pcommon.ValueTypeStr {
+			if provider != ProviderSSM {
+				return Skip, nil
+			}
+			return Malformed, errWrongType
+		}
+		action = sc.action.Str()
+		if sc.index == otelShape {
+			if service, method, ok := splitMethod(sc.action); ok {
+				if sc.hasProvider && service != provider {
+					return Skip, nil // the two disagree: not an event we can read
+				}
+				provider, action = service, method
+			}
+		}
+	}
+	if provider != ProviderSSM || action != ActionStart {
+		return Skip, nil
+	}
+	return StartSession, nil
+}
+
+// readShape reads an event of a known map shape into ev.
+func readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
+	if sc.shape == nil {
+		return Skip, nil
+	}
+	result, err := sc.match()
+	if result == StartSession {
+		ev.Reset()
+		ev.Shape = sc.shape.shape
+		sc.shape.fill(m, res.Attributes(), ev)
+	}
+	return result, err
+}

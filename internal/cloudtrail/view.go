@@ -1,0 +1,138 @@
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+
+import (
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// view is what one look at a record found: an envelope, a map shape (in the
+// body, the attributes, or an EventBridge event's detail), or a text body.
+type view struct {
+	kind   Kind
+	text   string
+	isText bool
+	m      pcommon.Map
+	sc     shapeScan
+	inMap  bool // m holds the event or envelope
+}
+
+// look decides what a record carries, in this order: an envelope in a text
+// body, then a map body, then the attributes (json_parser's default), then
+// a text body read as one event.
+func look(lr plog.LogRecord) view {
+	var v view
+	body := lr.Body()
+	if v.text, v.isText = BodyText(body); v.isText {
+		if v.kind = textKind(v.text); v.kind != NoEnvelope {
+			return v
+		}
+	}
+	if body.Type() == pcommon.ValueTypeMap && v.lookMap(body.Map()) {
+		return v
+	}
+	v.lookMap(lr.Attributes())
+	return v
+}
+
+// lookMap scans m; an EventBridge event is looked into, its detail being
+// the CloudTrail event.
+func (v *view) lookMap(m pcommon.Map) bool {
+	sc := scanShape(m)
+	if !sc.found() {
+		return false
+	}
+	if sc.hasDetail {
+		m, sc = sc.detail, scanShape(sc.detail)
+		if sc.envelope != NoEnvelope {
+			sc = shapeScan{} // an envelope inside an event is not read
+		}
+	}
+	v.m, v.sc, v.inMap, v.kind = m, sc, true, sc.envelope
+	return true
+}
+
+// readView reads the one event v found.
+func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, error) {
+	switch {
+	case v.inMap:
+		return readShape(v.m, &v.sc, res, ev)
+	case v.isText:
+		return r.ReadJSON(v.text, ev)
+	}
+	return Skip, nil
+}
+
+// readSource reads one event of an envelope of lr, the same way whether it
+// was split into a record of its own or is read in place.
+func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event) (Result, error) {
+	var result Result
+	var err error
+	switch v := src.view(); {
+	case v.kind != NoEnvelope:
+		result = Skip // nested deeper than envelopes are
+	default:
+		result, err = r.readView(res, &v, ev)
+	}
+	return finish(result, err, lr, src.tsMs, ev)
+}
+
+// view looks at a source as look does at a record whose body it is.
+func (src *source) view() view {
+	var v view
+	if !src.isVal {
+		v.text, v.isText, v.kind = src.text, true, textKind(src.text)
+		return v
+	}
+	if v.text, v.isText = BodyText(src.val); v.isText {
+		v.kind = textKind(v.text)
+	} else if src.val.Type() == pcommon.ValueTypeMap {
+		v.lookMap(src.val.Map())
+	}
+	return v
+}
+
+// eventTime is the time of any CloudTrail event v found, without reading it
+// whole; zero when unknown.
+func eventTime(v *view, lr plog.LogRecord) time.Time {
+	switch {
+	case v.inMap && v.sc.shape != nil:
+		if v.sc.shape.timeKey == "" {
+			if lr.Timestamp() == 0 {
+				return time.Time{}
+			}
+			return lr.Timestamp().AsTime().UTC()
+		}
+		t, _ := ParseTime(lookupStr(v.m, v.sc.shape.timeKey))
+		return t
+	case v.isText && !v.inMap:
+		t, _ := rawEventTime(v.text)
+		return t
+	}
+	return time.Time{}
+}
+
+// rawEventTime finds "eventTime" in a JSON event by scanning, not parsing:
+// CloudTrail writes it as a plain string, never escaped.
+func rawEventTime(raw string) (time.Time, bool) {
+	const key = `"eventTime"`
+	i := strings.Index(raw, key)
+	if i < 0 || !strings.Contains(raw, `"eventSource"`) {
+		return time.Time{}, false
+	}
+	rest := raw[skipSpace(raw, i+len(key)):]
+	if rest == "" || rest[0] != ':' {
+		return time.Time{}, false
+	}
+	rest = rest[skipSpace(rest, 1):]
+	if rest == "" || rest[0] != '"' {
+		return time.Time{}, false
+	}
+	end := strings.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return time.Time{}, false
+	}
+	return ParseTime(rest[1 : 1+end])
+}
