@@ -51,20 +51,23 @@ lint:
 	$(GO) vet ./...
 
 # Alternating rounds against OTTL, then per-shape throughput and memory,
-# the new_terms backends (memory, file_storage, Redis), the 1,000,000-term
-# run on file_storage, the connector and the store.
+# envelopes of 1,000 and 10,000 events, the new_terms backends (memory,
+# file_storage, Redis), the 1,000,000-term run on file_storage, the
+# connector and the store, and the built collector's latency per path.
 # Save the output and compare runs with benchstat (make bench | tee new.txt).
 bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkVersusOTTL' -benchtime 15x ./processor/ssmsessionprocessor/
 	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching|BenchmarkBackends' -benchmem ./processor/ssmsessionprocessor/
+	$(GO) test -run '^$$' -bench 'BenchmarkEnvelopeScale' -benchtime 5x -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
+	$(GO) test -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x ./e2e/
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora); a
 # crasher is saved under the package's testdata/fuzz and replayed by make test.
 FUZZTIME ?= 60s
 fuzz:
-	for f in FuzzReadJSON FuzzReadMaps FuzzTargetFromKV FuzzSplitEnvelope; do \
+	for f in FuzzReadJSON FuzzReadMaps FuzzTargetFromKV FuzzEnvelopes; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/cloudtrail/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessor$$' -fuzztime $(FUZZTIME) ./processor/ssmsessionprocessor/
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
@@ -50,7 +52,7 @@ extensions:
     create_directory: true
 receivers:
   file_log:
-    include: [{{.Input}}/*]
+    include: ['{{.Input}}/*']
     start_at: beginning
     storage: file_storage
     poll_interval: 50ms
@@ -118,7 +120,7 @@ func (r *run) start(t *testing.T) {
 
 // startCollector writes the config rendered from tmpl with data to path,
 // starts the binary on it, and kills it at test end if still running.
-func startCollector(t *testing.T, path string, tmpl *template.Template, data any) *collectorrun.Collector {
+func startCollector(t testing.TB, path string, tmpl *template.Template, data any) *collectorrun.Collector {
 	t.Helper()
 	var b bytes.Buffer
 	require.NoError(t, tmpl.Execute(&b, data))
@@ -160,6 +162,22 @@ func (r *run) stop(t *testing.T) {
 // metric scrapes one self-telemetry value from the collector.
 func (r *run) metric(t *testing.T, name string) float64 {
 	t.Helper()
+	v, ok := r.scrape(t, name)
+	if !ok {
+		t.Fatalf("metric %s not exposed", name)
+	}
+	return v
+}
+
+// counter is a counter's value; one never added to is not exposed, and 0.
+func (r *run) counter(t *testing.T, name string) float64 {
+	t.Helper()
+	v, _ := r.scrape(t, name)
+	return v
+}
+
+func (r *run) scrape(t *testing.T, name string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.MetricsPort))
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -169,11 +187,10 @@ func (r *run) metric(t *testing.T, name string) float64 {
 		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") || strings.HasPrefix(line, name+"_total") {
 			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			require.NoError(t, err)
-			return v
+			return v, true
 		}
 	}
-	t.Fatalf("metric %s not exposed:\n%s", name, body)
-	return 0
+	return 0, false
 }
 
 func attr(lr plog.LogRecord, k string) string {
@@ -189,14 +206,16 @@ func writeFile(t *testing.T, path string, lines ...[]byte) {
 	require.NoError(t, os.WriteFile(path, append(bytes.Join(lines, []byte("\n")), '\n'), 0o644))
 }
 
-// checkTags compares output records with the expected tags; newTermOverride
-// replaces the expectation of new_term for some records.
-func checkTags(t *testing.T, out []plog.LogRecord, raws [][]byte, override map[int]string) {
+// checkTags compares output records with the expected tags of the identity
+// corpus; bodies are what each record's body must be (the raw event, or the
+// EventBridge event carrying it), a text or a map. override replaces the
+// expectation of new_term for some records.
+func checkTags(t *testing.T, out []plog.LogRecord, bodies [][]byte, override map[int]string) {
 	t.Helper()
 	expected := corpus.Expected(t)
-	require.Len(t, out, len(raws))
+	require.Len(t, out, len(bodies))
 	for i, lr := range out {
-		assert.JSONEq(t, string(raws[i]), lr.Body().Str(), "record %d body must be the event, unchanged", i)
+		assert.JSONEq(t, string(bodies[i]), bodyJSON(t, lr), "record %d body must be the event, unchanged", i)
 		w, match := expected[i]
 		if !match {
 			assert.Empty(t, attr(lr, "rule.id"), "record %d", i)
@@ -211,6 +230,18 @@ func checkTags(t *testing.T, out []plog.LogRecord, raws [][]byte, override map[i
 		assert.Equal(t, w.Principal, attr(lr, "ssmsession.principal"), "record %d", i)
 		assert.Equal(t, w.Target, attr(lr, "ssmsession.target"), "record %d", i)
 	}
+}
+
+// bodyJSON is a record's body as JSON text: the text itself, or a map
+// marshalled.
+func bodyJSON(t *testing.T, lr plog.LogRecord) string {
+	t.Helper()
+	if lr.Body().Type() == pcommon.ValueTypeMap {
+		raw, err := json.Marshal(lr.Body().Map().AsRaw())
+		require.NoError(t, err)
+		return string(raw)
+	}
+	return lr.Body().AsString()
 }
 
 // TestNDJSON: filelog reads an NDJSON CloudTrail file; every record comes

@@ -28,7 +28,7 @@ extensions:
     create_directory: true
 receivers:
   file_log:
-    include: [{{.Input}}/*]
+    include: ['{{.Input}}/*']
     start_at: beginning
     storage: file_storage
     poll_interval: 20ms

@@ -61,17 +61,21 @@ func textKind(s string) Kind {
 	if i == len(s) || s[i] != '{' {
 		return NoEnvelope
 	}
-	if mayBeConcatenated(s) && skipSpace(s, skipValue(s, i)) < len(s) {
-		return Concatenated
-	}
 	rest := s[skipSpace(s, i+1):]
 	switch {
 	case strings.HasPrefix(rest, `"`+recordsKey+`"`):
-		return S3Object
+		return S3Object // or S3 objects back to back: textEvents finds out
 	case strings.HasPrefix(rest, `"`+messageTypeKey+`"`) && isDataMessage(rest[len(messageTypeKey)+2:]):
-		return CWLogs
+		return CWLogs // likewise
+	case concatenated(s, i):
+		return Concatenated
 	}
 	return NoEnvelope // one event; a CONTROL_MESSAGE (a health check) has none
+}
+
+// concatenated reports whether another value follows the object at i.
+func concatenated(s string, i int) bool {
+	return mayBeConcatenated(s) && skipSpace(s, skipValue(s, i)) < len(s)
 }
 
 // isDataMessage reads `: "DATA_MESSAGE"` after the messageType key.
@@ -118,10 +122,17 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 		return out, false
 	}
 	switch kind {
-	case S3Object:
-		return splitS3(s, out)
-	case CWLogs:
-		return r.cwTextEvents(s, out)
+	case S3Object, CWLogs:
+		var ok bool
+		if kind == S3Object {
+			out, ok = splitS3(s, out)
+		} else {
+			out, ok = r.cwTextEvents(s, out)
+		}
+		if !ok && depth == 0 && concatenated(s, skipSpace(s, 0)) {
+			return r.textEvents(Concatenated, s, out, depth) // objects or payloads back to back
+		}
+		return out, ok
 	case Concatenated:
 		if depth >= maxNesting {
 			return out, false
@@ -182,6 +193,9 @@ func splitS3(body string, out []source) ([]source, bool) {
 // cwTextEvents parses a CloudWatch Logs DATA_MESSAGE. Messages are JSON
 // strings inside it, so each is unescaped into a string of its own.
 func (r *Reader) cwTextEvents(s string, out []source) ([]source, bool) {
+	if fastjson.Validate(s) != nil { // the parser alone lets bad escapes through
+		return out, false
+	}
 	p := r.parsers.Get()
 	defer r.parsers.Put(p)
 	v, err := p.Parse(s)
@@ -284,7 +298,7 @@ func skipValue(s string, i int) int {
 			}
 		}
 	}
-	return i
+	return min(i, len(s)) // an escape at the very end steps past it
 }
 
 // BodyText returns a text body (a string, or bytes viewed as a string

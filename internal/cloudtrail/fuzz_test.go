@@ -146,6 +146,9 @@ func FuzzEnvelopes(f *testing.F) {
 		counts := r.Walk(ld, Split, false, &ev, func(Item) {})
 		var got []string
 		ForEachRecord(ld, func(_ pcommon.Resource, lr plog.LogRecord) { got = append(got, lr.Body().Str()) })
+		if strings.ContainsFunc(body, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' }) {
+			return // raw control characters inside strings: fastjson accepts them, encoding/json does not
+		}
 		want, ok := oracleEvents(body, 0)
 		if !ok || len(want) == 0 {
 			if len(got) != 1 || got[0] != body || counts.Envelopes != 0 {
@@ -157,7 +160,7 @@ func FuzzEnvelopes(f *testing.F) {
 			t.Fatalf("%d records, encoding/json finds %d events", len(got), len(want))
 		}
 		for i := range want {
-			if got[i] != want[i] {
+			if perByte(got[i]) != perByte(want[i]) { // a CloudWatch message keeps its bytes; encoding/json replaces invalid ones
 				t.Fatalf("event %d is %q, encoding/json has %q", i, got[i], want[i])
 			}
 		}
@@ -237,6 +240,18 @@ func oracleConcatenated(body string) ([]string, bool) {
 		}
 	}
 	return out, pieces > 1
+}
+
+// perByte replaces each byte of invalid UTF-8 with U+FFFD, as encoding/json
+// decodes it.
+func perByte(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r) // RuneError for an invalid byte
+		i += n
+	}
+	return b.String()
 }
 
 // cwPayload wraps an event as a CloudWatch Logs subscription delivers it.

@@ -343,3 +343,35 @@ func BenchmarkBackends(b *testing.B) {
 }
 
 var benchRun atomic.Int64
+
+// BenchmarkEnvelopeScale splits one CloudTrail object of 1,000 and of 10,000
+// events (5% StartSession) in each form file_log gives it: time per event
+// must not grow with the object. Each iteration gets a fresh copy, made
+// outside the timer (a split consumes its input).
+func BenchmarkEnvelopeScale(b *testing.B) {
+	for _, shape := range []shapes.Shape{shapes.Envelope, shapes.EnvelopeMap, shapes.EnvelopeAttrs} {
+		for _, n := range []int{1_000, 10_000} {
+			b.Run(fmt.Sprintf("%s/%d", shape, n), func(b *testing.B) {
+				object, err := shapes.Logs(shape, traffic.Mix(3, n, 0.05, 200))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := newProcessor(processortest.NewNopSettings(NewFactory().Type()), defaultConfig(), time.Now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					b.StopTimer()
+					ld := plog.NewLogs()
+					object.CopyTo(ld)
+					b.StartTimer()
+					out, _ := p.processLogs(ctx, ld)
+					if out.LogRecordCount() != n {
+						b.Fatalf("%d records for %d events", out.LogRecordCount(), n)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+			})
+		}
+	}
+}

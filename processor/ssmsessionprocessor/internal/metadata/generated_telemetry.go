@@ -101,7 +101,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionEnvelopesSplit, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_envelopes_split",
-		metric.WithDescription("CloudTrail file objects (a Records array) split into one record per event. [Development]"),
+		metric.WithDescription("Envelopes (CloudTrail S3 objects, CloudWatch Logs payloads, concatenated objects) split into one record per event. [Development]"),
 		metric.WithUnit("{envelope}"),
 	)
 	errs = errors.Join(errs, err)

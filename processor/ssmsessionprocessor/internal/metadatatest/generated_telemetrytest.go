@@ -104,7 +104,7 @@ func AssertEqualProcessorSsmsessionDecisionsSkipped(t *testing.T, tt *componentt
 func AssertEqualProcessorSsmsessionEnvelopesSplit(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_envelopes_split",
-		Description: "CloudTrail file objects (a Records array) split into one record per event. [Development]",
+		Description: "Envelopes (CloudTrail S3 objects, CloudWatch Logs payloads, concatenated objects) split into one record per event. [Development]",
 		Unit:        "{envelope}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
