@@ -21,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/repo"
 )
 
 var binary string

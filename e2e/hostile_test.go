@@ -22,7 +22,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor"
 )
 

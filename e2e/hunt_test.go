@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 )
 
 // huntConfig: logs are tagged by the processor and counted by the

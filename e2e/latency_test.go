@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/emitted"
-	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // latencyConfig: each fast path into the processor, and an OTLP exporter to

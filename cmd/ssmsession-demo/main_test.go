@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/repo"
 )
 
 // TestDemo runs what `make run` runs and checks the story it tells: the

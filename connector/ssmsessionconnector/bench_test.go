@@ -5,8 +5,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
-	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // BenchmarkConnector counts batches of 1,000 realistic events (about 5%

@@ -24,11 +24,11 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadatatest"
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/golden"
-	"github.com/cloudtrail-detect/ssmsession/internal/samples"
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/golden"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor"
 )
 

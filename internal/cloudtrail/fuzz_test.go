@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 )
 
 // seeds are the project's own events plus hostile variants of them.

@@ -8,8 +8,8 @@ import (
 	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/samples"
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 )
 
 // str returns an emulation value as a string, "" for null.

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
-	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
-	"github.com/cloudtrail-detect/ssmsession/internal/testclock"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
 )
 
 var (

@@ -19,10 +19,10 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"gopkg.in/yaml.v3"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/redistest"
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
-	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // benchShapes are the input shapes benchmarked; each batch holds 1,000

@@ -9,9 +9,9 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
-	"github.com/cloudtrail-detect/ssmsession/internal/traffic"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // Records that are not StartSession must cost no allocation, whatever the

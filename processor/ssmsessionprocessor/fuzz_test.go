@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 )
 
 // FuzzProcessor sends one text record through the processor: nothing may

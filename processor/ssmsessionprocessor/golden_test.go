@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/golden"
-	"github.com/cloudtrail-detect/ssmsession/internal/samples"
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/golden"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 )
 
 // TestGolden pins the full output, every attribute of every record, for

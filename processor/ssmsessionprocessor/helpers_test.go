@@ -16,10 +16,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
-	"github.com/cloudtrail-detect/ssmsession/internal/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
-	"github.com/cloudtrail-detect/ssmsession/internal/testclock"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
 

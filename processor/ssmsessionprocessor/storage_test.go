@@ -18,9 +18,9 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
-	"github.com/cloudtrail-detect/ssmsession/internal/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 )
 
 func withStorage() *Config {

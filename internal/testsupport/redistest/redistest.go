@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/collectorrun"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 )
 
 // Server is one redis-server process.

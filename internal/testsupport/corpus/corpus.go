@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/repo"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/repo"
 )
 
 // Path returns a path under the repository root.
