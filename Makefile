@@ -1,6 +1,7 @@
 # ssmsession: everything a fresh machine with Go needs is built from here.
 #   make run    build the collector and run the demo on testdata/demo
 #   make test   lint, build the collector, run all tests (unit, golden, e2e) with -race
+#               (go test ./... alone runs all but the end-to-end tests: -tags e2e adds them)
 #   make bench  benchmarks against the stock OpenTelemetry way, with -benchmem
 
 GO        ?= go
@@ -36,8 +37,10 @@ run: $(COLLECTOR)
 
 # SSMSESSION_REQUIRE_REDIS turns "redis-server missing" from a skip into a
 # failure, so the Redis backend is always tested here.
+# The e2e build tag adds the tests that build and run the collector binary
+# (e2e/, the demo's test); plain `go test ./...` runs the rest, in seconds.
 test: lint redis $(COLLECTOR)
-	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -race -count=1 -timeout 45m ./...
+	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -tags e2e -race -count=1 -timeout 45m ./...
 
 # The Redis backend's tests start a real redis-server (Debian's package) on
 # 127.0.0.1; install it when missing.
@@ -48,7 +51,7 @@ redis:
 
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './build/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 # Alternating rounds against OTTL, then per-shape throughput and memory,
 # envelopes of 1,000 and 10,000 events, the new_terms backends (memory,
@@ -61,7 +64,7 @@ bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkEnvelopeScale' -benchtime 5x -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
-	$(GO) test -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x ./e2e/
+	$(GO) test -tags e2e -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x ./e2e/
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora); a
 # crasher is saved under the package's testdata/fuzz and replayed by make test.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e runs the built collector binary (bin/otelcol-ssmsession) on
 // real files with filelog, file_storage and the file exporter.
 package e2e
