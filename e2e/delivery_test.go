@@ -1,3 +1,6 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build e2e
 
 package e2e
@@ -24,8 +27,8 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
-	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/emitted"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 

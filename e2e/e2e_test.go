@@ -1,3 +1,6 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build e2e
 
 // Package e2e runs the built collector binary (bin/otelcol-ssmsession) on

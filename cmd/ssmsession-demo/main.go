@@ -1,3 +1,6 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ssmsession-demo runs the built collector on the bundled demo data
 // (testdata/demo) and tells, in plain words, what the ssmsession processor
 // found: each new-term alert, and where the tagged output went.

@@ -1,4 +1,7 @@
-package ssmsessionconnector
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 
 import "time"
 

@@ -1,3 +1,6 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cloudtrail reads the logical fields of a CloudTrail event from a log
 // record, whichever of the four common shapes carried it: a raw JSON body, a
 // parsed map, Elastic/ECS attributes, or OpenTelemetry's CloudTrail attributes.

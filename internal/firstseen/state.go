@@ -1,4 +1,7 @@
-package firstseen
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 
 import (
 	"crypto/sha256"

@@ -1,8 +1,11 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package firstseen decides whether a term (an identity, a combination of
 // field values) is seen for the first time within a history window, as
 // Elastic's new_terms rules do, but in the stream: a bounded LRU answers for
 // recent terms and a storage extension keeps the state across restarts.
-package firstseen
+package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 
 import (
 	"context"

@@ -1,10 +1,13 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package redisterms decides new terms in Redis, so that any number of
 // collector replicas give one answer: each term is new once per window
 // whichever replica sees it. The decision is one atomic script per
 // occurrence, sent in one pipeline per batch; a local cache answers for
 // terms Redis confirmed very recently, and decides alone while Redis is
 // unreachable.
-package redisterms
+package redisterms // import "github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 
 import (
 	"context"

@@ -1,8 +1,11 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package storagelink connects a component to the storage extension its
 // configuration names, and turns storage health into component status and
 // logs: a missing or failing storage degrades the component to memory
 // (RecoverableError), never stops its pipeline, and recovers by itself.
-package storagelink
+package storagelink // import "github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 
 import (
 	"context"

@@ -1,3 +1,6 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 package ssmsessionprocessor
 
 import (

@@ -1,4 +1,7 @@
-package ssmsessionprocessor
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ssmsessionprocessor // import "github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor"
 
 import (
 	"crypto/sha256"

@@ -1,6 +1,9 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package collectorrun runs the built collector binary on a config and reads
 // what its file exporter wrote: shared by the end-to-end tests and the demo.
-package collectorrun
+package collectorrun // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 
 import (
 	"bufio"

@@ -1,4 +1,7 @@
-package collectorrun
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package collectorrun // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 
 import (
 	"context"

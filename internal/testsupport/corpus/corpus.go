@@ -1,7 +1,10 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package corpus loads the project's own CloudTrail test events
 // (testdata/events) and the tags they are expected to get, for the unit,
 // golden and end-to-end tests alike.
-package corpus
+package corpus // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 
 import (
 	"encoding/json"

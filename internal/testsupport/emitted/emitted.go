@@ -1,10 +1,13 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package emitted reproduces the log records that contrib receivers this
 // machine's registry does not serve (awsfirehose, webhookevent, with the
 // encoding extensions a CloudTrail user pairs them with) hand to the next
 // consumer, as their README and source at v0.155.0 describe them. End-to-end
 // tests send exactly these records to the built collector over OTLP. It is
 // test support, not a receiver: no HTTP, no access key, no acknowledgement.
-package emitted
+package emitted // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/emitted"
 
 import (
 	"bytes"

@@ -1,7 +1,10 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package golden reads and writes golden files of pdata as indented OTLP
 // JSON, so reviewers can read them and diffs stay small. Run tests with
 // -update to rewrite them (contrib's pkg/golden is not served here).
-package golden
+package golden // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/golden"
 
 import (
 	"bytes"

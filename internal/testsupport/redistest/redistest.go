@@ -1,7 +1,10 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package redistest runs a real redis-server (Debian's package) on a
 // random loopback port for a test. Without the binary the test is skipped,
 // unless SSMSESSION_REQUIRE_REDIS is set (CI sets it): then it fails.
-package redistest
+package redistest // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 
 import (
 	"fmt"

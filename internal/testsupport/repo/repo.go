@@ -1,6 +1,9 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package repo finds the repository and reads its line-oriented data files;
 // it depends on nothing else of the project, so anything may use it.
-package repo
+package repo // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/repo"
 
 import (
 	"bufio"

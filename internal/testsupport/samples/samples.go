@@ -1,7 +1,10 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package samples loads the shared real CloudTrail records (../shared beside
 // the repository) that tests compare against Elastic's expected values. The
 // records are read in place, never copied into the project.
-package samples
+package samples // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
 
 import (
 	"encoding/json"

@@ -1,4 +1,7 @@
-package shapes
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package shapes // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 
 import (
 	"strings"

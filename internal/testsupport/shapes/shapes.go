@@ -1,8 +1,11 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package shapes renders CloudTrail events in each input shape the project
 // reads, for tests, golden files and benchmarks. It is an independent model of
 // the upstream mappings (Elastic's pipeline, contrib's CloudTrail encoding), so
 // tests that read its output check the reader against a second opinion.
-package shapes
+package shapes // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 
 import (
 	"bytes"

@@ -1,6 +1,9 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package storagetest gives tests real file storage (contrib's file_storage
 // extension, bbolt on disk) and a client wrapper that injects faults.
-package storagetest
+package storagetest // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 
 import (
 	"context"

@@ -1,6 +1,9 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testclock is a settable wall clock for tests: components take a
 // func() time.Time, tests pass Clock.Now and move it with Advance.
-package testclock
+package testclock // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
 
 import (
 	"sync"

@@ -1,7 +1,10 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
 // Package traffic generates realistic CloudTrail events: the everyday API
 // calls of an AWS estate and SSM sessions among them. It feeds the demo
 // data, the benchmarks and the load tests; output is deterministic per seed.
-package traffic
+package traffic // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 
 import (
 	"encoding/json"

@@ -1,4 +1,7 @@
-package traffic
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package traffic // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 
 import (
 	"fmt"
