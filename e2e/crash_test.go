@@ -51,7 +51,7 @@ func TestKillDashNine(t *testing.T) {
 	writeFile(t, filepath.Join(ref.Input, "cloudtrail.ndjson"), lines...)
 	ref.start(t)
 	want := map[string]tags{}
-	for _, lr := range ref.waitLogs(t, len(lines)) {
+	for _, lr := range ref.waitRecords(t, len(lines)) {
 		want[lr.Body().Str()] = tagsOf(lr)
 	}
 	require.NoError(t, ref.c.Stop(waitTimeout))

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -32,95 +31,21 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
-// deliveryConfig takes CloudTrail in every way AWS delivers it in near real
+// deliveryRun takes CloudTrail in every way AWS delivers it in near real
 // time: OTLP (what awsfirehose and webhookevent, not served here, hand the
 // pipeline, sent by the test), Kafka (the bundled receiver, on a kfake
 // broker), and file_log (S3 objects written by CloudTrail or Firehose). The
 // processor tags, the connector counts.
-var deliveryConfig = template.Must(template.New("delivery").Parse(`
-extensions:
-  file_storage:
-    directory: {{.State}}
-    create_directory: true
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPPort}}
-  file_log:
-    include: ['{{.Input}}/*']
-    start_at: beginning
-    storage: file_storage
-    poll_interval: 20ms
-    max_log_size: 64MiB
-    compression: auto
-{{- if .JSONParser}}
-    operators:
-      - type: json_parser
-{{- if eq .JSONParser "body"}}
-        parse_to: body
-{{- end}}
-{{- end}}
-{{- if .Kafka}}
-  kafka:
-    brokers: [{{.Kafka}}]
-    group_id: {{.KafkaGroup}}
-    initial_offset: earliest
-    logs:
-      topics: [{{.KafkaTopic}}]
-      encoding: {{.KafkaEncoding}}
-{{- end}}
-processors:
-  ssmsession:
-    new_terms:
-      storage: file_storage
-connectors:
-  ssmsession:
-    emit_interval: 100ms
-    window: 720h
-    storage: file_storage
-exporters:
-  file/logs:
-    path: {{.Output}}
-    rotation: {max_megabytes: 1024}
-  file/metrics:
-    path: {{.Metrics}}
-    rotation: {max_megabytes: 1024}
-service:
-  extensions: [file_storage]
-  telemetry:
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.MetricsPort}}
-  pipelines:
-    logs:
-      receivers: [otlp, file_log{{if .Kafka}}, kafka{{end}}]
-      processors: [ssmsession]
-      exporters: [file/logs, ssmsession]
-    metrics:
-      receivers: [ssmsession]
-      exporters: [file/metrics]
-`))
-
 type deliveryRun struct {
 	run
-	Metrics                string
-	OTLPPort               int
-	JSONParser             string // "", "body" or "attributes"
-	Kafka, KafkaEncoding   string
-	KafkaGroup, KafkaTopic string
-	otlp                   *collectorrun.OTLPClient
+	otlp *collectorrun.OTLPClient
 }
 
 func startDelivery(t *testing.T, mod func(*deliveryRun)) *deliveryRun {
 	t.Helper()
 	dir := t.TempDir()
-	r := &deliveryRun{run: *newRun(t, dir, "out"), Metrics: filepath.Join(dir, "metrics.json")}
+	r := &deliveryRun{run: *newRun(t, dir, "out")}
+	r.Metrics, r.HuntWindow = filepath.Join(dir, "metrics.json"), "720h" // the corpus spans two weeks
 	var err error
 	r.OTLPPort, err = collectorrun.FreePort()
 	require.NoError(t, err)
@@ -128,7 +53,7 @@ func startDelivery(t *testing.T, mod func(*deliveryRun)) *deliveryRun {
 	if mod != nil {
 		mod(r)
 	}
-	r.c = startCollector(t, filepath.Join(dir, "collector.yaml"), deliveryConfig, r)
+	r.c = startCollector(t, filepath.Join(dir, "collector.yaml"), r.config)
 	r.otlp, err = collectorrun.DialOTLP(fmt.Sprintf("127.0.0.1:%d", r.OTLPPort))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.otlp.Close() })

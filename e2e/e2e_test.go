@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -47,88 +46,39 @@ func TestMain(m *testing.M) {
 
 const waitTimeout = 90 * time.Second
 
-// logsConfig reads CloudTrail files with filelog, tags them, and writes the
-// result with the file exporter; checkpoints in file_storage, new terms
-// there too or, with Redis set, in Redis.
-var logsConfig = template.Must(template.New("cfg").Parse(`
-extensions:
-  file_storage:
-    directory: {{.State}}
-    create_directory: true
-receivers:
-  file_log:
-    include: ['{{.Input}}/*']
-    start_at: beginning
-    storage: file_storage
-    poll_interval: 50ms
-    max_log_size: 16MiB
-processors:
-  ssmsession:
-    new_terms:
-{{- if .Redis}}
-      backend: redis
-      redis:
-        endpoint: {{.Redis}}
-{{- else}}
-      storage: file_storage
-{{- end}}
-exporters:
-  file:
-    path: {{.Output}}
-    flush_interval: 50ms
-service:
-  extensions: [file_storage]
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: normal
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.MetricsPort}}
-  pipelines:
-    logs:
-      receivers: [file_log]
-      processors: [ssmsession]
-      exporters: [file]
-`))
-
-// run is one collector run in a test directory.
+// run is one collector run in a test directory: file_log on its input
+// folder, the processor, the file exporter; the hunt connector when its
+// Metrics path is set.
 type run struct {
-	Input, State, Output string
-	MetricsPort          int
-	Redis                string // endpoint of backend redis; empty: local
-	c                    *collectorrun.Collector
+	config
+	c *collectorrun.Collector
 }
 
 func newRun(t *testing.T, dir, name string) *run {
 	t.Helper()
 	port, err := collectorrun.FreePort()
 	require.NoError(t, err)
-	r := &run{
+	r := &run{config: config{
 		Input:       filepath.Join(dir, "input"),
 		State:       filepath.Join(dir, "state"),
 		Output:      filepath.Join(dir, name+".json"),
 		MetricsPort: port,
-	}
+	}}
 	require.NoError(t, os.MkdirAll(r.Input, 0o755))
 	return r
 }
 
 func (r *run) start(t *testing.T) {
 	t.Helper()
-	r.c = startCollector(t, strings.TrimSuffix(r.Output, ".json")+".yaml", logsConfig, r)
+	r.c = startCollector(t, strings.TrimSuffix(r.Output, ".json")+".yaml", r.config)
 }
 
-// startCollector writes the config rendered from tmpl with data to path,
-// starts the binary on it, and kills it at test end if still running.
-func startCollector(t testing.TB, path string, tmpl *template.Template, data any) *collectorrun.Collector {
+// startCollector writes cfg to path, starts the binary on it, and kills it
+// at test end if still running.
+func startCollector(t testing.TB, path string, cfg config) *collectorrun.Collector {
 	t.Helper()
 	var b bytes.Buffer
-	require.NoError(t, tmpl.Execute(&b, data))
+	require.NoError(t, collectorConfig.Execute(&b, cfg))
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
 	c, err := collectorrun.Start(binary, path, []string{collectorrun.CrashSafe})
 	require.NoError(t, err)
@@ -304,4 +254,25 @@ func TestRestartDoesNotReAlert(t *testing.T) {
 	}
 	checkTags(t, out, raws, override)
 	second.stop(t)
+}
+
+// TestOneProcessorTwoPipelines: the processor listed in two pipelines of one
+// collector decides from one state with one storage client. The corpus fed
+// half through each pipeline is tagged as through one, and storage never
+// degrades (the second client of one file_storage used to block, then fall
+// back to memory, alerting every term twice).
+func TestOneProcessorTwoPipelines(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	dir := t.TempDir()
+	r := newRun(t, dir, "out")
+	r.Second = filepath.Join(dir, "second")
+	require.NoError(t, os.MkdirAll(r.Second, 0o755))
+	r.start(t)
+	writeFile(t, filepath.Join(r.Input, "part1.ndjson"), raws[:11]...)
+	r.waitRecords(t, 11)
+	writeFile(t, filepath.Join(r.Second, "part2.ndjson"), raws[11:]...)
+	checkTags(t, r.waitRecords(t, len(raws)), raws, nil)
+	assert.Zero(t, r.counter(t, "otelcol_processor_ssmsession_storage_errors"))
+	assert.NotContains(t, r.c.Log(), "storage degraded")
+	r.stop(t)
 }

@@ -6,86 +6,31 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"text/template"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 )
 
-// huntConfig: logs are tagged by the processor and counted by the
-// connector, whose metrics go to a file. It is crash-safe end to end:
-// file_log consumes synchronously (the feature gate, passed by
-// startCollector) and the file exporters write through (rotation set;
-// without it they buffer).
-var huntConfig = template.Must(template.New("hunt").Parse(`
-extensions:
-  file_storage:
-    directory: {{.State}}
-    create_directory: true
-receivers:
-  file_log:
-    include: ['{{.Input}}/*']
-    start_at: beginning
-    storage: file_storage
-    poll_interval: 20ms
-processors:
-  ssmsession:
-    new_terms:
-      storage: file_storage
-connectors:
-  ssmsession:
-    emit_interval: 100ms
-    storage: file_storage
-exporters:
-  file/logs:
-    path: {{.Output}}
-    rotation: {max_megabytes: 1024}
-  file/metrics:
-    path: {{.Metrics}}
-    rotation: {max_megabytes: 1024}
-service:
-  extensions: [file_storage]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [file_log]
-      processors: [ssmsession]
-      exporters: [file/logs, ssmsession]
-    metrics:
-      receivers: [ssmsession]
-      exporters: [file/metrics]
-`))
-
-type huntRun struct {
-	Input, State, Output, Metrics string
-	c                             *collectorrun.Collector
-}
-
-func newHuntRun(t *testing.T, dir, name string) *huntRun {
+// newHuntRun is a run whose logs are also counted by the hunt connector,
+// its metrics written to a file. It is crash-safe end to end: file_log
+// consumes synchronously (the feature gate, passed by startCollector) and
+// the file exporters write through.
+func newHuntRun(t *testing.T, dir, name string) *run {
 	t.Helper()
-	r := &huntRun{Input: filepath.Join(dir, "input"), State: filepath.Join(dir, "state"),
-		Output: filepath.Join(dir, name+"-logs.json"), Metrics: filepath.Join(dir, name+"-metrics.json")}
-	require.NoError(t, os.MkdirAll(r.Input, 0o755))
+	r := newRun(t, dir, name+"-logs")
+	r.Metrics = filepath.Join(dir, name+"-metrics.json")
+	r.Poll, r.MetricsPort = 20*time.Millisecond, 0
 	return r
 }
 
-func (r *huntRun) start(t *testing.T) {
-	t.Helper()
-	r.c = startCollector(t, strings.TrimSuffix(r.Output, "-logs.json")+".yaml", huntConfig, r)
-}
-
-func startHunt(t *testing.T, dir, name string) *huntRun {
+func startHunt(t *testing.T, dir, name string) *run {
 	t.Helper()
 	r := newHuntRun(t, dir, name)
 	r.start(t)
@@ -124,13 +69,6 @@ func lastMetrics(t *testing.T, path string) map[string]int64 {
 	return out
 }
 
-// waitLogs waits until the tagged logs output holds at least n records and
-// returns them.
-func (r *huntRun) waitLogs(t *testing.T, n int) []plog.LogRecord {
-	t.Helper()
-	return collectorrun.Records(waitLogs(t, r.c, r.Output, n))
-}
-
 // TestHuntMetrics: the built collector counts the corpus's StartSession
 // calls in a 7-day window of event time and emits once more on shutdown;
 // after a restart on the same storage, a full replay changes no count.
@@ -139,7 +77,7 @@ func TestHuntMetrics(t *testing.T) {
 	dir := t.TempDir()
 	first := startHunt(t, dir, "first")
 	writeFile(t, filepath.Join(first.Input, "cloudtrail.ndjson"), raws...)
-	first.waitLogs(t, len(raws))
+	first.waitRecords(t, len(raws))
 	require.NoError(t, first.c.Stop(waitTimeout))
 	got := lastMetrics(t, first.Metrics)
 	// The window ends with the newest event (2026-11-15 09:05): alice's two
@@ -154,7 +92,7 @@ func TestHuntMetrics(t *testing.T) {
 
 	second := startHunt(t, dir, "second")
 	writeFile(t, filepath.Join(second.Input, "replay.ndjson"), append([][]byte{[]byte(`{"replay":true}`)}, raws...)...)
-	second.waitLogs(t, 1+len(raws))
+	second.waitRecords(t, 1+len(raws))
 	require.NoError(t, second.c.Stop(waitTimeout))
 	assert.Equal(t, got, lastMetrics(t, second.Metrics), "the replay counted nothing twice")
 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -24,51 +23,6 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/emitted"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
-
-// latencyConfig: each fast path into the processor, and an OTLP exporter to
-// the benchmark's sink, which notes when each tagged record arrives. No
-// batch processor: what is measured is the collector's own delay.
-var latencyConfig = template.Must(template.New("latency").Parse(`
-extensions:
-  file_storage:
-    directory: {{.State}}
-    create_directory: true
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.OTLPPort}}
-  kafka:
-    brokers: [{{.Kafka}}]
-    group_id: ssmsession-latency
-    initial_offset: latest
-    max_fetch_wait: 10ms
-    logs:
-      topics: [cloudtrail-latency]
-      encoding: text
-  file_log:
-    include: ['{{.Input}}/*']
-    start_at: end
-    poll_interval: {{.Poll}}
-processors:
-  ssmsession:
-    new_terms:
-      storage: file_storage
-exporters:
-  otlp/sink:
-    endpoint: {{.Sink}}
-    tls: {insecure: true}
-service:
-  extensions: [file_storage]
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp, kafka, file_log]
-      processors: [ssmsession]
-      exporters: [otlp/sink]
-`))
 
 // latencyEvents: every event a StartSession (the records the processor does
 // most with; one in ten fails, as in the everyday mix), 40 identities, one
@@ -107,9 +61,13 @@ func BenchmarkLatency(b *testing.B) {
 	require.NoError(b, err)
 	input := filepath.Join(dir, "input")
 	require.NoError(b, os.MkdirAll(input, 0o755))
-	c := startCollector(b, filepath.Join(dir, "collector.yaml"), latencyConfig, map[string]any{
-		"State": filepath.Join(dir, "state"), "OTLPPort": otlpPort, "Kafka": kafka.addr,
-		"Input": input, "Poll": filePoll, "Sink": sink.Addr(),
+	// Each fast path into the processor, and an OTLP exporter to the sink,
+	// which notes when each tagged record arrives. No batch processor: what
+	// is measured is the collector's own delay.
+	c := startCollector(b, filepath.Join(dir, "collector.yaml"), config{
+		State: filepath.Join(dir, "state"), Input: input, Poll: filePoll, FromEnd: true,
+		OTLPPort: otlpPort, Kafka: kafka.addr, KafkaTopic: "cloudtrail-latency", KafkaGroup: "ssmsession-latency", KafkaEncoding: "text",
+		Sink: sink.Addr(),
 	})
 	client, err := collectorrun.DialOTLP(fmt.Sprintf("127.0.0.1:%d", otlpPort))
 	require.NoError(b, err)

@@ -12,8 +12,13 @@ import (
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 )
 
-// maxBuckets bounds window/bucket, so memory per series is bounded.
-const maxBuckets = 10_000
+// maxBuckets bounds window/bucket, so memory per series is bounded, and
+// maxTotalBuckets bounds max_series × window/bucket, the memory of all
+// series at the worst (16 bytes a bucket: 160 MB).
+const (
+	maxBuckets      = 10_000
+	maxTotalBuckets = 10_000_000
+)
 
 // Config is the ssmsession connector configuration.
 type Config struct {
@@ -65,6 +70,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeries <= 0 {
 		errs = append(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
+	}
+	if c.MaxSeries > 0 && c.Window > 0 && c.Bucket > 0 && c.Window%c.Bucket == 0 {
+		if total := int64(c.MaxSeries) * int64(c.Window/c.Bucket); total > maxTotalBuckets {
+			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d buckets (%d × %d); at most %d (about 160 MB): lower max_series or use a larger bucket",
+				total, c.MaxSeries, c.Window/c.Bucket, maxTotalBuckets))
+		}
 	}
 	return errors.Join(errs...)
 }

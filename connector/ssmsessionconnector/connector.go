@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
@@ -25,8 +24,13 @@ import (
 
 // dedupeCache is how many recent event ids are held in memory to recognise
 // CloudTrail's (and receivers') duplicate deliveries; with storage, older
-// ones within the window are found there.
+// ones within the window are found there. It also bounds the event marks
+// that wait for their counts to be saved.
 const dedupeCache = 1 << 16
+
+// futureSkew: event times further ahead of the wall clock than this do not
+// move the window, nor the de-duplication store's pruning clock.
+const futureSkew = time.Hour
 
 type ssmConnector struct {
 	cfg     *Config
@@ -38,15 +42,25 @@ type ssmConnector struct {
 	now     func() time.Time
 	version string
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the fields below; never held across I/O
 	counter *counter
 	client  storage.Client
+	// unsettled are event marks whose counts are not saved yet: settled
+	// (the event counted) once a save covering them succeeds.
+	unsettled []marks
 	// seen decides whether an event id was counted before: first-seen per
 	// event within the window, persisted with the counts.
 	seen *firstseen.Store
 
 	done chan struct{}
 	wg   sync.WaitGroup
+}
+
+// marks are the event marks of one batch and the counter generation its
+// counts reached.
+type marks struct {
+	gen    uint64
+	alerts []firstseen.Alert
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) (*ssmConnector, error) {
@@ -56,16 +70,14 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 	}
 	seen, err := firstseen.New(firstseen.Settings{
 		Window: cfg.Window, CacheSize: dedupeCache, Persistent: cfg.Storage != nil,
-		PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: now,
+		PruneInterval: time.Hour, FutureSkew: futureSkew, Now: now,
 	})
 	if err != nil {
 		return nil, err
 	}
 	c := &ssmConnector{
-		cfg: cfg,
-		logger: set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(core, 10*time.Second, 1, 0)
-		})),
+		cfg:     cfg,
+		logger:  storagelink.SampledLogger(set.Logger),
 		tel:     tel,
 		next:    next,
 		now:     now,
@@ -74,8 +86,10 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		seen:    seen,
 		done:    make(chan struct{}),
 	}
-	c.link = storagelink.New(component.KindConnector, set.ID, cfg.Storage, c.logger, now, c.attach,
-		func() { tel.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1) })
+	c.link = storagelink.New(storagelink.Settings{
+		Kind: component.KindConnector, Self: set.ID, Extension: cfg.Storage, Logger: c.logger, Attach: c.attach,
+		OnError: func() { tel.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1) }, Now: now,
+	})
 	return c, nil
 }
 
@@ -92,18 +106,24 @@ func (c *ssmConnector) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// attach takes a new storage client: stored counts are merged in first.
-func (c *ssmConnector) attach(client storage.Client) {
+// attach takes a new storage client: the stored counts are read, outside
+// the lock, and merged into those made meanwhile.
+func (c *ssmConnector) attach(ctx context.Context, client storage.Client) {
 	c.seen.SetClient(client)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.client = client
 	if client == nil {
+		c.mu.Lock()
+		c.client = nil
+		c.mu.Unlock()
 		return
 	}
-	if err := c.counter.load(context.Background(), client); err != nil {
+	stored, anchor, err := loadSeries(ctx, client)
+	if err != nil {
 		c.logger.Warn("stored counts not restored", zap.Error(err))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counter.restore(stored, anchor)
+	c.client = client
 }
 
 func (c *ssmConnector) emitLoop() {
@@ -148,10 +168,9 @@ type session struct {
 
 // ConsumeLogs counts the StartSession calls of ld, in envelopes too. Each
 // event id is counted once: it is marked seen, the counts are saved, and
-// only then is the mark settled, so a crash in between makes a redelivered
-// event count (at least once), never vanish.
+// only once they are is the mark settled, so a crash in between makes a
+// redelivered event count (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	c.link.ReconnectIfDue(ctx)
 	counts, sessions, newest := c.read(ld)
 
 	var obs []firstseen.Observation
@@ -181,22 +200,37 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 			overflow++
 		}
 	}
-	ops, changed := c.counter.pending()
+	c.await(alerts)
+	snap := c.counter.pending()
 	client := c.client
 	c.mu.Unlock()
 
-	c.save(ctx, client, ops, changed)
-	if len(alerts) > 0 {
-		// Marked counted once the counts are saved, not before.
-		c.seen.Settle(alerts, true)
-		c.storageHealth(c.seen.Flush(ctx))
-	}
+	c.save(ctx, client, snap, nil)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)
 	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, dups)
 	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, overflow)
 	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
 	return nil
+}
+
+// await queues a batch's event marks until a save covers its counts,
+// keeping the newest dedupeCache: older ones stay in flight, which after a
+// restart counts their events again if they come back (at least once).
+// Called with mu held.
+func (c *ssmConnector) await(alerts []firstseen.Alert) {
+	if len(alerts) == 0 {
+		return
+	}
+	c.unsettled = append(c.unsettled, marks{gen: c.counter.gen, alerts: alerts})
+	n := 0
+	for _, m := range c.unsettled {
+		n += len(m.alerts)
+	}
+	for len(c.unsettled) > 1 && n > dedupeCache {
+		n -= len(c.unsettled[0].alerts)
+		c.unsettled = c.unsettled[1:]
+	}
 }
 
 // read walks ld once, outside the lock, with scratch of its own: the
@@ -229,22 +263,45 @@ func (c *ssmConnector) storageHealth(st firstseen.Stats) {
 	}
 }
 
-// save writes ops in one batch; series stay marked changed until it works.
-func (c *ssmConnector) save(ctx context.Context, client storage.Client, ops []*storage.Operation, changed []*series) {
-	if client == nil || len(ops) == 0 {
+// save writes the changed series (and deletes) in one batch and then
+// settles the event marks their counts cover. Without storage configured
+// the counts live in memory and the marks settle at once; with storage but
+// no client, or after a failed write, marks wait for the next save.
+func (c *ssmConnector) save(ctx context.Context, client storage.Client, snap snapshot, deletes []*storage.Operation) {
+	ops := append(snap.ops, deletes...)
+	persistent := c.cfg.Storage != nil
+	if persistent && (client == nil || len(ops) > 0 && !c.write(ctx, client, ops)) {
 		return
 	}
-	if err := client.Batch(ctx, ops...); err != nil {
-		c.link.Failed(err)
-		return
+	if persistent {
+		c.tel.ConnectorSsmsessionStorageWrites.Add(ctx, int64(len(snap.series)))
 	}
 	c.mu.Lock()
-	for _, s := range changed {
-		s.changed = false
+	c.counter.saved(snap)
+	var settle []firstseen.Alert
+	keep := c.unsettled[:0]
+	for _, m := range c.unsettled {
+		if !persistent || m.gen <= snap.gen {
+			settle = append(settle, m.alerts...)
+		} else {
+			keep = append(keep, m)
+		}
 	}
+	c.unsettled = keep
 	c.mu.Unlock()
-	c.tel.ConnectorSsmsessionStorageWrites.Add(ctx, int64(len(changed)))
+	if len(settle) > 0 {
+		c.seen.Settle(settle, true)
+		c.storageHealth(c.seen.Flush(ctx))
+	}
+}
+
+func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*storage.Operation) bool {
+	if err := client.Batch(ctx, ops...); err != nil {
+		c.link.Failed(err)
+		return false
+	}
 	c.link.Recovered()
+	return true
 }
 
 // emit drops idle series and sends the metrics downstream.
@@ -252,12 +309,12 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Lock()
 	expired := c.counter.expire()
 	n := len(c.counter.series)
-	var md = c.counter.metrics(c.now(), c.version)
-	ops, changed := c.counter.pending()
+	md := c.counter.metrics(c.now(), c.version)
+	snap := c.counter.pending()
 	client := c.client
 	c.mu.Unlock()
 
-	c.save(ctx, client, append(ops, deletes(expired)...), changed)
+	c.save(ctx, client, snap, deletes(expired))
 	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)))
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n))
 	if md.DataPointCount() == 0 {

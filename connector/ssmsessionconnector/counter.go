@@ -32,7 +32,8 @@ type series struct {
 	// Buckets are sparse and ascending, and only those inside the window
 	// are kept: memory grows with activity, never beyond window/bucket.
 	Buckets []bucket `json:"buckets"`
-	changed bool
+	changed bool     // not saved since it last changed
+	version uint64   // the counter generation of its last change
 }
 
 // last is the newest bucket with sessions, or -1.
@@ -52,6 +53,7 @@ type counter struct {
 	now       func() time.Time
 
 	series map[seriesKey]*series
+	gen    uint64 // counts every change, so a save knows what it covered
 	// anchor is the bucket of the newest plausible event time seen; the
 	// window is the nb buckets ending with it.
 	anchor     int64
@@ -63,7 +65,7 @@ func newCounter(window, size time.Duration, maxSeries int, now func() time.Time)
 		size:      int64(size),
 		nb:        int64(window / size),
 		maxSeries: maxSeries,
-		skew:      time.Hour,
+		skew:      futureSkew,
 		now:       now,
 		series:    map[seriesKey]*series{},
 	}
@@ -104,20 +106,35 @@ func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 	s, ok := c.series[key]
 	if !ok {
 		if len(c.series) >= c.maxSeries+c.overflowCount() {
-			key, overflowed = seriesKey{Overflow: true}, true
-			s = c.series[key]
-		}
-		if s == nil {
+			s, overflowed = c.overflowSeries(), true
+		} else {
 			s = &series{Key: key, Start: c.now().UnixNano()}
 			c.series[key] = s
 		}
 	}
 	s.Total++
-	s.changed = true
 	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
-		s.Buckets = insertBucket(s.Buckets, i)
+		s.Buckets = addBucket(s.Buckets, i, 1)
 	}
+	c.touch(s)
 	return overflowed
+}
+
+// touch marks s changed at a new generation.
+func (c *counter) touch(s *series) {
+	c.gen++
+	s.changed, s.version = true, c.gen
+}
+
+// overflowSeries is the one series that takes counts beyond max_series.
+func (c *counter) overflowSeries() *series {
+	key := seriesKey{Overflow: true}
+	s := c.series[key]
+	if s == nil {
+		s = &series{Key: key, Start: c.now().UnixNano()}
+		c.series[key] = s
+	}
+	return s
 }
 
 func (c *counter) overflowCount() int {
@@ -127,21 +144,21 @@ func (c *counter) overflowCount() int {
 	return 0
 }
 
-// insertBucket adds one session to bucket i, keeping the slice ascending.
-func insertBucket(b []bucket, i int64) []bucket {
+// addBucket adds n sessions to bucket i, keeping the slice ascending.
+func addBucket(b []bucket, i, n int64) []bucket {
 	for k := len(b) - 1; k >= 0; k-- {
 		switch {
 		case b[k].Index == i:
-			b[k].Count++
+			b[k].Count += n
 			return b
 		case b[k].Index < i:
 			b = append(b, bucket{})
 			copy(b[k+2:], b[k+1:])
-			b[k+1] = bucket{Index: i, Count: 1}
+			b[k+1] = bucket{Index: i, Count: n}
 			return b
 		}
 	}
-	return append([]bucket{{Index: i, Count: 1}}, b...)
+	return append([]bucket{{Index: i, Count: n}}, b...)
 }
 
 // inWindow sums the buckets of s inside the window.
@@ -167,7 +184,7 @@ func (c *counter) expire() []seriesKey {
 		}
 		if trim > 0 {
 			s.Buckets = append(s.Buckets[:0], s.Buckets[trim:]...)
-			s.changed = true
+			c.touch(s)
 		}
 		if len(s.Buckets) == 0 {
 			delete(c.series, k)

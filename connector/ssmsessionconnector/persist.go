@@ -37,11 +37,23 @@ func boolStr(b bool) string {
 	return ""
 }
 
+// snapshot is what one save writes: the changed series at the counter
+// generation gen, with the version each had.
+type snapshot struct {
+	gen    uint64
+	ops    []*storage.Operation
+	series []savedSeries
+}
+
+type savedSeries struct {
+	s       *series
+	version uint64
+}
+
 // pending lists the writes for series changed since the last successful
 // save, with the anchor.
-func (c *counter) pending() ([]*storage.Operation, []*series) {
-	var ops []*storage.Operation
-	var changed []*series
+func (c *counter) pending() snapshot {
+	snap := snapshot{gen: c.gen}
 	for _, s := range c.series {
 		if !s.changed {
 			continue
@@ -50,13 +62,23 @@ func (c *counter) pending() ([]*storage.Operation, []*series) {
 		if err != nil {
 			continue // plain data: cannot fail
 		}
-		ops = append(ops, storage.SetOperation(storageKey(s.Key), raw))
-		changed = append(changed, s)
+		snap.ops = append(snap.ops, storage.SetOperation(storageKey(s.Key), raw))
+		snap.series = append(snap.series, savedSeries{s, s.version})
 	}
-	if len(ops) > 0 {
-		ops = append(ops, storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))))
+	if len(snap.ops) > 0 {
+		snap.ops = append(snap.ops, storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))))
 	}
-	return ops, changed
+	return snap
+}
+
+// saved marks the series of a successful save unchanged, unless they
+// changed again since it was taken.
+func (c *counter) saved(snap snapshot) {
+	for _, ss := range snap.series {
+		if ss.s.version == ss.version {
+			ss.s.changed = false
+		}
+	}
 }
 
 func deletes(keys []seriesKey) []*storage.Operation {
@@ -67,42 +89,55 @@ func deletes(keys []seriesKey) []*storage.Operation {
 	return ops
 }
 
-// load merges the stored series into memory: counts made before storage was
-// reachable add to the stored ones.
-func (c *counter) load(ctx context.Context, client storage.Client) error {
+// loadSeries reads the stored series and anchor; unreadable entries are
+// deleted.
+func loadSeries(ctx context.Context, client storage.Client) (stored []*series, anchor *int64, err error) {
 	walker, ok := client.(storage.Walker)
 	if !ok {
-		return errNoWalk
+		return nil, nil, errNoWalk
 	}
-	return walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
+	err = walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
 		switch {
 		case key == anchorKey && len(value) == 8:
-			if a := int64(binary.BigEndian.Uint64(value)); !c.anchorSeen || a > c.anchor {
-				c.anchor, c.anchorSeen = a, true
-			}
+			a := int64(binary.BigEndian.Uint64(value))
+			anchor = &a
 		case strings.HasPrefix(key, seriesPrefix):
 			var s series
 			if err := json.Unmarshal(value, &s); err != nil {
 				return []*storage.Operation{storage.DeleteOperation(key)}, nil // unreadable: drop it
 			}
-			c.merge(&s)
+			stored = append(stored, &s)
 		}
 		return nil, nil
 	})
+	return stored, anchor, err
+}
+
+// restore merges stored series into memory: counts made before storage was
+// reachable add to the stored ones, and max_series bounds the result.
+func (c *counter) restore(stored []*series, anchor *int64) {
+	if anchor != nil && (!c.anchorSeen || *anchor > c.anchor) {
+		c.anchor, c.anchorSeen = *anchor, true
+	}
+	for _, s := range stored {
+		c.merge(s)
+	}
 }
 
 func (c *counter) merge(stored *series) {
 	s, ok := c.series[stored.Key]
 	if !ok {
-		c.series[stored.Key] = stored
-		return
+		if len(c.series) < c.maxSeries+c.overflowCount() || stored.Key.Overflow {
+			c.series[stored.Key] = stored
+			return
+		}
+		// Beyond max_series: its counts go to the overflow series.
+		s = c.overflowSeries()
 	}
 	s.Total += stored.Total
 	s.Start = min(s.Start, stored.Start)
 	for _, b := range stored.Buckets {
-		for range b.Count {
-			s.Buckets = insertBucket(s.Buckets, b.Index)
-		}
+		s.Buckets = addBucket(s.Buckets, b.Index, b.Count)
 	}
-	s.changed = true
+	c.touch(s)
 }

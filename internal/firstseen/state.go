@@ -34,26 +34,6 @@ func appendLengthPrefixed(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// alertStatus tracks the event that last made a term new, so that the same
-// event seen again gets the same answer: re-alerted when its first alert may
-// not have reached the next consumer, not alerted when it did.
-type alertStatus uint8
-
-const (
-	alertNone      alertStatus = iota
-	alertInFlight              // tagged and passed on; delivery not confirmed yet
-	alertDelivered             // the next consumer accepted the batch
-	alertRetry                 // delivery failed, or the process stopped before knowing
-)
-
-// state is what the store keeps per term (32 bytes).
-type state struct {
-	latest  int64  // newest occurrence, event time in Unix nanoseconds
-	alertAt int64  // event time of the occurrence that raised the alert
-	alertEv uint64 // fingerprint of that event
-	status  alertStatus
-}
-
 const (
 	keyPrefix    = "t:"
 	valueVersion = 1
@@ -64,34 +44,34 @@ var errBadValue = errors.New("stored term state has an unknown format")
 
 func storageKey(k Key) string { return keyPrefix + hex.EncodeToString(k[:]) }
 
-func encode(s state) []byte {
+func encode(s State) []byte {
 	b := make([]byte, valueLen)
 	b[0] = valueVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(s.latest))
-	binary.BigEndian.PutUint64(b[9:], uint64(s.alertAt))
-	binary.BigEndian.PutUint64(b[17:], s.alertEv)
-	b[25] = byte(s.status)
+	binary.BigEndian.PutUint64(b[1:], uint64(s.Latest))
+	binary.BigEndian.PutUint64(b[9:], uint64(s.AlertAt))
+	binary.BigEndian.PutUint64(b[17:], s.AlertEv)
+	b[25] = byte(s.Status)
 	return b
 }
 
 // decode reads a stored state. An alert still in flight when the state was
 // written is read as needing a retry: the process that wrote it is gone and
 // never learnt whether the alert was delivered.
-func decode(b []byte) (state, error) {
+func decode(b []byte) (State, error) {
 	if len(b) != valueLen || b[0] != valueVersion {
-		return state{}, errBadValue
+		return State{}, errBadValue
 	}
-	s := state{
-		latest:  int64(binary.BigEndian.Uint64(b[1:])),
-		alertAt: int64(binary.BigEndian.Uint64(b[9:])),
-		alertEv: binary.BigEndian.Uint64(b[17:]),
-		status:  alertStatus(b[25]),
+	s := State{
+		Latest:  int64(binary.BigEndian.Uint64(b[1:])),
+		AlertAt: int64(binary.BigEndian.Uint64(b[9:])),
+		AlertEv: binary.BigEndian.Uint64(b[17:]),
+		Status:  Status(b[25]),
 	}
-	if s.status == alertInFlight {
-		s.status = alertRetry
+	if s.Status == StatusInFlight {
+		s.Status = StatusRetry
 	}
-	if s.status > alertRetry {
-		return state{}, errBadValue
+	if s.Status > StatusRetry {
+		return State{}, errBadValue
 	}
 	return s, nil
 }

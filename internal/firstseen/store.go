@@ -10,8 +10,8 @@ package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/fi
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,17 +24,18 @@ type Settings struct {
 	// Window is the history window: a term is new when its latest earlier
 	// occurrence is more than Window before this one.
 	Window time.Duration
-	// CacheSize bounds the terms held in memory.
+	// CacheSize bounds the terms held in memory, and the states kept for
+	// writing while storage fails.
 	CacheSize int
 	// Persistent says a storage extension is configured; without a client
-	// the store then counts itself degraded and keeps unsaved terms.
+	// the store then keeps unsaved states and reports it.
 	Persistent bool
 	// PruneInterval is the wall time between sweeps of stored terms older
 	// than the window.
 	PruneInterval time.Duration
-	// MaxFutureSkew: event times further ahead of Now do not advance the
-	// clock that pruning uses, so one bad timestamp cannot empty the store.
-	MaxFutureSkew time.Duration
+	// FutureSkew: event times further ahead of Now do not advance the clock
+	// that pruning uses, so one bad timestamp cannot empty the store.
+	FutureSkew time.Duration
 	// Now is the wall clock (injectable for tests).
 	Now func() time.Time
 }
@@ -63,7 +64,7 @@ type Decider interface {
 	Observe(ctx context.Context, obs []Observation, isNew []bool) ([]Alert, Stats)
 	// Settle records whether the alerts reached the next consumer.
 	Settle(alerts []Alert, delivered bool)
-	// Close writes what is pending; the caller closes clients after.
+	// Close writes what is pending, within ctx; the caller closes clients after.
 	Close(ctx context.Context) Stats
 }
 
@@ -82,30 +83,42 @@ type Stats struct {
 	Fallback int
 }
 
-// slot is a term's state while a batch is decided.
-type slot struct {
-	s              state
-	known, changed bool
-}
-
-// Store is safe for concurrent use. Decisions of one batch are made under
-// one lock, in record order, so batch boundaries never change an answer.
+// Store is safe for concurrent use. Its lock guards memory only: storage is
+// read before a batch is decided and written after, outside the lock. The
+// decisions of one batch are made under one hold of the lock, in record
+// order, so batch boundaries never change an answer, and concurrent batches
+// see each other's decisions.
 type Store struct {
 	set    Settings
 	window int64
 
 	mu        sync.Mutex
-	lru       *simplelru.LRU[Key, state]
-	evicted   int
+	lru       *simplelru.LRU[Key, State]
+	evicted   int // since the last Observe returned
 	client    storage.Client
 	degraded  bool
-	dirty     map[Key]struct{} // changed terms a failed write left unsaved
-	work      map[Key]slot     // reused per batch
-	watermark int64            // newest plausible event time seen
+	unsaved   map[Key]State // changed and not yet known to every reader of storage
+	changes   uint64        // generation of the newest change to unsaved
+	writer    writer
+	loads     map[uint64]int // storage reads in flight, by the writer.saved they began at
+	watermark int64          // newest plausible event time seen
 
-	pruneMu   sync.Mutex
-	lastPrune time.Time
-	bg        sync.WaitGroup
+	pruner pruner
+}
+
+// writer is the state of the one write in flight, and of the writes done
+// that a storage read begun earlier may not have seen.
+type writer struct {
+	busy    chan struct{} // closed when the write in flight ends; nil when idle
+	saved   uint64        // changes up to this generation are written
+	written []written     // oldest first
+}
+
+// written is what one write stored: its states stay in unsaved until no
+// storage read begun before it is in flight.
+type written struct {
+	gen    uint64
+	states map[Key]State
 }
 
 // New returns an empty store; SetClient attaches storage.
@@ -116,22 +129,13 @@ func New(set Settings) (*Store, error) {
 	if set.Now == nil {
 		set.Now = time.Now
 	}
-	s := &Store{
-		set:    set,
-		window: int64(set.Window),
-		dirty:  map[Key]struct{}{},
-		work:   map[Key]slot{},
-	}
-	lru, err := simplelru.NewLRU[Key, state](set.CacheSize, func(k Key, _ state) {
-		s.evicted++
-		delete(s.dirty, k)
-	})
+	s := &Store{set: set, window: int64(set.Window), unsaved: map[Key]State{}, loads: map[uint64]int{}, degraded: set.Persistent}
+	lru, err := simplelru.NewLRU[Key, State](set.CacheSize, func(Key, State) { s.evicted++ })
 	if err != nil {
 		return nil, err
 	}
 	s.lru = lru
-	s.degraded = set.Persistent
-	s.lastPrune = set.Now()
+	s.pruner.init(set.Now())
 	return s, nil
 }
 
@@ -143,175 +147,253 @@ func (s *Store) SetClient(c storage.Client) {
 	s.degraded = s.set.Persistent && c == nil
 }
 
-// Degraded reports whether configured storage is currently not in use.
-func (s *Store) Degraded() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.degraded
-}
-
-// Len is the number of terms in memory.
-func (s *Store) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lru.Len()
+// slot is a term's state while a batch is decided.
+type slot struct {
+	s     State
+	known bool
 }
 
 // Observe decides, in order, whether each observation is a new term, sets
 // isNew (len(isNew) >= len(obs)) and persists the changed state before it
 // returns, so that a crash after the batch is passed on cannot re-alert.
 func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([]Alert, Stats) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var st Stats
-	s.evicted = 0
-	clear(s.work)
-	s.load(ctx, obs, &st)
+	work := make(map[Key]slot, len(obs))
+	s.mu.Lock()
+	missing, client := s.cached(obs, work, &st)
+	began := s.writer.saved
+	s.loads[began]++
+	s.mu.Unlock()
 
+	loaded := s.load(ctx, client, missing, &st)
+
+	s.mu.Lock()
+	if s.loads[began]--; s.loads[began] == 0 {
+		delete(s.loads, began)
+	}
+	s.forgetWritten()
+	for _, k := range missing {
+		if v, ok := s.peek(k); ok { // a concurrent batch decided it meanwhile
+			work[k] = slot{s: v, known: true}
+		} else if v, ok := loaded[k]; ok {
+			work[k] = slot{s: v, known: true}
+		}
+	}
+	alerts := s.decide(obs, isNew, work)
+	st.Evictions, s.evicted = s.evicted, 0
+	upTo := s.changes
+	s.pruner.maybeStart(s)
+	s.mu.Unlock()
+
+	s.persist(ctx, upTo, &st)
+	return alerts, st
+}
+
+// cached fills work from memory and returns the keys to read from storage.
+// Called with mu held.
+func (s *Store) cached(obs []Observation, work map[Key]slot, st *Stats) ([]Key, storage.Client) {
+	var missing []Key
+	for _, o := range obs {
+		if _, seen := work[o.Key]; seen {
+			continue
+		}
+		if v, ok := s.lookup(o.Key); ok {
+			st.Hits++
+			work[o.Key] = slot{s: v, known: true}
+			continue
+		}
+		st.Misses++
+		work[o.Key] = slot{}
+		missing = append(missing, o.Key)
+	}
+	return missing, s.client
+}
+
+// lookup finds a term in memory: the cache, else a state not written yet.
+func (s *Store) lookup(k Key) (State, bool) {
+	if v, ok := s.lru.Get(k); ok {
+		return v, true
+	}
+	v, ok := s.unsaved[k]
+	return v, ok
+}
+
+// peek is lookup without touching the cache's recency.
+func (s *Store) peek(k Key) (State, bool) {
+	if v, ok := s.lru.Peek(k); ok {
+		return v, true
+	}
+	v, ok := s.unsaved[k]
+	return v, ok
+}
+
+// load reads the states of keys from storage, outside the lock. A term
+// storage cannot answer for is treated as unseen: a possible repeat alert
+// is better than a missed one.
+func (s *Store) load(ctx context.Context, client storage.Client, keys []Key, st *Stats) map[Key]State {
+	if client == nil || len(keys) == 0 {
+		return nil
+	}
+	gets := make([]*storage.Operation, len(keys))
+	for i, k := range keys {
+		gets[i] = storage.GetOperation(storageKey(k))
+	}
+	if err := client.Batch(ctx, gets...); err != nil {
+		s.mu.Lock()
+		s.degraded = true
+		s.mu.Unlock()
+		st.StorageErr = err
+		return nil
+	}
+	out := make(map[Key]State, len(keys))
+	for i, op := range gets {
+		if op.Value == nil {
+			continue
+		}
+		if v, err := decode(op.Value); err == nil {
+			out[keys[i]] = v
+		}
+	}
+	return out
+}
+
+// decide applies the rule to each observation in order. Called with mu held.
+func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Alert {
 	var alerts []Alert
-	horizon := clampNanos(s.set.Now().Add(s.set.MaxFutureSkew))
+	horizon := clampNanos(s.set.Now().Add(s.set.FutureSkew))
 	for i, o := range obs {
 		t := clampNanos(o.Time)
-		sl := s.work[o.Key]
-		isNew[i] = decide(&sl, t, o.Event, s.window)
-		s.work[o.Key] = sl
-		if isNew[i] {
+		sl := work[o.Key]
+		next, fresh, changed := Decide(sl.s, sl.known, t, o.Event, s.window)
+		isNew[i] = fresh
+		work[o.Key] = slot{s: next, known: true}
+		if changed {
+			s.change(o.Key, next)
+		}
+		if fresh {
 			alerts = append(alerts, Alert{Key: o.Key, At: t, Event: o.Event})
 		}
 		if t > s.watermark && t <= horizon {
 			s.watermark = t
 		}
 	}
-
-	// Writes and cache recency follow record order, so that what is evicted
-	// depends on the input alone.
-	var writes []*storage.Operation
-	var changed []Key
+	// Cache recency follows record order, so what is evicted depends on the
+	// input alone.
 	for _, o := range obs {
-		if sl := s.work[o.Key]; sl.changed {
-			writes = append(writes, storage.SetOperation(storageKey(o.Key), encode(sl.s)))
-			changed = append(changed, o.Key)
-			sl.changed = false
-			s.work[o.Key] = sl
-		}
+		s.lru.Add(o.Key, work[o.Key].s)
 	}
-	s.persist(ctx, writes, func() {
-		for _, k := range changed {
-			s.dirty[k] = struct{}{}
-		}
-	}, &st)
-	for _, o := range obs {
-		s.lru.Add(o.Key, s.work[o.Key].s)
-	}
-	st.Evictions = s.evicted
-	s.maybePrune()
-	return alerts, st
+	return alerts
 }
 
-// decide applies the new-term rule to one occurrence at time t.
-func decide(sl *slot, t int64, ev uint64, window int64) bool {
-	s := &sl.s
-	switch {
-	case !sl.known:
-		// first occurrence
-	case ev == s.alertEv && t == s.alertAt:
-		// The event that raised the alert, again: a duplicate delivery is
-		// not a new alert, unless the first one may never have arrived.
-		if s.status != alertRetry {
-			return false
-		}
-	case t-s.latest <= window:
-		// Seen within the window, or a late event older than what we know.
-		if t > s.latest {
-			s.latest, sl.changed = t, true
-		}
-		return false
-	}
-	if !sl.known || t > s.latest {
-		s.latest = t
-	}
-	s.alertAt, s.alertEv, s.status = t, ev, alertInFlight
-	sl.known, sl.changed = true, true
-	return true
-}
-
-// load fills the working set from memory, then storage for the misses.
-func (s *Store) load(ctx context.Context, obs []Observation, st *Stats) {
-	var gets []*storage.Operation
-	var keys []Key
-	for _, o := range obs {
-		if _, seen := s.work[o.Key]; seen {
-			continue
-		}
-		if v, ok := s.lru.Get(o.Key); ok {
-			st.Hits++
-			s.work[o.Key] = slot{s: v, known: true}
-			continue
-		}
-		st.Misses++
-		s.work[o.Key] = slot{}
-		if s.client != nil {
-			gets = append(gets, storage.GetOperation(storageKey(o.Key)))
-			keys = append(keys, o.Key)
-		}
-	}
-	if len(gets) == 0 {
-		return
-	}
-	if err := s.client.Batch(ctx, gets...); err != nil {
-		// Unknown is treated as unseen: a possible repeat alert is better
-		// than a missed one.
-		s.fail(err, st)
-		return
-	}
-	for i, op := range gets {
-		if op.Value == nil {
-			continue
-		}
-		if v, err := decode(op.Value); err == nil {
-			s.work[keys[i]] = slot{s: v, known: true}
-		}
-	}
-}
-
-// persist writes ops plus anything an earlier failure left unsaved; onFail
-// records what must be retried.
-func (s *Store) persist(ctx context.Context, ops []*storage.Operation, onFail func(), st *Stats) {
+// change records a term's new state for the next write. Called with mu held.
+func (s *Store) change(k Key, v State) {
 	if !s.set.Persistent {
 		return
 	}
-	if s.client == nil {
-		onFail()
-		return
-	}
-	for k := range s.dirty {
-		if _, inBatch := s.work[k]; inBatch {
-			continue
+	s.changes++
+	s.unsaved[k] = v
+}
+
+// trimUnsaved bounds what a failing storage leaves in memory to a cache's
+// worth; what is dropped may be alerted again, as an evicted term without
+// storage. Called with mu held.
+func (s *Store) trimUnsaved() {
+	for k := range s.unsaved {
+		if len(s.unsaved) <= s.set.CacheSize {
+			return
 		}
-		if v, ok := s.lru.Peek(k); ok {
-			ops = append(ops, storage.SetOperation(storageKey(k), encode(v)))
+		if _, cached := s.lru.Peek(k); !cached {
+			delete(s.unsaved, k)
 		}
 	}
-	if len(ops) == 0 {
-		return
-	}
-	if err := s.client.Batch(ctx, ops...); err != nil {
-		onFail()
-		s.fail(err, st)
-		return
-	}
-	clear(s.dirty)
-	st.Writes += len(ops)
-	if s.degraded {
-		s.degraded = false
-		st.Recovered = true
+	for k := range s.unsaved { // all cached: drop any
+		if len(s.unsaved) <= s.set.CacheSize {
+			return
+		}
+		delete(s.unsaved, k)
 	}
 }
 
-func (s *Store) fail(err error, st *Stats) {
-	s.degraded = true
-	if st.StorageErr == nil {
-		st.StorageErr = err
+// persist writes every unsaved state, at least the changes up to generation
+// upTo, before it returns. One batch writes at a time, outside the lock,
+// taking what concurrent batches changed too; they wait for that write
+// instead of writing their own.
+func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
+	if !s.set.Persistent {
+		return
+	}
+	for {
+		s.mu.Lock()
+		w := &s.writer
+		switch {
+		case w.saved >= upTo:
+			s.mu.Unlock()
+			return
+		case w.busy != nil:
+			busy := w.busy
+			s.mu.Unlock()
+			select {
+			case <-busy:
+				continue
+			case <-ctx.Done():
+				return // what this batch changed stays unsaved, for the next write
+			}
+		case s.client == nil:
+			s.degraded = true // kept in memory until a client is attached
+			s.trimUnsaved()
+			s.mu.Unlock()
+			return
+		}
+		gen, client := s.changes, s.client
+		snapshot := maps.Clone(s.unsaved)
+		w.busy = make(chan struct{})
+		s.mu.Unlock()
+
+		ops := make([]*storage.Operation, 0, len(snapshot))
+		for k, v := range snapshot {
+			ops = append(ops, storage.SetOperation(storageKey(k), encode(v)))
+		}
+		err := client.Batch(ctx, ops...)
+
+		s.mu.Lock()
+		close(w.busy)
+		w.busy = nil
+		if err == nil {
+			w.saved = gen
+			w.written = append(w.written, written{gen: gen, states: snapshot})
+			s.forgetWritten()
+			st.Writes += len(ops)
+			if s.degraded {
+				s.degraded, st.Recovered = false, true
+			}
+		} else {
+			s.degraded = true
+			s.trimUnsaved()
+		}
+		s.mu.Unlock()
+		if err != nil && st.StorageErr == nil {
+			st.StorageErr = err
+		}
+		return
+	}
+}
+
+// forgetWritten drops from unsaved the states of writes that every storage
+// read in flight began after: from then on storage answers for them. Called
+// with mu held.
+func (s *Store) forgetWritten() {
+	oldest := s.writer.saved
+	for began := range s.loads {
+		oldest = min(oldest, began)
+	}
+	w := &s.writer
+	for len(w.written) > 0 && w.written[0].gen <= oldest {
+		for k, v := range w.written[0].states {
+			if cur, ok := s.unsaved[k]; ok && cur == v {
+				delete(s.unsaved, k)
+			}
+		}
+		w.written = w.written[1:]
 	}
 }
 
@@ -325,90 +407,36 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range alerts {
-		v, ok := s.lru.Peek(a.Key)
-		if !ok || v.alertAt != a.At || v.alertEv != a.Event || v.status != alertInFlight {
+		v, ok := s.peek(a.Key)
+		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || v.Status != StatusInFlight {
 			continue // evicted or superseded: the stored state still says in flight, read back as retry
 		}
+		v.Status = StatusDelivered
 		if !delivered {
-			v.status = alertRetry
-			s.lru.Add(a.Key, v)
-			continue
+			v.Status = StatusRetry
 		}
-		v.status = alertDelivered
 		s.lru.Add(a.Key, v)
-		if s.set.Persistent {
-			s.dirty[a.Key] = struct{}{}
+		if delivered {
+			s.change(a.Key, v)
 		}
 	}
-}
-
-// maybePrune starts a background sweep when one is due. Called with mu held.
-func (s *Store) maybePrune() {
-	if _, ok := s.client.(storage.Walker); !ok || s.watermark == 0 {
-		return
-	}
-	if now := s.set.Now(); now.Sub(s.lastPrune) >= s.set.PruneInterval {
-		s.lastPrune = now
-		client, horizon := s.client, s.watermark-s.window
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			_, _ = prune(context.Background(), client, horizon, &s.pruneMu)
-		}()
-	}
-}
-
-// Prune deletes stored terms whose latest occurrence is older than the
-// window before the newest event seen; it returns how many it removed.
-func (s *Store) Prune(ctx context.Context) (int, error) {
-	s.mu.Lock()
-	client, horizon := s.client, s.watermark-s.window
-	s.mu.Unlock()
-	if client == nil {
-		return 0, nil
-	}
-	return prune(ctx, client, horizon, &s.pruneMu)
-}
-
-func prune(ctx context.Context, client storage.Client, horizon int64, mu *sync.Mutex) (int, error) {
-	walker, ok := client.(storage.Walker)
-	if !ok {
-		return 0, nil
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	removed := 0
-	err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
-		if !strings.HasPrefix(key, keyPrefix) {
-			return nil, nil
-		}
-		if v, err := decode(value); err == nil && v.latest >= horizon {
-			return nil, nil
-		}
-		removed++
-		return []*storage.Operation{storage.DeleteOperation(key)}, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return removed, nil
-}
-
-// Close waits for a running sweep and writes what is not saved yet; the
-// caller closes the client afterwards.
-func (s *Store) Close(ctx context.Context) Stats {
-	s.bg.Wait()
-	return s.Flush(ctx)
 }
 
 // Flush writes delivery marks and states a failed write left unsaved.
 func (s *Store) Flush(ctx context.Context) Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var st Stats
-	clear(s.work)
-	s.persist(ctx, nil, func() {}, &st)
+	s.mu.Lock()
+	upTo := s.changes
+	s.mu.Unlock()
+	s.persist(ctx, upTo, &st)
 	return st
+}
+
+// Close stops a running sweep (within ctx) and writes what is not saved
+// yet; the caller closes the client afterwards.
+func (s *Store) Close(ctx context.Context) Stats {
+	s.pruner.stop(ctx, s)
+	return s.Flush(ctx)
 }
 
 // clampNanos keeps event times in a range where window arithmetic cannot

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ var (
 
 func newStore(t *testing.T, cache int, client storage.Client) *Store {
 	t.Helper()
-	s, err := New(Settings{Window: window, CacheSize: cache, Persistent: client != nil, PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: fixedAt})
+	s, err := New(Settings{Window: window, CacheSize: cache, Persistent: client != nil, PruneInterval: time.Hour, FutureSkew: time.Hour, Now: fixedAt})
 	require.NoError(t, err)
 	if client != nil {
 		s.SetClient(client)
@@ -144,7 +145,7 @@ func TestMemoryBoundedByCacheSize(t *testing.T) {
 		}
 		_, st := s.Observe(context.Background(), batch, make([]bool, len(batch)))
 		evictions += st.Evictions
-		assert.LessOrEqual(t, s.Len(), 50)
+		assert.LessOrEqual(t, s.cacheLen(), 50)
 	}
 	assert.Equal(t, 10000-50, evictions)
 }
@@ -201,14 +202,12 @@ func TestStorageFaultsDegradeAndRecover(t *testing.T) {
 	_, st := s.Observe(ctx, []Observation{obs("x", 0, 1)}, isNew)
 	assert.ErrorIs(t, st.StorageErr, storagetest.ErrInjected)
 	assert.True(t, isNew[0], "decisions continue from memory")
-	assert.True(t, s.Degraded())
 
 	faulty.SetFailing(false)
 	_, st = s.Observe(ctx, []Observation{obs("y", 0, 2)}, isNew)
 	require.NoError(t, st.StorageErr)
 	assert.True(t, st.Recovered)
 	assert.Equal(t, 2, st.Writes, "the term decided while degraded is written on recovery")
-	assert.False(t, s.Degraded())
 
 	v, err := real.Get(ctx, storageKey(key("x")))
 	require.NoError(t, err)
@@ -220,7 +219,7 @@ func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {
 	require.NoError(t, client.Set(context.Background(), "other-key", []byte("kept")))
 	s := newStore(t, 100, client)
 	observe(t, s, obs("old", 0, 1), obs("recent", 15*day, 2), obs("now", 20*day, 3))
-	removed, err := s.Prune(context.Background())
+	removed, err := s.pruneNow(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 1, removed, "only the term older than now-window")
 	for name, want := range map[string]bool{"old": false, "recent": true, "now": true} {
@@ -237,19 +236,19 @@ func TestFutureTimestampsDoNotPruneEverything(t *testing.T) {
 	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
 	s := newStore(t, 100, client)
 	observe(t, s, obs("a", 20*day, 1), obs("bogus", 5000*day, 2))
-	removed, err := s.Prune(context.Background())
+	removed, err := s.pruneNow(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 0, removed)
 }
 
 func TestStateEncoding(t *testing.T) {
-	in := state{latest: 42, alertAt: 41, alertEv: 7, status: alertDelivered}
+	in := State{Latest: 42, AlertAt: 41, AlertEv: 7, Status: StatusDelivered}
 	out, err := decode(encode(in))
 	require.NoError(t, err)
 	assert.Equal(t, in, out)
-	in.status = alertInFlight
+	in.Status = StatusInFlight
 	out, _ = decode(encode(in))
-	assert.Equal(t, alertRetry, out.status, "in flight when written means unknown after restart")
+	assert.Equal(t, StatusRetry, out.Status, "in flight when written means unknown after restart")
 	_, err = decode([]byte("garbage"))
 	assert.Error(t, err)
 }
@@ -258,4 +257,95 @@ func TestKeyOfIsUnambiguous(t *testing.T) {
 	assert.NotEqual(t, KeyOf("f", []string{"ab", "c"}), KeyOf("f", []string{"a", "bc"}))
 	assert.NotEqual(t, KeyOf("f", []string{"a"}), KeyOf("g", []string{"a"}))
 	assert.Equal(t, KeyOf("f", []string{"a"}), KeyOf("f", []string{"a"}))
+}
+
+// A batch waiting on storage holds no lock: another batch answered from
+// memory goes through meanwhile, and a concurrent batch's write carries both.
+func TestStorageIsReadAndWrittenOutsideTheLock(t *testing.T) {
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
+	s := newStore(t, 100, faulty)
+	observe(t, s, obs("known", 0, 1))
+
+	faulty.Hold()
+	slow := make(chan []bool)
+	go func() {
+		isNew := make([]bool, 1)
+		s.Observe(context.Background(), []Observation{obs("unknown", time.Hour, 2)}, isNew)
+		slow <- isNew
+	}()
+	for faulty.CallCount() < 2 { // the slow batch is reading storage
+		time.Sleep(time.Millisecond)
+	}
+	fast := make(chan []bool)
+	go func() {
+		isNew := make([]bool, 1)
+		s.Observe(context.Background(), []Observation{obs("known", 0, 1)}, isNew) // the alerting event again: no change, no write
+		fast <- isNew
+	}()
+	select {
+	case got := <-fast:
+		assert.Equal(t, []bool{false}, got)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a batch answered from memory waited for another batch's storage read")
+	}
+	faulty.Release()
+	assert.Equal(t, []bool{true}, <-slow)
+}
+
+// Concurrent batches on file storage decide as one sequence would: each
+// term new once, and every decision is stored.
+func TestConcurrentBatchesOnStorage(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	s := newStore(t, 5, client)
+	var wg sync.WaitGroup
+	fresh := make([]int, 8)
+	for g := range fresh {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				batch := []Observation{obs(fmt.Sprint("term", i%20), time.Duration(i)*time.Minute, uint64(g*1000+i))}
+				isNew := make([]bool, 1)
+				_, st := s.Observe(context.Background(), batch, isNew)
+				require.NoError(t, st.StorageErr)
+				if isNew[0] {
+					fresh[g]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range fresh {
+		total += n
+	}
+	assert.Equal(t, 20, total, "each of the 20 terms new exactly once across goroutines")
+	for i := 0; i < 20; i++ {
+		v, err := client.Get(context.Background(), storageKey(key(fmt.Sprint("term", i))))
+		require.NoError(t, err)
+		assert.NotNil(t, v, "term%d stored", i)
+	}
+}
+
+// Close gives up on a sweep that outlasts the shutdown deadline.
+func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
+	clock := t0.Add(30 * day)
+	s, err := New(Settings{Window: window, CacheSize: 10, Persistent: true, PruneInterval: time.Hour, FutureSkew: time.Hour,
+		Now: func() time.Time { return clock }})
+	require.NoError(t, err)
+	s.SetClient(faulty)
+	observe(t, s, obs("a", 20*day, 1))
+	clock = clock.Add(2 * time.Hour) // a sweep is due
+	faulty.Hold()                    // and its walk hangs on a slow disk
+	go s.Observe(context.Background(), []Observation{obs("a", 20*day, 1)}, make([]bool, 1))
+	for faulty.CallCount() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	s.Close(ctx)
+	assert.Less(t, time.Since(start), 2*time.Second, "the sweep is cancelled, not waited for")
+	faulty.Release()
 }

@@ -1,6 +1,9 @@
--- Decide whether an occurrence of a term is new, atomically. The value is
--- "latest:alertAt:alertEvent:status" (times in Unix ms; status i in flight,
--- d delivered, r retry), the same rule as the local store:
+-- Decide whether an occurrence of a term is new, atomically: the mirror of
+-- firstseen.Decide, the rule's one Go writing (TestDecideMirrorsGo runs one
+-- table of cases through both). The value is
+-- "latest:alertAt:alertEvent:status" (times in Unix ms: Lua numbers are
+-- doubles, too narrow for nanoseconds; status i in flight, d delivered,
+-- r retry):
 --   no state                              -> new
 --   the alerting event again              -> new only if its delivery failed
 --   within the window of the latest       -> known (latest kept at the max)

@@ -52,26 +52,23 @@ type Settings struct {
 	Now       func() time.Time
 }
 
-// entry is what this replica knows of a term: the newest occurrence Redis
-// confirmed (or, while Redis is down, this replica saw), and its alert.
-type entry struct {
-	latest  int64 // Unix ms
-	alertAt int64 // Unix ms
-	alertEv uint64
-	retry   bool // the alert's delivery failed: raise it again
-}
+// entry is what this replica knows of a term, times in Unix ms: the newest
+// occurrence Redis confirmed (or, while Redis is down, this replica saw),
+// and its alert. Status is InFlight or Retry (the alert's delivery failed:
+// raise it again); the replica does not track Delivered, Redis does.
+type entry = firstseen.State
 
 // carries reports whether the alert cached for the term is that of event
 // ev at atMs (Unix ms): the alerting event itself, come again.
-func (e entry) carries(ev uint64, atMs int64) bool { return e.alertEv == ev && e.alertAt == atMs }
+func carries(e entry, ev uint64, atMs int64) bool { return e.AlertEv == ev && e.AlertAt == atMs }
 
 // args are the decide script's arguments after t and the event: the
 // window, the expiry, and what this replica knows of the term.
 func (s *Store) args(o firstseen.Observation) []any {
 	known, at, ev, status := int64(0), int64(0), "0", "d"
 	if e, ok := s.cache.Peek(o.Key); ok {
-		known, at, ev = e.latest, e.alertAt, strconv.FormatUint(e.alertEv, 16)
-		if e.retry {
+		known, at, ev = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16)
+		if e.Status == firstseen.StatusRetry {
 			status = "r"
 		}
 	}
@@ -181,7 +178,7 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (remote []int, keys []string, args [][]any) {
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
-		if e, ok := s.cache.Get(o.Key); ok && !e.carries(o.Event, t) && t-e.latest <= s.freshness {
+		if e, ok := s.cache.Get(o.Key); ok && !carries(e, o.Event, t) && t-e.Latest <= s.freshness {
 			isNew[i] = false // Redis confirmed this term moments (in event time) before
 			st.Hits++
 			continue
@@ -206,10 +203,10 @@ func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd,
 	o := one[0]
 	// A concurrent batch may have cached a later answer meanwhile.
 	if old, ok := s.cache.Peek(o.Key); ok {
-		if old.alertAt > e.alertAt {
-			e.alertAt, e.alertEv, e.retry = old.alertAt, old.alertEv, old.retry
+		if old.AlertAt > e.AlertAt {
+			e.AlertAt, e.AlertEv, e.Status = old.AlertAt, old.AlertEv, old.Status
 		}
-		e.latest = max(e.latest, old.latest)
+		e.Latest = max(e.Latest, old.Latest)
 	}
 	s.cache.Add(o.Key, e)
 	st.Writes++
@@ -236,29 +233,23 @@ func decided(cmd *redis.Cmd) (bool, entry, error) {
 	if err != nil {
 		return false, entry{}, err
 	}
-	return isNew == 1, entry{latest: latest, alertAt: at, alertEv: ev}, nil
+	return isNew == 1, entry{Latest: latest, AlertAt: at, AlertEv: ev, Status: firstseen.StatusInFlight}, nil
 }
 
-// fallback decides from the cache alone, by the script's rule: known when
-// seen within the window (by Redis before, or by this replica since), new
-// otherwise. Replicas may then each alert once for the same term. What is
-// decided here reaches Redis with the term's next decision there.
+// fallback decides from the cache alone, by the one rule (firstseen.Decide,
+// in ms): known when seen within the window (by Redis before, or by this
+// replica since), new otherwise. Replicas may then each alert once for the
+// same term. What is decided here reaches Redis with the term's next
+// decision there.
 func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) []firstseen.Alert {
 	var alerts []firstseen.Alert
 	for i, o := range obs {
-		t := o.Time.UnixMilli()
-		e, ok := s.cache.Get(o.Key)
-		again := ok && e.carries(o.Event, t)
-		switch {
-		case again && !e.retry, !again && ok && t-e.latest <= s.window:
-			isNew[i] = false
-			e.latest = max(e.latest, t)
-		default:
-			isNew[i] = true
-			e = entry{latest: max(e.latest, t), alertAt: t, alertEv: o.Event}
+		e, known := s.cache.Get(o.Key)
+		next, fresh, _ := firstseen.Decide(e, known, o.Time.UnixMilli(), o.Event, s.window)
+		s.cache.Add(o.Key, next)
+		if isNew[i] = fresh; fresh {
 			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
 		}
-		s.cache.Add(o.Key, e)
 		st.Fallback++
 	}
 	return alerts
@@ -323,8 +314,8 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		s.pending = append(s.pending, mark{a, delivered})
-		if e, ok := s.cache.Peek(a.Key); ok && !delivered && e.carries(a.Event, a.At/int64(time.Millisecond)) {
-			e.retry = true
+		if e, ok := s.cache.Peek(a.Key); ok && !delivered && carries(e, a.Event, a.At/int64(time.Millisecond)) {
+			e.Status = firstseen.StatusRetry
 			s.cache.Add(a.Key, e)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestReplicasDecideAsOne(t *testing.T) {
 	srv := redistest.Start(t)
 	now := testclock.At(t0.Add(40 * day))
 	a, b := replica(t, srv, now), replica(t, srv, now)
-	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, MaxFutureSkew: time.Hour, Now: now.Now})
+	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, FutureSkew: time.Hour, Now: now.Now})
 	require.NoError(t, err)
 
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -326,4 +327,54 @@ func TestFreshnessBound(t *testing.T) {
 	assert.Equal(t, []bool{true}, got, "a window after hour 0 but not after hour 2: alerted early")
 	got, _, _ = observe(t, b, obs("carol", 0, 4), obs("carol", 5*time.Hour, 5), obs("carol", window+time.Hour, 6))
 	assert.Equal(t, []bool{true, false, false}, got, "beyond the freshness Redis is asked and its latest moves: exact")
+}
+
+// TestDecideMirrorsGo runs one table of cases through the rule's Go writing
+// (firstseen.Decide, which the local store and this backend's fallback use)
+// and through decide.lua in a real redis-server: the same answers.
+func TestDecideMirrorsGo(t *testing.T) {
+	srv := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = client.Close() })
+	const w = int64(10 * 24 * 3600 * 1000) // the window, ms
+	stored := firstseen.State{Latest: 5 * w, AlertAt: 4 * w, AlertEv: 0xa1, Status: firstseen.StatusDelivered}
+	retry, inFlight := stored, stored
+	retry.Status, inFlight.Status = firstseen.StatusRetry, firstseen.StatusInFlight
+	for name, tc := range map[string]struct {
+		prior *firstseen.State
+		t     int64
+		ev    uint64
+	}{
+		"unknown term":                     {nil, 5 * w, 0xb2},
+		"within the window":                {&stored, 5*w + w/2, 0xb2},
+		"exactly the window after":         {&stored, 6 * w, 0xb2},
+		"past the window":                  {&stored, 6*w + 1, 0xb2},
+		"late, older than the latest":      {&stored, 3 * w, 0xb2},
+		"the alerting event again":         {&stored, 4 * w, 0xa1},
+		"the alerting event, in flight":    {&inFlight, 4 * w, 0xa1},
+		"the alerting event, failed":       {&retry, 4 * w, 0xa1},
+		"same time, another event":         {&stored, 4 * w, 0xa2},
+		"retry state, another event later": {&retry, 5*w + 1, 0xc3},
+	} {
+		var prior firstseen.State
+		if tc.prior != nil {
+			prior = *tc.prior
+		}
+		want, wantNew, _ := firstseen.Decide(prior, tc.prior != nil, tc.t, tc.ev, w)
+
+		key := "mirror:" + name
+		if tc.prior != nil {
+			status := map[firstseen.Status]string{firstseen.StatusInFlight: "i", firstseen.StatusDelivered: "d", firstseen.StatusRetry: "r"}[prior.Status]
+			require.NoError(t, client.Set(ctx, key, fmt.Sprintf("%d:%d:%x:%s", prior.Latest, prior.AlertAt, prior.AlertEv, status), 0).Err())
+		}
+		res, err := decide.Run(ctx, client, []string{key}, tc.t, strconv.FormatUint(tc.ev, 16), w, w, 0, 0, "0", "d").Slice()
+		require.NoError(t, err, name)
+		gotNew, latest, at := res[0].(int64) == 1, res[1].(int64), res[2].(int64)
+		ev, err := strconv.ParseUint(res[3].(string), 16, 64)
+		require.NoError(t, err)
+		assert.Equal(t, wantNew, gotNew, "%s: new", name)
+		assert.Equal(t, want.Latest, latest, "%s: latest", name)
+		assert.Equal(t, want.AlertAt, at, "%s: alert time", name)
+		assert.Equal(t, want.AlertEv, ev, "%s: alert event", name)
+	}
 }

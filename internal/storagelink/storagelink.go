@@ -4,7 +4,8 @@
 // Package storagelink connects a component to the storage extension its
 // configuration names, and turns storage health into component status and
 // logs: a missing or failing storage degrades the component to memory
-// (RecoverableError), never stops its pipeline, and recovers by itself.
+// (RecoverableError), never stops its pipeline, and recovers by itself. It
+// also gives both components their one sampled logger.
 package storagelink // import "github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 
 import (
@@ -18,76 +19,135 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
-// RetryInterval is how often a missing client is asked for again.
-const RetryInterval = 30 * time.Second
+// RetryInterval is how often a missing client is asked for again, in the
+// background; the component's clock says when it is due, checked every
+// retryPoll.
+const (
+	RetryInterval = 30 * time.Second
+	retryPoll     = 100 * time.Millisecond
+)
+
+// logSampleTick: per message, one log line per tick at most, so a stream of
+// bad records or a storage outage cannot flood the collector's log.
+const logSampleTick = 10 * time.Second
+
+// SampledLogger wraps a component's logger so that each message is logged
+// at most once per 10 s.
+func SampledLogger(l *zap.Logger) *zap.Logger {
+	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, logSampleTick, 1, 0)
+	}))
+}
+
+// Settings configure a Link.
+type Settings struct {
+	Kind component.Kind
+	Self component.ID
+	// Extension is the storage extension's id; nil means none configured.
+	Extension *component.ID
+	// Logger is the component's (sampled) logger.
+	Logger *zap.Logger
+	// Attach hands a new client (or nil at shutdown) to the component; it
+	// runs without any lock of the link held, within ctx.
+	Attach func(ctx context.Context, c storage.Client)
+	// OnError counts a storage failure in the component's telemetry.
+	OnError func()
+	// Now is the component's clock (injectable for tests).
+	Now func() time.Time
+}
 
 // Link owns the storage client of one component, or, without an extension,
 // only reports the health of another store (Redis) the same way.
 type Link struct {
-	label  string // what the messages name: storage "file_storage", redis "host:port"
-	kind   component.Kind
-	self   component.ID
-	extID  *component.ID
-	logger *zap.Logger
-	now    func() time.Time
-	// attach hands a new client (or nil at shutdown) to the component.
-	attach func(storage.Client)
-	// onError counts a storage failure in the component's telemetry.
-	onError func()
+	set   Settings
+	label string // what the messages name: storage "file_storage", redis "host:port"
 
-	mu          sync.Mutex
-	host        component.Host
-	client      storage.Client
-	lastAttempt time.Time
-	degraded    bool
+	mu       sync.Mutex // guards the fields below, never held across I/O
+	host     component.Host
+	client   storage.Client
+	degraded bool
+
+	stop chan struct{} // closed at Shutdown: ends the reconnect loop
+	done sync.WaitGroup
 }
 
-// New returns a link for the extension extID (nil: no storage configured).
-func New(kind component.Kind, self component.ID, extID *component.ID, logger *zap.Logger, now func() time.Time,
-	attach func(storage.Client), onError func(),
-) *Link {
+// New returns a link for the extension set.Extension.
+func New(set Settings) *Link {
 	label := "storage"
-	if extID != nil {
-		label = fmt.Sprintf("storage %q", extID)
+	if set.Extension != nil {
+		label = fmt.Sprintf("storage %q", set.Extension)
 	}
-	return &Link{label: label, kind: kind, self: self, extID: extID, logger: logger, now: now, attach: attach, onError: onError}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	return &Link{set: set, label: label, stop: make(chan struct{})}
 }
 
 // Health returns a link that connects nothing and reports the health of a
 // store named by label through the same status, logs and counter.
 func Health(label string, logger *zap.Logger, onError func()) *Link {
-	return &Link{label: label, logger: logger, now: time.Now, attach: func(storage.Client) {}, onError: onError}
+	return &Link{set: Settings{Logger: logger, OnError: onError}, label: label, stop: make(chan struct{})}
 }
 
-// Configured reports whether a storage extension is named.
-func (l *Link) Configured() bool { return l.extID != nil }
-
-// Start connects; failing to is not an error for the component.
+// Start connects; failing to is not an error for the component: the link
+// reports it, and asks again every RetryInterval in the background.
 func (l *Link) Start(ctx context.Context, host component.Host) error {
 	l.mu.Lock()
 	l.host = host
 	l.mu.Unlock()
-	if l.extID != nil {
-		l.connect(ctx)
+	if l.set.Extension == nil || l.connect(ctx) {
+		return nil
 	}
+	l.done.Add(1)
+	go l.reconnect(l.set.Now())
 	return nil
 }
 
-func (l *Link) connect(ctx context.Context) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lastAttempt = l.now()
+// reconnect asks for a client every RetryInterval after last, until one is
+// had or the link shuts down.
+func (l *Link) reconnect(last time.Time) {
+	defer l.done.Done()
+	tick := time.NewTicker(retryPoll)
+	defer tick.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-l.stop
+		cancel()
+	}()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			if now := l.set.Now(); now.Sub(last) >= RetryInterval {
+				if l.connect(ctx) {
+					return
+				}
+				last = now
+			}
+		}
+	}
+}
+
+// connect asks the extension for a client and hands it over; it reports
+// whether that worked.
+func (l *Link) connect(ctx context.Context) bool {
 	client, err := l.getClient(ctx)
 	if err != nil {
-		l.onError()
-		l.degradeLocked(fmt.Errorf("%s unavailable, keeping state in memory only: %w", l.label, err))
-		return
+		l.set.OnError()
+		l.degrade(fmt.Errorf("%s unavailable, keeping state in memory only: %w", l.label, err))
+		return false
 	}
+	l.mu.Lock()
 	l.client = client
-	l.attach(client)
-	l.recoverLocked()
+	l.mu.Unlock()
+	l.set.Attach(ctx, client)
+	l.Recovered()
+	return true
 }
 
 func (l *Link) getClient(ctx context.Context) (client storage.Client, err error) {
@@ -98,7 +158,10 @@ func (l *Link) getClient(ctx context.Context) (client storage.Client, err error)
 			client, err = nil, fmt.Errorf("opening storage panicked: %v", r)
 		}
 	}()
-	ext, ok := l.host.GetExtensions()[*l.extID]
+	l.mu.Lock()
+	host := l.host
+	l.mu.Unlock()
+	ext, ok := host.GetExtensions()[*l.set.Extension]
 	if !ok {
 		return nil, errors.New("no such extension; add it under the service's extensions")
 	}
@@ -106,66 +169,55 @@ func (l *Link) getClient(ctx context.Context) (client storage.Client, err error)
 	if !ok {
 		return nil, errors.New("the extension is not a storage extension")
 	}
-	return se.GetClient(ctx, l.kind, l.self, "")
-}
-
-// ReconnectIfDue asks for a client again when none is held and the retry
-// interval has passed since the last attempt.
-func (l *Link) ReconnectIfDue(ctx context.Context) {
-	if l.extID == nil {
-		return
-	}
-	l.mu.Lock()
-	due := l.client == nil && l.now().Sub(l.lastAttempt) >= RetryInterval
-	l.mu.Unlock()
-	if due {
-		l.connect(ctx)
-	}
+	return se.GetClient(ctx, l.set.Kind, l.set.Self, "")
 }
 
 // Failed records a failed storage operation.
 func (l *Link) Failed(err error) {
-	l.onError()
+	l.set.OnError()
+	l.degrade(fmt.Errorf("%s failed, deciding from local state until it recovers: %w", l.label, err))
+}
+
+// degrade reports the first failure of a run; counters tell the rest.
+func (l *Link) degrade(err error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.degradeLocked(fmt.Errorf("%s failed, deciding from local state until it recovers: %w", l.label, err))
+	first, host := !l.degraded, l.host
+	l.degraded = true
+	l.mu.Unlock()
+	if first {
+		l.set.Logger.Warn("storage degraded", zap.Error(err))
+		componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(err))
+	}
 }
 
 // Recovered records a storage operation that succeeded after failures.
 func (l *Link) Recovered() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.recoverLocked()
-}
-
-// degradeLocked reports the first failure of a run; counters tell the rest.
-func (l *Link) degradeLocked(err error) {
-	if l.degraded {
-		return
-	}
-	l.degraded = true
-	l.logger.Warn("storage degraded", zap.Error(err))
-	componentstatus.ReportStatus(l.host, componentstatus.NewRecoverableErrorEvent(err))
-}
-
-func (l *Link) recoverLocked() {
-	if !l.degraded {
-		return
-	}
+	was, host := l.degraded, l.host
 	l.degraded = false
-	l.logger.Info(l.label + " recovered; state is shared and persisted again")
-	componentstatus.ReportStatus(l.host, componentstatus.NewEvent(componentstatus.StatusOK))
+	l.mu.Unlock()
+	if was {
+		l.set.Logger.Info(l.label + " recovered; state is shared and persisted again")
+		componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+	}
 }
 
-// Shutdown detaches and closes the client.
+// Shutdown stops asking for a client, then detaches and closes the one
+// held. Safe to call twice.
 func (l *Link) Shutdown(ctx context.Context) error {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.done.Wait()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.client == nil {
+	client := l.client
+	l.client = nil
+	l.mu.Unlock()
+	if client == nil {
 		return nil
 	}
-	err := l.client.Close(ctx)
-	l.client = nil
-	l.attach(nil)
-	return err
+	l.set.Attach(ctx, nil)
+	return client.Close(ctx)
 }

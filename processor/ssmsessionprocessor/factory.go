@@ -11,54 +11,51 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/sharedcomponent"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
 
 // NewFactory returns the factory of the ssmsession processor.
 func NewFactory() processor.Factory {
+	shared := sharedcomponent.NewMap[*ssmProcessor]()
 	return processor.NewFactory(
 		metadata.Type,
 		createDefaultConfig,
-		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithLogs(func(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+			return newLogs(shared, set, cfg.(*Config), next, time.Now)
+		}, metadata.LogsStability),
 	)
 }
 
-func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	return newLogs(ctx, set, cfg.(*Config), next, time.Now)
-}
-
-// newLogs builds the processor with an injectable clock.
-func newLogs(ctx context.Context, set processor.Settings, cfg *Config, next consumer.Logs, now func() time.Time) (processor.Logs, error) {
-	p, err := newProcessor(set, cfg, now)
+// newLogs builds one pipeline's processor on the state its id shares, with
+// an injectable clock.
+func newLogs(shared *sharedcomponent.Map[*ssmProcessor], set processor.Settings, cfg *Config, next consumer.Logs, now func() time.Time) (processor.Logs, error) {
+	ref, err := shared.LoadOrStore(set.ID, func() (*ssmProcessor, error) { return newProcessor(set, cfg, now) })
 	if err != nil {
 		return nil, err
 	}
-	inner, err := processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
-		processorhelper.WithStart(p.start),
-		processorhelper.WithShutdown(p.shutdown),
-	)
-	if err != nil {
-		return nil, err
-	}
-	return &settlingLogs{Logs: inner, p: p}, nil
+	return &logsProcessor{Ref: ref, next: next}, nil
 }
 
-// settlingLogs wraps the processorhelper consumer to learn whether the next
-// consumer accepted each batch: an alert counts as delivered only then, so a
-// redelivery of an event whose alert was lost is alerted again.
-type settlingLogs struct {
-	processor.Logs
-	p *ssmProcessor
+// logsProcessor is the processor in one pipeline: it tags, passes the batch
+// on, and settles the alerts with the next consumer's answer, so an alert
+// counts as delivered only once the batch was accepted.
+type logsProcessor struct {
+	*sharedcomponent.Ref[*ssmProcessor]
+	next consumer.Logs
 }
 
-func (s *settlingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	pending := &pendingAlerts{}
-	err := s.Logs.ConsumeLogs(context.WithValue(ctx, pendingKey{}, pending), ld)
-	if len(pending.alerts) > 0 {
-		s.p.decider.Settle(pending.alerts, err == nil)
+func (lp *logsProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+func (lp *logsProcessor) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	p := lp.Value
+	alerts := p.process(ctx, ld)
+	err := lp.next.ConsumeLogs(ctx, ld)
+	if len(alerts) > 0 {
+		p.decider.Settle(alerts, err == nil)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ package ssmsessionprocessor
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/sharedcomponent"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
@@ -48,7 +50,7 @@ func start(t *testing.T, cfg *Config, exts map[component.ID]component.Component,
 		next = h.sink
 	}
 	var err error
-	h.logs, err = newLogs(ctx, metadatatest.NewSettings(h.tel), cfg, next, h.clock.Now)
+	h.logs, err = newLogs(sharedcomponent.NewMap[*ssmProcessor](), metadatatest.NewSettings(h.tel), cfg, next, h.clock.Now)
 	require.NoError(t, err)
 	require.NoError(t, h.logs.Start(ctx, h.host))
 	t.Cleanup(func() {
@@ -90,15 +92,7 @@ func newTerm(lr plog.LogRecord) string { return attrStr(lr, AttrNewTerm) }
 func withoutTags(lr plog.LogRecord) pcommon.Map {
 	m := pcommon.NewMap()
 	lr.Attributes().CopyTo(m)
-	m.RemoveIf(func(k string, _ pcommon.Value) bool {
-		switch k {
-		case AttrRuleID, AttrRuleName, AttrRiskScore, AttrSeverity, AttrFramework, AttrTacticID, AttrTacticName,
-			AttrTechniqueID, AttrTechniqueName, AttrSubTechID, AttrSubTechName, AttrTarget, AttrPrincipal,
-			AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID:
-			return true
-		}
-		return false
-	})
+	m.RemoveIf(func(k string, _ pcommon.Value) bool { return slices.Contains(AddedAttributes, k) })
 	return m
 }
 

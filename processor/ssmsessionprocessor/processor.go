@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,27 +26,31 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
 
-// logSampleTick: per message, one log line per tick at most, so a stream of
-// bad records cannot flood the collector's log.
-const logSampleTick = 10 * time.Second
+// futureSkew: event times further ahead of the wall clock than this do not
+// advance the clock that prunes stored terms, so one bad timestamp cannot
+// empty the store.
+const futureSkew = time.Hour
 
-// maxLateness is how far ahead of the wall clock an event time may be and
-// still count, and how long past the window Redis keeps a term for late
-// events.
-const maxLateness = time.Hour
+// lateSlack: Redis keeps a term this long past the window, for events
+// CloudTrail delivers late (minutes, usually).
+const lateSlack = time.Hour
 
+// ssmProcessor is the state of one processor id, shared by every pipeline
+// that lists it (see logsProcessor): one decider, one storage client.
 type ssmProcessor struct {
-	cfg     *Config
-	logger  *zap.Logger
-	tel     *metadata.TelemetryBuilder
-	reader  cloudtrail.Reader
-	spec    termSpec
-	decider firstseen.Decider
-	storage *storagelink.Link // the storage extension, or Redis's health
-	redis   *redis.Client     // backend redis only
-	mode    cloudtrail.Mode   // what to do with envelopes
-	now     func() time.Time
-	batches sync.Pool
+	cfg      *Config
+	logger   *zap.Logger
+	tel      *metadata.TelemetryBuilder
+	added    []metric.AddOption    // the collector's processor attributes,
+	recorded []metric.RecordOption // allocated once
+	reader   cloudtrail.Reader
+	spec     termSpec
+	decider  firstseen.Decider
+	storage  *storagelink.Link // the storage extension, or Redis's health
+	redis    *redis.Client     // backend redis only
+	mode     cloudtrail.Mode   // what to do with envelopes
+	now      func() time.Time
+	batches  sync.Pool
 }
 
 // match is a record that matched the rule, with its event and decision.
@@ -68,17 +74,19 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	if err != nil {
 		return nil, err
 	}
-	logger := set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-		return zapcore.NewSamplerWithOptions(c, logSampleTick, 1, 0)
-	}))
+	logger := storagelink.SampledLogger(set.Logger)
 	p := &ssmProcessor{
 		cfg:    cfg,
 		logger: logger,
 		tel:    tel,
-		spec:   newTermSpec(cfg.NewTerms),
-		mode:   cloudtrail.Split,
-		now:    now,
+
+		spec: newTermSpec(cfg.NewTerms),
+		mode: cloudtrail.Split,
+		now:  now,
 	}
+	attrs := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("processor", set.ID.String()), attribute.String("otel.signal", "logs")))
+	p.added, p.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
 	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
 	if cfg.NewTerms.Backend == BackendRedis {
 		p.storage = storagelink.Health(fmt.Sprintf("redis %q", cfg.NewTerms.Redis.Endpoint), logger, onError)
@@ -88,14 +96,17 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 			CacheSize:     cfg.NewTerms.CacheSize,
 			Persistent:    cfg.NewTerms.Storage != nil,
 			PruneInterval: cfg.NewTerms.PruneInterval,
-			MaxFutureSkew: maxLateness,
+			FutureSkew:    futureSkew,
 			Now:           now,
 		})
 		if err != nil {
 			return nil, err
 		}
 		p.decider = store
-		p.storage = storagelink.New(component.KindProcessor, set.ID, cfg.NewTerms.Storage, logger, now, store.SetClient, onError)
+		p.storage = storagelink.New(storagelink.Settings{
+			Kind: component.KindProcessor, Self: set.ID, Extension: cfg.NewTerms.Storage, Logger: logger,
+			Attach: func(_ context.Context, c storage.Client) { store.SetClient(c) }, OnError: onError, Now: now,
+		})
 	}
 	if cfg.Envelope == EnvelopeKeep {
 		p.mode = cloudtrail.Keep
@@ -104,8 +115,8 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	return p, nil
 }
 
-// start connects the storage extension, or Redis.
-func (p *ssmProcessor) start(ctx context.Context, host component.Host) error {
+// Start connects the storage extension, or Redis.
+func (p *ssmProcessor) Start(ctx context.Context, host component.Host) error {
 	if err := p.storage.Start(ctx, host); err != nil {
 		return err
 	}
@@ -115,23 +126,24 @@ func (p *ssmProcessor) start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// shutdown writes what is pending and closes clients.
-func (p *ssmProcessor) shutdown(ctx context.Context) error {
+// Shutdown writes what is pending, within ctx, and closes clients.
+func (p *ssmProcessor) Shutdown(ctx context.Context) error {
 	defer p.tel.Shutdown()
 	if p.decider != nil {
 		p.record(ctx, p.decider.Close(ctx))
 	}
 	err := p.storage.Shutdown(ctx)
-	if p.redis != nil { // shutdown may be called twice
+	if p.redis != nil {
 		err = errors.Join(err, p.redis.Close())
-		p.redis = nil
 	}
 	return err
 }
 
-// processLogs tags matches in ld in place, splitting envelopes first. It
+// process tags matches in ld in place, splitting envelopes first, and
+// returns the alerts raised, to settle once the next consumer answered. It
 // never fails: unreadable records pass through unchanged and are counted.
-func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+func (p *ssmProcessor) process(ctx context.Context, ld plog.Logs) []firstseen.Alert {
+	start, in := time.Now(), ld.LogRecordCount()
 	b := p.batches.Get().(*batch)
 	defer p.putBatch(b)
 
@@ -156,17 +168,20 @@ func (p *ssmProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 	if counts.Malformed > 0 {
 		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
 	}
+	var alerts []firstseen.Alert
 	if len(b.matches) > 0 {
 		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)))
-		p.decide(ctx, b)
+		alerts = p.decide(ctx, b)
 	}
-	return ld, nil
+	p.tel.ProcessorIncomingItems.Add(ctx, int64(in), p.added...)
+	p.tel.ProcessorOutgoingItems.Add(ctx, int64(counts.Records), p.added...)
+	p.tel.ProcessorInternalDuration.Record(ctx, time.Since(start).Seconds(), p.recorded...)
+	return alerts
 }
 
 // decide makes the new_terms decision for every match of the batch, in
-// order, and tags the records.
-func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
-	p.storage.ReconnectIfDue(ctx)
+// order, tags the records and returns the alerts.
+func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 	skipped := 0
 	for i := range b.matches {
 		m := &b.matches[i]
@@ -206,14 +221,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) {
 	if skipped > 0 {
 		p.tel.ProcessorSsmsessionDecisionsSkipped.Add(ctx, int64(skipped))
 	}
-	if len(alerts) > 0 {
-		if pending, ok := ctx.Value(pendingKey{}).(*pendingAlerts); ok {
-			pending.alerts = append(pending.alerts, alerts...)
-		} else {
-			// Called without the settling wrapper: nothing will report back.
-			p.decider.Settle(alerts, true)
-		}
-	}
+	return alerts
 }
 
 func (p *ssmProcessor) putBatch(b *batch) {
@@ -225,9 +233,3 @@ func (p *ssmProcessor) putBatch(b *batch) {
 	b.ev.Reset()
 	p.batches.Put(b)
 }
-
-// pendingAlerts collects the alerts of one ConsumeLogs call, so that they are
-// settled once the next consumer has answered.
-type pendingAlerts struct{ alerts []firstseen.Alert }
-
-type pendingKey struct{}

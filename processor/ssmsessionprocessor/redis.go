@@ -6,10 +6,8 @@ package ssmsessionprocessor // import "github.com/cloudtrail-detect/ssmsession/p
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
@@ -38,13 +36,15 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		}
 		opts.TLSConfig = tlsCfg
 	}
-	redisLogOnce.Do(func() { redis.SetLogger(redisLog{p.logger.Named("go-redis")}) })
+	// go-redis (v9.22) logs only through a process-wide logger: it is left
+	// alone, as a component must not change process state; Redis failures
+	// reach the collector through status, counters and a sampled warning.
 	p.redis = redis.NewClient(opts)
 	store, err := redisterms.New(redisterms.Settings{
 		Client:     p.redis,
 		KeyPrefix:  rc.KeyPrefix,
 		Window:     p.cfg.NewTerms.HistoryWindow,
-		Slack:      maxLateness,
+		Slack:      lateSlack,
 		Timeout:    rc.Timeout,
 		RetryAfter: rc.RetryInterval,
 		CacheSize:  p.cfg.NewTerms.CacheSize,
@@ -55,18 +55,4 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 	}
 	p.decider = store
 	return nil
-}
-
-// go-redis reports pool trouble through one process-wide logger that writes
-// to stderr. The processor reports Redis failures itself (status, counter,
-// sampled warning), so the client's own lines go to the collector's log at
-// debug level.
-var redisLogOnce sync.Once
-
-type redisLog struct{ l *zap.Logger }
-
-func (r redisLog) Printf(_ context.Context, format string, v ...any) {
-	if r.l.Core().Enabled(zap.DebugLevel) {
-		r.l.Debug(fmt.Sprintf(format, v...))
-	}
 }

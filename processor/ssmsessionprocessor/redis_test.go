@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/sharedcomponent"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
@@ -91,7 +92,7 @@ func TestRedisKilledMidStream(t *testing.T) {
 	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
 
 	srv.Restart()
-	h.clock.Advance(h.logs.(*settlingLogs).p.cfg.NewTerms.Redis.RetryInterval)
+	h.clock.Advance(h.logs.(*logsProcessor).Value.cfg.NewTerms.Redis.RetryInterval)
 	got = append(got, newTerms(process(t, h, rawLogs(t, raws[2*third:])))...)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 	// One replica alone: its own knowledge bridges the outage, so the
@@ -104,7 +105,7 @@ func TestRedisKilledMidStream(t *testing.T) {
 func TestRedisAtStart(t *testing.T) {
 	cfg := withRedis("127.0.0.1:1")
 	cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: "/nonexistent/ca.pem"}}
-	p, err := newLogs(ctx, metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, &consumertest.LogsSink{}, time.Now)
+	p, err := newLogs(sharedcomponent.NewMap[*ssmProcessor](), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, &consumertest.LogsSink{}, time.Now)
 	require.NoError(t, err)
 	err = p.Start(ctx, componenttest.NewNopHost())
 	require.ErrorContains(t, err, "new_terms::redis::tls")

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -177,9 +178,10 @@ func TestStorageFaultsAndRecovery(t *testing.T) {
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h2.host.Statuses())
 	faulty2.SetRefusing(false)
 	process(t, h2, rawLogs(t, raws[:1]))
+	time.Sleep(300 * time.Millisecond) // three checks of the clock
 	assert.Empty(t, faulty2.Clients, "not retried before the interval")
 	h2.clock.Advance(storagelink.RetryInterval)
-	process(t, h2, rawLogs(t, raws[2:3]))
+	require.Eventually(t, func() bool { return len(h2.host.Statuses()) == 2 }, 5*time.Second, 10*time.Millisecond, "asked again in the background")
 	require.Len(t, faulty2.Clients, 1)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h2.host.Statuses())
 }
@@ -249,6 +251,7 @@ func TestBrokenStorageFiles(t *testing.T) {
 
 			fix()
 			h.clock.Advance(storagelink.RetryInterval)
+			require.Eventually(t, func() bool { return len(h.host.Statuses()) == 2 }, 5*time.Second, 10*time.Millisecond, "reconnected in the background")
 			assert.Equal(t, []string{"false"}, newTerms(process(t, h, rawLogs(t, raws[2:3]))))
 			assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
 			// alice's term, decided while degraded, is written with its delivery mark.

@@ -50,6 +50,13 @@ const (
 	AttrAlertID        = "ssmsession.alert_id"
 )
 
+// AddedAttributes lists every attribute the processor may add to a match.
+var AddedAttributes = []string{
+	AttrRuleID, AttrRuleName, AttrRiskScore, AttrSeverity, AttrFramework, AttrTacticID, AttrTacticName,
+	AttrTechniqueID, AttrTechniqueName, AttrSubTechID, AttrSubTechName, AttrTarget, AttrPrincipal,
+	AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID,
+}
+
 // decision is the new_terms outcome of one match.
 type decision struct {
 	decided bool
@@ -63,7 +70,7 @@ type decision struct {
 // record changes.
 func tag(lr plog.LogRecord, ev *cloudtrail.Event, d decision) {
 	a := lr.Attributes()
-	a.EnsureCapacity(a.Len() + 17) // one growth of the attribute slice, not several
+	a.EnsureCapacity(a.Len() + len(AddedAttributes)) // one growth of the attribute slice, not several
 	a.PutStr(AttrRuleID, RuleID)
 	a.PutStr(AttrRuleName, RuleName)
 	a.PutInt(AttrRiskScore, RiskScore)

@@ -89,12 +89,47 @@ func (h *Host) Statuses() []componentstatus.Status {
 // ErrInjected is returned by a Faulty client while it is failing.
 var ErrInjected = errors.New("injected storage fault")
 
-// Faulty wraps a client and fails every operation while failing.
+// Faulty wraps a client and fails every operation while failing, or holds
+// each one while held.
 type Faulty struct {
 	storage.Client
 	mu    sync.Mutex
 	err   error
+	held  chan struct{} // closed on Release
 	Calls int
+}
+
+// Hold makes every operation wait (within its context) until Release, as a
+// slow disk would.
+func (f *Faulty) Hold() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = make(chan struct{})
+}
+
+// Release lets held operations go on.
+func (f *Faulty) Release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held != nil {
+		close(f.held)
+		f.held = nil
+	}
+}
+
+func (f *Faulty) wait(ctx context.Context) error {
+	f.mu.Lock()
+	held := f.held
+	f.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	select {
+	case <-held:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SetFailing switches faults (ErrInjected) on or off.
@@ -121,9 +156,19 @@ func (f *Faulty) fail() error {
 	return f.err
 }
 
+// CallCount is how many operations were asked for so far.
+func (f *Faulty) CallCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Calls
+}
+
 // Batch implements storage.Client.
 func (f *Faulty) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	if err := f.fail(); err != nil {
+		return err
+	}
+	if err := f.wait(ctx); err != nil {
 		return err
 	}
 	return f.Client.Batch(ctx, ops...)
@@ -132,6 +177,9 @@ func (f *Faulty) Batch(ctx context.Context, ops ...*storage.Operation) error {
 // Walk passes through to the wrapped client's Walker.
 func (f *Faulty) Walk(ctx context.Context, fn storage.WalkFunc) error {
 	if err := f.fail(); err != nil {
+		return err
+	}
+	if err := f.wait(ctx); err != nil {
 		return err
 	}
 	return f.Client.(storage.Walker).Walk(ctx, fn)

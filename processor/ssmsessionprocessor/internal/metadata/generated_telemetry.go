@@ -26,6 +26,9 @@ type TelemetryBuilder struct {
 	meter                                metric.Meter
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
+	ProcessorIncomingItems               metric.Int64Counter
+	ProcessorInternalDuration            metric.Float64Histogram
+	ProcessorOutgoingItems               metric.Int64Counter
 	ProcessorSsmsessionCacheEvictions    metric.Int64Counter
 	ProcessorSsmsessionCacheHits         metric.Int64Counter
 	ProcessorSsmsessionCacheMisses       metric.Int64Counter
@@ -69,6 +72,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorIncomingItems, err = builder.meter.Int64Counter(
+		"otelcol_processor_incoming_items",
+		metric.WithDescription("Number of items passed to the processor. [Alpha]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorInternalDuration, err = builder.meter.Float64Histogram(
+		"otelcol_processor_internal_duration",
+		metric.WithDescription("Duration of time taken to process a batch of telemetry data through the processor. [Alpha]"),
+		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorOutgoingItems, err = builder.meter.Int64Counter(
+		"otelcol_processor_outgoing_items",
+		metric.WithDescription("Number of items emitted from the processor. [Alpha]"),
+		metric.WithUnit("{item}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionCacheEvictions, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_cache_evictions",
 		metric.WithDescription("Terms evicted from the in-memory cache to keep it within cache_size. [Development]"),

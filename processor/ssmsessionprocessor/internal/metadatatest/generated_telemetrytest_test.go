@@ -19,6 +19,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorIncomingItems.Add(context.Background(), 1)
+	tb.ProcessorInternalDuration.Record(context.Background(), 1)
+	tb.ProcessorOutgoingItems.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionCacheEvictions.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionCacheHits.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionCacheMisses.Add(context.Background(), 1)
@@ -31,6 +34,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionRecordsMatched.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageWrites.Add(context.Background(), 1)
+	AssertEqualProcessorIncomingItems(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorInternalDuration(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorOutgoingItems(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionCacheEvictions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

@@ -1,0 +1,25 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package firstseen
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// cacheLen is the number of terms in memory.
+func (s *Store) cacheLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Len()
+}
+
+// pruneNow runs a sweep at once, as the background one does when due.
+func (s *Store) pruneNow(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	client, horizon := s.client, s.watermark-s.window
+	s.mu.Unlock()
+	return s.prune(ctx, client.(storage.Walker), client, horizon)
+}

@@ -1,0 +1,132 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// A sweep reads the stored terms in walks that stop after pruneScan expired
+// keys, and deletes those in transactions of pruneChunk: file_storage runs a
+// walk as one write transaction, so short ones let batches write between
+// them.
+const (
+	pruneScan  = 50_000
+	pruneChunk = 1_000
+)
+
+// pruner runs the background sweep of stored terms older than the window.
+// Its fields are guarded by the store's mutex.
+type pruner struct {
+	last    time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the running sweep ends; nil when none ran
+	running bool
+}
+
+func (p *pruner) init(now time.Time) {
+	p.last = now
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+}
+
+// maybeStart starts a sweep when one is due. Called with the store's mutex
+// held.
+func (p *pruner) maybeStart(s *Store) {
+	walker, ok := s.client.(storage.Walker)
+	if !ok || s.watermark == 0 || p.running || p.ctx.Err() != nil {
+		return
+	}
+	now := s.set.Now()
+	if now.Sub(p.last) < s.set.PruneInterval {
+		return
+	}
+	p.last, p.running = now, true
+	done := make(chan struct{})
+	p.done = done
+	client, horizon := s.client, s.watermark-s.window
+	go func() {
+		defer close(done)
+		_, _ = s.prune(p.ctx, walker, client, horizon)
+		s.mu.Lock()
+		p.running = false
+		s.mu.Unlock()
+	}()
+}
+
+// stop cancels a running sweep and waits for it, within ctx.
+func (p *pruner) stop(ctx context.Context, s *Store) {
+	s.mu.Lock()
+	p.cancel()
+	done := p.done
+	s.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// prune deletes stored terms whose latest occurrence is before horizon,
+// unless memory holds a newer occurrence (the term came back meanwhile). It
+// stops when ctx is cancelled, and returns how many it removed.
+func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage.Client, horizon int64) (int, error) {
+	removed := 0
+	for {
+		var expired []string
+		err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
+			if !strings.HasPrefix(key, keyPrefix) {
+				return nil, nil
+			}
+			if v, err := decode(value); err == nil && v.Latest >= horizon {
+				return nil, nil
+			}
+			if expired = append(expired, key); len(expired) >= pruneScan {
+				return nil, storage.SkipAll
+			}
+			return nil, nil
+		})
+		if err != nil {
+			return removed, err
+		}
+		for i := 0; i < len(expired); i += pruneChunk {
+			ops := s.deletable(expired[i:min(i+pruneChunk, len(expired))], horizon)
+			if len(ops) == 0 {
+				continue
+			}
+			if err := client.Batch(ctx, ops...); err != nil {
+				return removed, err
+			}
+			removed += len(ops)
+		}
+		if len(expired) < pruneScan {
+			return removed, nil
+		}
+	}
+}
+
+// deletable turns expired storage keys into deletes, leaving out the terms
+// memory knows a recent occurrence of.
+func (s *Store) deletable(keys []string, horizon int64) []*storage.Operation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ops := make([]*storage.Operation, 0, len(keys))
+	for _, sk := range keys {
+		var k Key
+		if raw, err := hex.DecodeString(strings.TrimPrefix(sk, keyPrefix)); err == nil && len(raw) == len(k) {
+			copy(k[:], raw)
+			if v, ok := s.peek(k); ok && v.Latest >= horizon {
+				continue
+			}
+		}
+		ops = append(ops, storage.DeleteOperation(sk))
+	}
+	return ops
+}
