@@ -28,10 +28,6 @@ import (
 // that wait for their counts to be saved.
 const dedupeCache = 1 << 16
 
-// futureSkew: event times further ahead of the wall clock than this do not
-// move the window, nor the de-duplication store's pruning clock.
-const futureSkew = time.Hour
-
 type ssmConnector struct {
 	cfg     *Config
 	logger  *zap.Logger
@@ -70,7 +66,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 	}
 	seen, err := firstseen.New(firstseen.Settings{
 		Window: cfg.Window, CacheSize: dedupeCache, Persistent: cfg.Storage != nil,
-		PruneInterval: time.Hour, FutureSkew: futureSkew, Now: now,
+		PruneInterval: time.Hour, FutureSkew: firstseen.FutureSkew, Now: now,
 	})
 	if err != nil {
 		return nil, err

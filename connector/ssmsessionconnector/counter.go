@@ -3,7 +3,11 @@
 
 package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 
-import "time"
+import (
+	"time"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+)
 
 // seriesKey is the hunt's grouping (target, user ARN, user type, outcome),
 // the account, and whether the caller was an instance's role.
@@ -36,14 +40,6 @@ type series struct {
 	version uint64   // the counter generation of its last change
 }
 
-// last is the newest bucket with sessions, or -1.
-func (s *series) last() int64 {
-	if len(s.Buckets) == 0 {
-		return -1
-	}
-	return s.Buckets[len(s.Buckets)-1].Index
-}
-
 // counter holds all series. It is not safe for concurrent use.
 type counter struct {
 	size      int64 // bucket width, ns
@@ -65,7 +61,7 @@ func newCounter(window, size time.Duration, maxSeries int, now func() time.Time)
 		size:      int64(size),
 		nb:        int64(window / size),
 		maxSeries: maxSeries,
-		skew:      futureSkew,
+		skew:      firstseen.FutureSkew,
 		now:       now,
 		series:    map[seriesKey]*series{},
 	}

@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fastjson"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
@@ -51,18 +50,6 @@ var (
 type Reader struct {
 	parsers fastjson.ParserPool
 	sources sync.Pool // *[]source
-}
-
-// Read reads a record that holds one event (any outcome) into ev. A record
-// holding an envelope reads as Skip: Walk reads or splits those. The record
-// is never modified.
-func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Result, error) {
-	v := look(lr)
-	if v.kind != NoEnvelope {
-		return Skip, nil
-	}
-	result, err := r.readView(res, &v, ev)
-	return finish(result, err, lr, 0, ev)
 }
 
 // ReadJSON reads one raw CloudTrail event, bare or as the detail of an
@@ -190,19 +177,4 @@ func (e *Event) wellFormed() bool {
 // the string past the life of b.
 func bytesString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// ForEachRecord calls fn for every log record of ld with its resource.
-func ForEachRecord(ld plog.Logs, fn func(pcommon.Resource, plog.LogRecord)) {
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		res := rls.At(i).Resource()
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			recs := sls.At(j).LogRecords()
-			for k := 0; k < recs.Len(); k++ {
-				fn(res, recs.At(k))
-			}
-		}
-	}
 }

@@ -53,7 +53,10 @@ func (p *pruner) maybeStart(s *Store) {
 	client, horizon := s.client, s.watermark-s.window
 	go func() {
 		defer close(done)
-		_, _ = s.prune(p.ctx, walker, client, horizon)
+		removed, _ := s.prune(p.ctx, walker, client, horizon)
+		if s.set.OnPrune != nil {
+			s.set.OnPrune(removed)
+		}
 		s.mu.Lock()
 		p.running = false
 		s.mu.Unlock()

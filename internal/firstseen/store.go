@@ -19,6 +19,11 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
+// FutureSkew is how far ahead of the wall clock an event time may be and
+// still move the clocks that expire state (pruning here, the hunt's window):
+// CloudTrail times are the API call's, so a time past it is a bad one.
+const FutureSkew = time.Hour
+
 // Settings configure a Store.
 type Settings struct {
 	// Window is the history window: a term is new when its latest earlier
@@ -34,10 +39,13 @@ type Settings struct {
 	// than the window.
 	PruneInterval time.Duration
 	// FutureSkew: event times further ahead of Now do not advance the clock
-	// that pruning uses, so one bad timestamp cannot empty the store.
+	// that pruning uses, so one bad timestamp cannot empty the store
+	// (firstseen.FutureSkew, unless a test needs another).
 	FutureSkew time.Duration
 	// Now is the wall clock (injectable for tests).
 	Now func() time.Time
+	// OnPrune, when set, is told how many stored terms each sweep removed.
+	OnPrune func(removed int)
 }
 
 // Observation is one occurrence of a term.

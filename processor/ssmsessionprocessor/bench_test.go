@@ -5,9 +5,11 @@ package ssmsessionprocessor
 
 import (
 	"fmt"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,12 +22,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"gopkg.in/yaml.v3"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/sharedcomponent"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
+	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
 )
 
 // benchShapes are the input shapes benchmarked; each batch holds 1,000
@@ -279,20 +284,129 @@ func BenchmarkFirstSeenAtScale(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak_heap_MiB")
 }
 
-// scaleEvent is a StartSession by IAM user user-N, with its own event id.
+// scaleEvent is a StartSession by IAM user user-N at an event time, with
+// its own event id.
 const scaleEvent = `{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDA%016d","arn":"arn:aws:iam::111122223333:user/user-%d","accountId":"111122223333","userName":"user-%d"},` +
-	`"eventTime":"2026-11-16T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9",` +
+	`"eventTime":"%s","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9",` +
 	`"requestParameters":{"target":"i-0a3f5c2e91b7d4e01"},"eventID":"00000000-0000-4000-8000-%012d","recipientAccountId":"111122223333","requestID":"%d"}`
+
+var scaleTime = time.Date(2026, 11, 16, 10, 0, 0, 0, time.UTC)
 
 // distinctTerms is a batch of StartSessions by users from-(from+batchSize),
 // each a term of its own.
-func distinctTerms(from int) plog.Logs {
+func distinctTerms(from int) plog.Logs { return distinctTermsAt(from, scaleTime) }
+
+func distinctTermsAt(from int, at time.Time) plog.Logs {
 	ld := plog.NewLogs()
 	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	ts := at.Format(time.RFC3339)
 	for i := from; i < from+batchSize; i++ {
-		recs.AppendEmpty().Body().SetStr(fmt.Sprintf(scaleEvent, i, i, i, i, i))
+		recs.AppendEmpty().Body().SetStr(fmt.Sprintf(scaleEvent, i, i, i, ts, i, i))
 	}
 	return ld
+}
+
+// BenchmarkConsumeDuringPrune: a file_storage store of 1,000,000 terms,
+// half of them older than the window, is swept while batches keep coming
+// (1,000 records, 5% StartSession: known terms and new ones). It reports
+// ConsumeLogs latency with no sweep, and during the sweep, which runs in
+// walks and delete transactions so that batches write between them.
+func BenchmarkConsumeDuringPrune(b *testing.B) {
+	if testing.Short() {
+		b.Skip("a minute of setup; run with make bench")
+	}
+	const terms = 1_000_000
+	for range b.N {
+		b.StopTimer()
+		now := scaleTime.Add(11 * 24 * time.Hour)
+		var mu sync.Mutex
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		cfg := withStorage()
+		ext := storagetest.FileStorage(b, b.TempDir())
+		tel := componenttest.NewTelemetry()
+		pruned := func() int64 {
+			m, err := tel.GetMetric("otelcol_processor_ssmsession_terms_pruned")
+			if err != nil {
+				return 0
+			}
+			return m.Data.(metricdata.Sum[int64]).DataPoints[0].Value
+		}
+		p, err := newLogs(sharedcomponent.NewMap[*ssmProcessor](), metadatatest.NewSettings(tel), cfg, consumertest.NewNop(), clock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Start(ctx, storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: ext})); err != nil {
+			b.Fatal(err)
+		}
+		// Half the terms 11 days old, half recent: the sweep deletes 500,000.
+		for n := 0; n < terms; n += batchSize {
+			at := scaleTime
+			if n >= terms/2 {
+				at = now
+			}
+			if err := p.ConsumeLogs(ctx, distinctTermsAt(n, at)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		batches := make([]plog.Logs, 200)
+		for i := range batches {
+			batches[i] = benchBatchAt(b, uint64(100+i), now)
+		}
+		measure := func(k int, until func() bool) []time.Duration {
+			var d []time.Duration
+			for i := 0; i < k || until != nil && !until(); i++ {
+				start := time.Now()
+				if err := p.ConsumeLogs(ctx, batches[i%len(batches)]); err != nil {
+					b.Fatal(err)
+				}
+				d = append(d, time.Since(start))
+			}
+			return d
+		}
+		quiet := measure(200, nil)
+		mu.Lock()
+		now = now.Add(2 * time.Hour) // a sweep is due; the next batch starts it
+		mu.Unlock()
+		b.StartTimer()
+		sweepStart := time.Now()
+		during := measure(1, func() bool { return pruned() > 0 })
+		b.StopTimer()
+		if n := pruned(); n != terms/2 {
+			b.Fatalf("the sweep removed %d terms, want %d", n, terms/2)
+		}
+		reportLatency(b, "quiet", quiet)
+		reportLatency(b, "sweep", during)
+		b.ReportMetric(time.Since(sweepStart).Seconds(), "sweep_s")
+		b.ReportMetric(float64(len(during)), "batches_during_sweep")
+		if err := p.Shutdown(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// benchBatchAt is the everyday mix (5% StartSession, 40 identities) at an
+// event time.
+func benchBatchAt(tb testing.TB, seed uint64, at time.Time) plog.Logs {
+	tb.Helper()
+	raws := traffic.Mix(seed, batchSize, 0.05, 40)
+	for i, r := range raws {
+		raws[i] = eventTimePattern.ReplaceAll(r, []byte(`"eventTime":"`+at.Format(time.RFC3339)+`"`))
+	}
+	ld, err := shapes.Logs(shapes.Raw, raws)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ld
+}
+
+var eventTimePattern = regexp.MustCompile(`"eventTime":"[^"]*"`)
+
+func reportLatency(b *testing.B, name string, d []time.Duration) {
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, name+"_p50_ms")
+	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, name+"_p99_ms")
+	b.ReportMetric(float64(d[len(d)-1].Microseconds())/1000, name+"_max_ms")
 }
 
 // BenchmarkBackends: the cost of each new_terms backend, worst case (every

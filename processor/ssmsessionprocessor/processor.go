@@ -26,11 +26,6 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
 
-// futureSkew: event times further ahead of the wall clock than this do not
-// advance the clock that prunes stored terms, so one bad timestamp cannot
-// empty the store.
-const futureSkew = time.Hour
-
 // lateSlack: Redis keeps a term this long past the window, for events
 // CloudTrail delivers late (minutes, usually).
 const lateSlack = time.Hour
@@ -96,8 +91,9 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 			CacheSize:     cfg.NewTerms.CacheSize,
 			Persistent:    cfg.NewTerms.Storage != nil,
 			PruneInterval: cfg.NewTerms.PruneInterval,
-			FutureSkew:    futureSkew,
+			FutureSkew:    firstseen.FutureSkew,
 			Now:           now,
+			OnPrune:       func(n int) { tel.ProcessorSsmsessionTermsPruned.Add(context.Background(), int64(n)) },
 		})
 		if err != nil {
 			return nil, err

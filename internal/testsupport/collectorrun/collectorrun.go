@@ -19,11 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-
-	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 )
 
 // BinaryPath is where `make build` puts the collector, under the root.
@@ -181,7 +178,13 @@ func eachLine(path string, fn func([]byte) error) error {
 func Records(batches []plog.Logs) []plog.LogRecord {
 	var out []plog.LogRecord
 	for _, ld := range batches {
-		cloudtrail.ForEachRecord(ld, func(_ pcommon.Resource, lr plog.LogRecord) { out = append(out, lr) })
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
 	}
 	return out
 }

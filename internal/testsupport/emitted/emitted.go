@@ -160,12 +160,3 @@ func Webhook(body []byte, query url.Values, now time.Time) plog.Logs {
 	lr.Body().SetStr(string(body))
 	return ld
 }
-
-// Merge appends the resources of every batch to one.
-func Merge(batches ...plog.Logs) plog.Logs {
-	out := plog.NewLogs()
-	for _, ld := range batches {
-		ld.ResourceLogs().MoveAndAppendTo(out.ResourceLogs())
-	}
-	return out
-}

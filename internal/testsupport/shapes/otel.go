@@ -29,12 +29,6 @@ type OTelGates struct {
 	DontEmitV0RPC bool
 }
 
-// ToOTel writes what contrib's awslogsencodingextension (CloudTrail format)
-// makes of ev with its gates at their v0.155.0 defaults (all off).
-func ToOTel(ev map[string]any, res pcommon.Map, lr plog.LogRecord) error {
-	return ToOTelWith(ev, res, lr, OTelGates{})
-}
-
 // ToOTelWith writes what the extension makes of ev under gates: resource
 // attributes from the event's recipient and region, the record timestamp
 // from eventTime, an empty body, and its attribute names.

@@ -223,16 +223,6 @@ func AppendEnvelope(sl plog.ScopeLogs, shape Shape, raws [][]byte) error {
 	return putJSON(lr, as, doc)
 }
 
-// Plain converts a decoded event (json.Number values) into what pdata's
-// FromRaw accepts.
-func Plain(m map[string]any) (map[string]any, error) {
-	out, ok := plain(m).(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("not a map")
-	}
-	return out, nil
-}
-
 // plain turns json.Number into int64 or float64, as pdata's FromRaw needs.
 func plain(v any) any {
 	switch t := v.(type) {

@@ -41,6 +41,7 @@ type TelemetryBuilder struct {
 	ProcessorSsmsessionRecordsMatched    metric.Int64Counter
 	ProcessorSsmsessionStorageErrors     metric.Int64Counter
 	ProcessorSsmsessionStorageWrites     metric.Int64Counter
+	ProcessorSsmsessionTermsPruned       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -159,6 +160,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorSsmsessionStorageWrites, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_storage_writes",
 		metric.WithDescription("Term states written to the storage extension, or decided in Redis. [Development]"),
+		metric.WithUnit("{term}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionTermsPruned, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_terms_pruned",
+		metric.WithDescription("Stored terms deleted by the sweep because their latest occurrence is older than the history window. [Development]"),
 		metric.WithUnit("{term}"),
 	)
 	errs = errors.Join(errs, err)

@@ -34,6 +34,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionRecordsMatched.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageWrites.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionTermsPruned.Add(context.Background(), 1)
 	AssertEqualProcessorIncomingItems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -77,6 +78,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionStorageWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionTermsPruned(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
