@@ -64,7 +64,7 @@ bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkEnvelopeScale' -benchtime 5x -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale|BenchmarkConsumeDuringPrune' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/
-	$(GO) test -tags e2e -run '^$$' -bench 'BenchmarkLatency' -benchtime 1x ./e2e/
+	$(GO) test -tags e2e -run '^$$' -bench 'BenchmarkLatency|BenchmarkBackfill' -benchtime 1x ./e2e/
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora); a
 # crasher is saved under the package's testdata/fuzz and replayed by make test.

@@ -19,6 +19,7 @@ type config struct {
 	Input      string        // folder file_log reads (every file in it)
 	Poll       time.Duration // its poll_interval
 	FromEnd    bool          // start_at: end (default beginning)
+	OneByOne   bool          // one file at a time, in name order (a backfill)
 	JSONParser string        // "body" or "attributes": a json_parser operator
 	Second     string        // a second folder, read by its own pipeline through the same processor
 
@@ -26,7 +27,8 @@ type config struct {
 	Kafka, KafkaTopic, KafkaGroup string
 	KafkaEncoding                 string
 
-	Redis string // new terms in Redis (host:port) instead of file_storage
+	Redis          string // new terms in Redis (host:port) instead of file_storage
+	LearningPeriod string // new_terms.learning_period
 
 	Output     string // the file exporter's path for the tagged logs
 	Sink       string // or an otlp exporter's endpoint
@@ -52,6 +54,9 @@ receivers:
     poll_interval: {{if .Poll}}{{.Poll}}{{else}}50ms{{end}}
     max_log_size: 64MiB
     compression: auto
+{{- if .OneByOne}}
+    max_concurrent_files: 2
+{{- end}}
 {{- if .JSONParser}}
     operators:
       - type: json_parser
@@ -86,6 +91,9 @@ receivers:
 processors:
   ssmsession:
     new_terms:
+{{- if .LearningPeriod}}
+      learning_period: {{.LearningPeriod}}
+{{- end}}
 {{- if .Redis}}
       backend: redis
       redis:

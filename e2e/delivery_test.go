@@ -107,7 +107,7 @@ func firehoseRequest(t *testing.T, id string, records [][]byte, gzipped bool) []
 	return req
 }
 
-func gzipped(t *testing.T, members ...[]byte) []byte {
+func gzipped(t testing.TB, members ...[]byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	for _, m := range members {
@@ -278,7 +278,7 @@ func largeObject(t *testing.T) [][]byte {
 
 // writeRaw puts an object in place whole, as a sync from S3 does: written
 // outside the watched folder, then renamed into it.
-func writeRaw(t *testing.T, path string, data []byte) {
+func writeRaw(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := filepath.Join(t.TempDir(), filepath.Base(path))
 	require.NoError(t, os.WriteFile(tmp, data, 0o644))

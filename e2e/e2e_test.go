@@ -54,7 +54,7 @@ type run struct {
 	c *collectorrun.Collector
 }
 
-func newRun(t *testing.T, dir, name string) *run {
+func newRun(t testing.TB, dir, name string) *run {
 	t.Helper()
 	port, err := collectorrun.FreePort()
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func newRun(t *testing.T, dir, name string) *run {
 	return r
 }
 
-func (r *run) start(t *testing.T) {
+func (r *run) start(t testing.TB) {
 	t.Helper()
 	r.c = startCollector(t, strings.TrimSuffix(r.Output, ".json")+".yaml", r.config)
 }
@@ -91,14 +91,14 @@ func startCollector(t testing.TB, path string, cfg config) *collectorrun.Collect
 }
 
 // waitRecords waits until the output holds n records and returns them.
-func (r *run) waitRecords(t *testing.T, n int) []plog.LogRecord {
+func (r *run) waitRecords(t testing.TB, n int) []plog.LogRecord {
 	t.Helper()
 	return collectorrun.Records(waitLogs(t, r.c, r.Output, n))
 }
 
 // waitLogs waits until the file exporter's output at path holds at least n
 // records and returns what it holds.
-func waitLogs(t *testing.T, c *collectorrun.Collector, path string, n int) []plog.Logs {
+func waitLogs(t testing.TB, c *collectorrun.Collector, path string, n int) []plog.Logs {
 	t.Helper()
 	var batches []plog.Logs
 	require.NoError(t, c.WaitFor(waitTimeout, func() (bool, error) {
@@ -109,7 +109,7 @@ func waitLogs(t *testing.T, c *collectorrun.Collector, path string, n int) []plo
 	return batches
 }
 
-func (r *run) stop(t *testing.T) {
+func (r *run) stop(t testing.TB) {
 	t.Helper()
 	require.NoError(t, r.c.Stop(30*time.Second))
 }
@@ -156,7 +156,7 @@ func attr(lr plog.LogRecord, k string) string {
 	return v.AsString()
 }
 
-func writeFile(t *testing.T, path string, lines ...[]byte) {
+func writeFile(t testing.TB, path string, lines ...[]byte) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(path, append(bytes.Join(lines, []byte("\n")), '\n'), 0o644))
 }

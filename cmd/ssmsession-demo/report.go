@@ -96,6 +96,10 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 	tw.Flush()
 	if alerts == 0 {
 		fmt.Fprintln(w, "  (none: every identity was already known from the state in", info.state+")")
+	} else {
+		fmt.Fprintln(w, "\nThe first day's alerts are what a deployment without history raises: every identity is new to it.")
+		fmt.Fprintln(w, "In production, set new_terms.learning_period (and backfill the archive) so the first days are learnt, not alerted;")
+		fmt.Fprintln(w, "the demo leaves it off, as Elastic's rule does (README: First deployment).")
 	}
 
 	known := 0

@@ -300,12 +300,14 @@ func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*
 	return true
 }
 
-// emit drops idle series and sends the metrics downstream.
+// emit sends the metrics downstream, then drops the series it reported
+// for the last time.
 func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Lock()
-	expired := c.counter.expire()
-	n := len(c.counter.series)
+	c.counter.trim()
 	md := c.counter.metrics(c.now(), c.version)
+	expired := c.counter.drop()
+	n := len(c.counter.series)
 	snap := c.counter.pending()
 	client := c.client
 	c.mu.Unlock()

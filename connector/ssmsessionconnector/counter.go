@@ -36,8 +36,11 @@ type series struct {
 	// Buckets are sparse and ascending, and only those inside the window
 	// are kept: memory grows with activity, never beyond window/bucket.
 	Buckets []bucket `json:"buckets"`
-	changed bool     // not saved since it last changed
-	version uint64   // the counter generation of its last change
+	// Shown is the window count the last emission showed (0 when none).
+	Shown    int64  `json:"shown,omitempty"`
+	changed  bool   // not saved since it last changed
+	version  uint64 // the counter generation of its last change
+	reported uint64 // the version the last emission reported
 }
 
 // counter holds all series. It is not safe for concurrent use.
@@ -168,21 +171,30 @@ func (c *counter) inWindow(s *series) int64 {
 	return n
 }
 
-// expire drops buckets older than the window and the series left without
-// any; it returns the keys dropped.
-func (c *counter) expire() []seriesKey {
-	var dropped []seriesKey
+// trim drops buckets older than the window: memory grows with activity,
+// never beyond window/bucket per series.
+func (c *counter) trim() {
 	oldest := c.oldest()
-	for k, s := range c.series {
-		trim := 0
-		for trim < len(s.Buckets) && s.Buckets[trim].Index < oldest {
-			trim++
+	for _, s := range c.series {
+		n := 0
+		for n < len(s.Buckets) && s.Buckets[n].Index < oldest {
+			n++
 		}
-		if trim > 0 {
-			s.Buckets = append(s.Buckets[:0], s.Buckets[trim:]...)
+		if n > 0 {
+			s.Buckets = append(s.Buckets[:0], s.Buckets[n:]...)
 			c.touch(s)
 		}
-		if len(s.Buckets) == 0 {
+	}
+}
+
+// drop removes the series idle for a whole window once an emission has
+// reported their final counts, and a window gauge that had a value was
+// shown falling to 0: after a backfill, every series is reported at least
+// once. It returns the keys dropped.
+func (c *counter) drop() []seriesKey {
+	var dropped []seriesKey
+	for k, s := range c.series {
+		if len(s.Buckets) == 0 && s.reported == s.version && s.Shown == 0 {
 			delete(c.series, k)
 			dropped = append(dropped, k)
 		}

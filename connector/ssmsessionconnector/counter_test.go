@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 var (
@@ -19,6 +20,13 @@ var (
 
 func key(target string) seriesKey {
 	return seriesKey{Account: "111122223333", Target: target, ARN: "arn:aws:iam::111122223333:user/alice", Type: "IAMUser", Outcome: "success"}
+}
+
+// cycle is what an emission does with the counter: trim, report, drop.
+func cycle(c *counter) []seriesKey {
+	c.trim()
+	c.metrics(wall(), "test")
+	return c.drop()
 }
 
 func TestBucketsAlignToEpoch(t *testing.T) {
@@ -45,7 +53,7 @@ func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
 	c.observe(t0.Add(7*24*time.Hour + 30*time.Minute))
 	assert.Equal(t, int64(0), c.inWindow(c.series[key("i-old")]))
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-new")]))
-	assert.Equal(t, []seriesKey{key("i-old")}, c.expire(), "idle for a window: dropped")
+	assert.Equal(t, []seriesKey{key("i-old")}, cycle(c), "idle for a window: reported, then dropped")
 	assert.Len(t, c.series, 1)
 
 	// A late event older than the window counts in the total only.
@@ -61,7 +69,7 @@ func TestWindowEdges(t *testing.T) {
 		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour+59*time.Minute))
 	}
 	assert.Equal(t, int64(3), c.inWindow(c.series[key("i-1")]), "buckets 02:00, 03:00, 04:00")
-	c.expire()
+	c.trim()
 	assert.Len(t, c.series[key("i-1")].Buckets, 3, "older buckets are trimmed from memory")
 }
 
@@ -69,7 +77,7 @@ func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
 	c := newCounter(24*time.Hour, time.Hour, 10, wall)
 	c.add(key("i-1"), wall().Add(-time.Hour))
 	c.observe(wall().Add(1000 * time.Hour))
-	assert.Empty(t, c.expire())
+	assert.Empty(t, cycle(c))
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-1")]))
 }
 
@@ -120,4 +128,64 @@ func TestMetricsShape(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, flagged, "the instance role's session is marked")
+}
+
+// TestWindowGaugeFallsToZeroOnce: a series whose window empties is shown at
+// 0 once, its final cumulative count with it, and only then dropped; the
+// identity's distinct targets likewise.
+func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
+	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c.add(key("i-1"), t0)
+	v := values(c.metrics(wall(), "test"))
+	assert.Equal(t, int64(1), v[windowPoint("i-1")])
+	assert.Empty(t, c.drop())
+
+	c.observe(t0.Add(48 * time.Hour)) // the window moves past it
+	c.trim()
+	v = values(c.metrics(wall(), "test"))
+	zero, shown := v[windowPoint("i-1")]
+	assert.True(t, shown, "the window gauge is shown falling to 0")
+	assert.Zero(t, zero)
+	assert.Equal(t, int64(1), v[MetricStarts+"|111122223333|"+attrsOf(key("i-1"))], "with its final count")
+	d, shown := v[MetricDistinctTarget+"|111122223333|map[aws.cloudtrail.user_identity.arn:arn:aws:iam::111122223333:user/alice aws.cloudtrail.user_identity.type:IAMUser]"]
+	assert.True(t, shown)
+	assert.Zero(t, d)
+	assert.Equal(t, []seriesKey{key("i-1")}, c.drop(), "dropped once shown at 0")
+	assert.Empty(t, values(c.metrics(wall(), "test")), "and not shown again")
+}
+
+// TestBackfillReportsEverySeries: 30 days of sessions on 30 targets fed
+// before any emission (a backfill) and a 7-day window: every series is
+// emitted at least once, those idle for the window with their cumulative
+// count only, and then dropped.
+func TestBackfillReportsEverySeries(t *testing.T) {
+	c := newCounter(7*24*time.Hour, time.Hour, 1000, wall)
+	for d := 0; d < 30; d++ {
+		for h := 0; h < 3; h++ {
+			c.add(key(fmt.Sprint("i-", d)), t0.Add(time.Duration(d)*24*time.Hour+time.Duration(h)*time.Hour))
+		}
+	}
+	seen := map[string]bool{}
+	for round := 0; round < 3; round++ {
+		c.trim()
+		for k := range values(c.metrics(wall(), "test")) {
+			seen[k] = true
+		}
+		c.drop()
+	}
+	for d := 0; d < 30; d++ {
+		assert.True(t, seen[MetricStarts+"|111122223333|"+attrsOf(key(fmt.Sprint("i-", d)))], "day %d reported", d)
+	}
+	assert.Len(t, c.series, 7, "the last 7 days stay; the rest were reported and dropped")
+}
+
+func windowPoint(target string) string {
+	return MetricStartsWindow + "|111122223333|" + attrsOf(key(target))
+}
+
+// attrsOf renders a series' attributes as values() keys them.
+func attrsOf(k seriesKey) string {
+	m := pcommon.NewMap()
+	k.attributes(m)
+	return fmt.Sprint(m.AsRaw())
 }

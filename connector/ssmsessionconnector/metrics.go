@@ -29,10 +29,13 @@ const (
 	scopeName = "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 )
 
-// metrics renders the series: one resource per account (the overflow series
-// in a resource without one), the cumulative count, the windowed count and
-// the distinct targets per identity. Output is sorted, so equal state gives
-// equal metrics.
+// metrics renders the series and records what it reported: one resource
+// per account (the overflow series in a resource without one), the
+// cumulative count of every series, the windowed count of those with
+// sessions in the window, and of those whose count has just fallen to 0 (a
+// 0, once, so a backend keeping the last value does not show a stale one),
+// and the distinct targets per identity likewise. Output is sorted, so equal
+// state gives equal metrics.
 func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	byAccount := map[string][]*series{}
@@ -78,11 +81,13 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 			dp.SetStartTimestamp(pcommon.Timestamp(s.Start))
 			dp.SetTimestamp(ts)
 			dp.SetIntValue(s.Total)
+			s.reported = s.version
 
 			w := c.inWindow(s)
-			if w == 0 {
+			if w == 0 && s.Shown == 0 {
 				continue
 			}
+			s.Shown = w
 			wdp := gauge.DataPoints().AppendEmpty()
 			s.Key.attributes(wdp.Attributes())
 			wdp.SetTimestamp(ts)
@@ -92,7 +97,9 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 				if distinct[id] == nil {
 					distinct[id] = map[string]bool{}
 				}
-				distinct[id][s.Key.Target] = true
+				if w > 0 {
+					distinct[id][s.Key.Target] = true
+				}
 			}
 		}
 		if len(distinct) == 0 {

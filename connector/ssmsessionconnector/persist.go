@@ -124,11 +124,15 @@ func (c *counter) restore(stored []*series, anchor *int64) {
 	}
 }
 
+// merge adds a stored series to memory, bounded by max_series; it is
+// reported again before it can be dropped.
 func (c *counter) merge(stored *series) {
 	s, ok := c.series[stored.Key]
 	if !ok {
 		if len(c.series) < c.maxSeries+c.overflowCount() || stored.Key.Overflow {
 			c.series[stored.Key] = stored
+			c.gen++
+			stored.version = c.gen // not reported yet, and already saved
 			return
 		}
 		// Beyond max_series: its counts go to the overflow series.

@@ -222,12 +222,27 @@ func (sc *shapeScan) match() (Result, error) {
 	return StartSession, nil
 }
 
+// cloudTrailDataset reports whether an Elastic document is CloudTrail's: it
+// names the dataset in data_stream.dataset (the rule's query since 2026) or
+// event.dataset (older data), or not at all; any other dataset is not.
+func cloudTrailDataset(m pcommon.Map) bool {
+	for _, k := range [...]string{"data_stream.dataset", "event.dataset"} {
+		if ds := lookupStr(m, k); ds != "" && ds != "aws.cloudtrail" {
+			return false
+		}
+	}
+	return true
+}
+
 // readShape reads an event of a known map shape into ev.
 func readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
 	if sc.shape == nil {
 		return Skip, nil
 	}
 	result, err := sc.match()
+	if result == StartSession && sc.index == ecsShape && !cloudTrailDataset(m) {
+		return Skip, nil
+	}
 	if result == StartSession {
 		ev.Reset()
 		ev.Shape = sc.shape.shape

@@ -74,6 +74,11 @@ type Decider interface {
 	Settle(alerts []Alert, delivered bool)
 	// Close writes what is pending, within ctx; the caller closes clients after.
 	Close(ctx context.Context) Stats
+	// LearningEnd is the end of the learning period, shared with the state:
+	// the one recorded, or, when none is, proposed, recorded first (the
+	// first proposal wins and never moves). ok is false while the state
+	// cannot say (storage or Redis unreachable before the end was known).
+	LearningEnd(ctx context.Context, proposed time.Time) (end time.Time, ok bool)
 }
 
 var _ Decider = (*Store)(nil)
@@ -111,7 +116,8 @@ type Store struct {
 	loads     map[uint64]int // storage reads in flight, by the writer.saved they began at
 	watermark int64          // newest plausible event time seen
 
-	pruner pruner
+	learning learning
+	pruner   pruner
 }
 
 // writer is the state of the one write in flight, and of the writes done
@@ -354,12 +360,16 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 		}
 		gen, client := s.changes, s.client
 		snapshot := maps.Clone(s.unsaved)
+		learningEnd, writeLearning := s.learning.end, s.learning.unsaved
 		w.busy = make(chan struct{})
 		s.mu.Unlock()
 
-		ops := make([]*storage.Operation, 0, len(snapshot))
+		ops := make([]*storage.Operation, 0, len(snapshot)+1)
 		for k, v := range snapshot {
 			ops = append(ops, storage.SetOperation(storageKey(k), encode(v)))
+		}
+		if writeLearning {
+			ops = append(ops, storage.SetOperation(learningKey, encodeNanos(learningEnd)))
 		}
 		err := client.Batch(ctx, ops...)
 
@@ -367,6 +377,9 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 		close(w.busy)
 		w.busy = nil
 		if err == nil {
+			if writeLearning && s.learning.gen <= gen {
+				s.learning.unsaved = false
+			}
 			w.saved = gen
 			w.written = append(w.written, written{gen: gen, states: snapshot})
 			s.forgetWritten()

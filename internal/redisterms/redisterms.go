@@ -87,13 +87,14 @@ type Store struct {
 	ttl       int64 // ms: key expiry, the window plus the slack
 	freshness int64 // ms: how recent a confirmation answers without Redis
 
-	mu        sync.Mutex
-	cache     *simplelru.LRU[firstseen.Key, entry]
-	pending   []mark // delivery marks to send with the next round trip
-	downUntil time.Time
-	down      bool
-	loaded    atomic.Bool // the scripts are in Redis
-	evicted   int         // cache evictions since the last Observe returned
+	mu          sync.Mutex
+	cache       *simplelru.LRU[firstseen.Key, entry]
+	pending     []mark // delivery marks to send with the next round trip
+	downUntil   time.Time
+	down        bool
+	loaded      atomic.Bool // the scripts are in Redis
+	evicted     int         // cache evictions since the last Observe returned
+	learningEnd int64       // Unix ms; 0: not known yet
 }
 
 // New returns a store; Redis is reached lazily, on the first batch.
@@ -352,4 +353,45 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 		s.fail(err, &st)
 	}
 	return st
+}
+
+// learningKey holds the end of the learning period (Unix ms), one value for
+// every replica: the first to propose one sets it.
+const learningKey = "learning_end"
+
+// LearningEnd implements firstseen.Decider: SET NX then GET, in one round
+// trip, once; the answer is kept. A zero proposal only reads. While Redis
+// cannot answer, ok is false.
+func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	end := s.learningEnd
+	s.mu.Unlock()
+	if end != 0 {
+		return time.UnixMilli(end).UTC(), true
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
+	defer cancel()
+	key := s.set.KeyPrefix + learningKey
+	var get *redis.StringCmd
+	_, err := s.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
+		if !proposed.IsZero() {
+			pipe.SetNX(tctx, key, proposed.UnixMilli(), 0)
+		}
+		get = pipe.Get(tctx, key)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, true // not begun
+	}
+	if err != nil {
+		return time.Time{}, false
+	}
+	ms, err := get.Int64()
+	if err != nil {
+		return time.Time{}, false
+	}
+	s.mu.Lock()
+	s.learningEnd = ms
+	s.mu.Unlock()
+	return time.UnixMilli(ms).UTC(), true
 }

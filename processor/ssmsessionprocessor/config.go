@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,13 +36,26 @@ const (
 	MissingSkip     = "skip"     // as Elastic: no new_terms decision
 )
 
+// Severities a rule may have (Elastic's).
+var severities = []string{"low", "medium", "high", "critical"}
+
 // Config is the ssmsession processor configuration.
 type Config struct {
 	// Envelope is split or keep.
 	Envelope string `mapstructure:"envelope"`
+	// Rule is the metadata matches are tagged with.
+	Rule RuleConfig `mapstructure:"rule"`
 	// NewTerms configures the first-seen decision.
 	NewTerms NewTermsConfig `mapstructure:"new_terms"`
 	_        struct{}
+}
+
+// RuleConfig is the rule's severity and risk score, as Elastic's versions of
+// the rule set them (version 1: medium, 47; version 7: high, 73).
+type RuleConfig struct {
+	Severity  string `mapstructure:"severity"`
+	RiskScore int    `mapstructure:"risk_score"`
+	_         struct{}
 }
 
 // NewTermsConfig configures the first-seen ("new_terms") decision.
@@ -61,6 +75,10 @@ type NewTermsConfig struct {
 	// PruneInterval is how often stored terms older than the window are
 	// deleted.
 	PruneInterval time.Duration `mapstructure:"prune_interval"`
+	// LearningPeriod, when positive, begins at the event time of the first
+	// match the state records: matches before its end are decided and
+	// recorded, but not alerted (the state learns what is usual first).
+	LearningPeriod time.Duration `mapstructure:"learning_period"`
 	// Backend is local or redis.
 	Backend string `mapstructure:"backend"`
 	// Redis configures backend redis.
@@ -95,6 +113,7 @@ var _ xconfmap.Validator = (*Config)(nil)
 func createDefaultConfig() component.Config {
 	return &Config{
 		Envelope: EnvelopeSplit,
+		Rule:     RuleConfig{Severity: "medium", RiskScore: 47},
 		NewTerms: NewTermsConfig{
 			Fields:        []string{"cloud.account.id", "user.name"},
 			HistoryWindow: 240 * time.Hour,
@@ -119,6 +138,13 @@ func (c *Config) Validate() error {
 	if c.Envelope != EnvelopeSplit && c.Envelope != EnvelopeKeep {
 		errs = append(errs, fmt.Errorf("envelope: %q is not supported; use %q or %q", c.Envelope, EnvelopeSplit, EnvelopeKeep))
 	}
+	if !slices.Contains(severities, c.Rule.Severity) {
+		errs = append(errs, fmt.Errorf("rule::severity: %q is not a severity; use one of %s (Elastic's rule: medium in version 1, high in version 7)",
+			c.Rule.Severity, strings.Join(severities, ", ")))
+	}
+	if c.Rule.RiskScore < 0 || c.Rule.RiskScore > 100 {
+		errs = append(errs, fmt.Errorf("rule::risk_score must be 0 to 100, got %d (Elastic's rule: 47 in version 1, 73 in version 7)", c.Rule.RiskScore))
+	}
 	nt := &c.NewTerms
 	if len(nt.Fields) == 0 {
 		errs = append(errs, errors.New("new_terms::fields: list at least one field, for example [cloud.account.id, user.name]"))
@@ -141,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if nt.CacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("new_terms::cache_size must be positive, got %d", nt.CacheSize))
+	}
+	if nt.LearningPeriod < 0 {
+		errs = append(errs, fmt.Errorf("new_terms::learning_period must not be negative, got %s (0s turns learning off)", nt.LearningPeriod))
 	}
 	if nt.PruneInterval <= 0 {
 		errs = append(errs, fmt.Errorf("new_terms::prune_interval must be positive, got %s", nt.PruneInterval))

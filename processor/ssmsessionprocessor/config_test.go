@@ -42,15 +42,17 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 	id := component.MustNewIDWithName("file_storage", "ssm")
 	assert.Equal(t, &Config{
 		Envelope: EnvelopeKeep,
+		Rule:     RuleConfig{Severity: "high", RiskScore: 73},
 		NewTerms: NewTermsConfig{
-			Fields:        []string{"aws.cloudtrail.user_identity.arn"},
-			HistoryWindow: 168 * time.Hour,
-			MissingField:  MissingSkip,
-			CacheSize:     5000,
-			Storage:       &id,
-			PruneInterval: 15 * time.Minute,
-			Backend:       BackendLocal,
-			Redis:         createDefaultConfig().(*Config).NewTerms.Redis,
+			Fields:         []string{"aws.cloudtrail.user_identity.arn"},
+			HistoryWindow:  168 * time.Hour,
+			MissingField:   MissingSkip,
+			CacheSize:      5000,
+			Storage:        &id,
+			PruneInterval:  15 * time.Minute,
+			LearningPeriod: 168 * time.Hour,
+			Backend:        BackendLocal,
+			Redis:          createDefaultConfig().(*Config).NewTerms.Redis,
 		},
 	}, cfg)
 
@@ -84,6 +86,11 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"new_terms::storage applies to backend local",
 		},
 		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
+		"bad_rule": {
+			`rule::severity: "severe" is not a severity; use one of low, medium, high, critical`,
+			"rule::risk_score must be 0 to 100, got 101",
+			"new_terms::learning_period must not be negative, got -1h0m0s",
+		},
 	} {
 		_, err := loadConfig(t, name)
 		require.Error(t, err, name)

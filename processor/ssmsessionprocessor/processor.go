@@ -111,15 +111,38 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	return p, nil
 }
 
-// Start connects the storage extension, or Redis.
+// Start connects the storage extension, or Redis, and says where the
+// learning period stands.
 func (p *ssmProcessor) Start(ctx context.Context, host component.Host) error {
 	if err := p.storage.Start(ctx, host); err != nil {
 		return err
 	}
 	if p.cfg.NewTerms.Backend == BackendRedis {
-		return p.startRedis(ctx)
+		if err := p.startRedis(ctx); err != nil {
+			return err
+		}
 	}
+	p.logLearning(ctx)
 	return nil
+}
+
+// logLearning logs the learning period once, at start.
+func (p *ssmProcessor) logLearning(ctx context.Context) {
+	period := p.cfg.NewTerms.LearningPeriod
+	if period <= 0 {
+		return
+	}
+	end, ok := p.decider.LearningEnd(ctx, time.Time{})
+	switch {
+	case !ok:
+		p.logger.Info("new_terms learning period: its end is not known yet (state unreachable); matches are alerted until it is", zap.Duration("learning_period", period))
+	case end.IsZero():
+		p.logger.Info("new_terms learning period: begins with the first match's event time", zap.Duration("learning_period", period))
+	default:
+		p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix())
+		p.logger.Info("new_terms learning period: ends at this event time; matches before it are recorded, not alerted",
+			zap.Duration("learning_period", period), zap.Time("learning_end", end))
+	}
 }
 
 // Shutdown writes what is pending, within ctx, and closes clients.
@@ -198,26 +221,87 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 		b.isNew = make([]bool, len(b.obs))
 	}
 	isNew := b.isNew[:len(b.obs)]
+	learnEnd := p.learningEnd(ctx, b.obs)
 	alerts, st := p.decider.Observe(ctx, b.obs, isNew)
 	p.record(ctx, st)
 
-	j, fresh := 0, 0
+	j, fresh, learned := 0, 0, 0
 	for i := range b.matches {
 		m := &b.matches[i]
 		if m.d.decided {
 			m.d.isNew = isNew[j]
 			j++
+			if m.ev.Time.Before(learnEnd) {
+				m.d.isNew, m.d.learning = false, true
+				learned++
+			}
 			if m.d.isNew {
 				fresh++
 			}
 		}
-		tag(m.lr, &m.ev, m.d)
+		tag(m.lr, p.cfg.Rule, &m.ev, m.d)
 	}
 	p.tel.ProcessorSsmsessionNewTerms.Add(ctx, int64(fresh))
+	if learned > 0 {
+		p.tel.ProcessorSsmsessionLearned.Add(ctx, int64(learned))
+	}
 	if skipped > 0 {
 		p.tel.ProcessorSsmsessionDecisionsSkipped.Add(ctx, int64(skipped))
 	}
-	return alerts
+	return p.unlearned(alerts, learnEnd)
+}
+
+// learningEnd is the learning period's end for this batch: zero when
+// learning is off or the state cannot say (then everything is alerted: a
+// repeat, never a miss). The earliest match of the first batch with
+// matches begins it.
+func (p *ssmProcessor) learningEnd(ctx context.Context, obs []firstseen.Observation) time.Time {
+	period := p.cfg.NewTerms.LearningPeriod
+	if period <= 0 || len(obs) == 0 {
+		return time.Time{}
+	}
+	oldest, newest := obs[0].Time, obs[0].Time
+	for _, o := range obs[1:] {
+		if o.Time.Before(oldest) {
+			oldest = o.Time
+		}
+		if o.Time.After(newest) {
+			newest = o.Time
+		}
+	}
+	end, ok := p.decider.LearningEnd(ctx, oldest.Add(period))
+	if !ok {
+		return time.Time{}
+	}
+	p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix())
+	learning := int64(0)
+	if newest.Before(end) {
+		learning = 1
+	}
+	p.tel.ProcessorSsmsessionLearning.Record(ctx, learning)
+	return end
+}
+
+// unlearned settles at once the alerts of the learning period, which were
+// tagged not new (nothing was delivered, so a copy of the event is not an
+// alert either), and returns the others, for the next consumer's answer.
+func (p *ssmProcessor) unlearned(alerts []firstseen.Alert, learnEnd time.Time) []firstseen.Alert {
+	if learnEnd.IsZero() || len(alerts) == 0 {
+		return alerts
+	}
+	var learned []firstseen.Alert
+	keep := alerts[:0]
+	for _, a := range alerts {
+		if a.At < learnEnd.UnixNano() {
+			learned = append(learned, a)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	if len(learned) > 0 {
+		p.decider.Settle(learned, true)
+	}
+	return keep
 }
 
 func (p *ssmProcessor) putBatch(b *batch) {

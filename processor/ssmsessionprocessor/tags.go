@@ -16,11 +16,10 @@ import (
 
 // The rule this processor implements: Elastic's "AWS SSM Session Started to
 // EC2 Instance" (detection-rules, lateral_movement_aws_ssm_start_session_to_ec2_instance).
+// Its severity and risk score are configured (rule::severity, rule::risk_score).
 const (
 	RuleID        = "804a7ac8-fc00-11ee-924b-f661ea17fbce"
 	RuleName      = "AWS SSM Session Started to EC2 Instance"
-	RiskScore     = 47
-	Severity      = "medium"
 	TacticID      = "TA0008"
 	TacticName    = "Lateral Movement"
 	TechniqueID   = "T1021"
@@ -48,33 +47,35 @@ const (
 	AttrNewTerm        = "ssmsession.new_term"
 	AttrTerms          = "ssmsession.terms"
 	AttrAlertID        = "ssmsession.alert_id"
+	AttrLearning       = "ssmsession.learning"
 )
 
 // AddedAttributes lists every attribute the processor may add to a match.
 var AddedAttributes = []string{
 	AttrRuleID, AttrRuleName, AttrRiskScore, AttrSeverity, AttrFramework, AttrTacticID, AttrTacticName,
 	AttrTechniqueID, AttrTechniqueName, AttrSubTechID, AttrSubTechName, AttrTarget, AttrPrincipal,
-	AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID,
+	AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID, AttrLearning,
 }
 
 // decision is the new_terms outcome of one match.
 type decision struct {
-	decided bool
-	isNew   bool
-	terms   []string
-	key     firstseen.Key
-	event   uint64
+	decided  bool
+	isNew    bool
+	learning bool // within the learning period: recorded, not alerted
+	terms    []string
+	key      firstseen.Key
+	event    uint64
 }
 
 // tag adds the rule's attributes to a matching record; nothing else of the
 // record changes.
-func tag(lr plog.LogRecord, ev *cloudtrail.Event, d decision) {
+func tag(lr plog.LogRecord, rule RuleConfig, ev *cloudtrail.Event, d decision) {
 	a := lr.Attributes()
 	a.EnsureCapacity(a.Len() + len(AddedAttributes)) // one growth of the attribute slice, not several
 	a.PutStr(AttrRuleID, RuleID)
 	a.PutStr(AttrRuleName, RuleName)
-	a.PutInt(AttrRiskScore, RiskScore)
-	a.PutStr(AttrSeverity, Severity)
+	a.PutInt(AttrRiskScore, int64(rule.RiskScore))
+	a.PutStr(AttrSeverity, rule.Severity)
 	a.PutStr(AttrFramework, "MITRE ATT&CK")
 	a.PutStr(AttrTacticID, TacticID)
 	a.PutStr(AttrTacticName, TacticName)
@@ -89,6 +90,9 @@ func tag(lr plog.LogRecord, ev *cloudtrail.Event, d decision) {
 		return
 	}
 	a.PutBool(AttrNewTerm, d.isNew)
+	if d.learning {
+		a.PutBool(AttrLearning, true)
+	}
 	terms := a.PutEmptySlice(AttrTerms)
 	terms.EnsureCapacity(len(d.terms))
 	for _, v := range d.terms {

@@ -35,6 +35,9 @@ type TelemetryBuilder struct {
 	ProcessorSsmsessionDecisionsFallback metric.Int64Counter
 	ProcessorSsmsessionDecisionsSkipped  metric.Int64Counter
 	ProcessorSsmsessionEnvelopesSplit    metric.Int64Counter
+	ProcessorSsmsessionLearned           metric.Int64Counter
+	ProcessorSsmsessionLearning          metric.Int64Gauge
+	ProcessorSsmsessionLearningEnd       metric.Int64Gauge
 	ProcessorSsmsessionNewTerms          metric.Int64Counter
 	ProcessorSsmsessionRecordsInspected  metric.Int64Counter
 	ProcessorSsmsessionRecordsMalformed  metric.Int64Counter
@@ -125,6 +128,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_ssmsession_envelopes_split",
 		metric.WithDescription("Envelopes (CloudTrail S3 objects, CloudWatch Logs payloads, concatenated objects) split into one record per event. [Development]"),
 		metric.WithUnit("{envelope}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionLearned, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_learned",
+		metric.WithDescription("Matches within the learning period, tagged ssmsession.learning=true and not alerted. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionLearning, err = builder.meter.Int64Gauge(
+		"otelcol_processor_ssmsession_learning",
+		metric.WithDescription("1 while the newest match is within the learning period, else 0 (recorded with each batch of matches). [Development]"),
+		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionLearningEnd, err = builder.meter.Int64Gauge(
+		"otelcol_processor_ssmsession_learning_end",
+		metric.WithDescription("End of the learning period, in Unix seconds of event time, once it has begun. [Development]"),
+		metric.WithUnit("s"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionNewTerms, err = builder.meter.Int64Counter(

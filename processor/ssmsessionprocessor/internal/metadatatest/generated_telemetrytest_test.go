@@ -28,6 +28,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionDecisionsFallback.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionDecisionsSkipped.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionEnvelopesSplit.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionLearned.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionLearning.Record(context.Background(), 1)
+	tb.ProcessorSsmsessionLearningEnd.Record(context.Background(), 1)
 	tb.ProcessorSsmsessionNewTerms.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionRecordsInspected.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionRecordsMalformed.Add(context.Background(), 1)
@@ -60,6 +63,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionEnvelopesSplit(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionLearned(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionLearning(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionLearningEnd(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionNewTerms(t, testTel,

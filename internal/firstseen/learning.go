@@ -1,0 +1,63 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+)
+
+// learningKey holds the end of the learning period beside the terms, so a
+// restart, or kill -9, finds it where the state is.
+const learningKey = "learning_end"
+
+// learning is the store's knowledge of the learning period's end. Guarded
+// by the store's mutex.
+type learning struct {
+	end     int64  // Unix ns; 0: not begun
+	known   bool   // end is what storage holds (or there is no storage)
+	unsaved bool   // end is to be written
+	gen     uint64 // the change generation that set it
+}
+
+// LearningEnd implements Decider. The stored end is read once, outside the
+// lock; a proposal is written with the next batch's states, before the
+// batch is passed on. A zero proposal only reads.
+func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	l, client := s.learning, s.client
+	s.mu.Unlock()
+	if l.end != 0 {
+		return time.Unix(0, l.end).UTC(), true
+	}
+	var stored int64
+	if !l.known && client != nil {
+		v, err := client.Get(ctx, learningKey)
+		if err != nil {
+			return time.Time{}, false // unknown: no proposal, or two ends could exist
+		}
+		if len(v) == 8 {
+			stored = int64(binary.BigEndian.Uint64(v))
+		}
+	} else if !l.known && s.set.Persistent {
+		return time.Time{}, false // storage configured but not attached yet
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.learning.end != 0: // decided meanwhile
+	case stored != 0:
+		s.learning = learning{end: stored, known: true}
+	case proposed.IsZero():
+		s.learning.known = true
+		return time.Time{}, true
+	default:
+		s.changes++
+		s.learning = learning{end: proposed.UnixNano(), known: true, unsaved: s.set.Persistent, gen: s.changes}
+	}
+	return time.Unix(0, s.learning.end).UTC(), true
+}
+
+func encodeNanos(ns int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(ns)) }
