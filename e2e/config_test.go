@@ -27,8 +27,9 @@ type config struct {
 	Kafka, KafkaTopic, KafkaGroup string
 	KafkaEncoding                 string
 
-	Redis          string // new terms in Redis (host:port) instead of file_storage
-	LearningPeriod string // new_terms.learning_period
+	Redis          string   // new terms in Redis (host:port) instead of file_storage
+	RedisCluster   []string // or in a Redis Cluster, by its seed nodes
+	LearningPeriod string   // new_terms.learning_period
 
 	Output     string // the file exporter's path for the tagged logs
 	Sink       string // or an otlp exporter's endpoint
@@ -98,6 +99,11 @@ processors:
       backend: redis
       redis:
         endpoint: {{.Redis}}
+{{- else if .RedisCluster}}
+      backend: redis
+      redis:
+        cluster:
+          endpoints: [{{range $i, $e := .RedisCluster}}{{if $i}}, {{end}}{{$e}}{{end}}]
 {{- else}}
       storage: file_storage
 {{- end}}

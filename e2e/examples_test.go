@@ -48,7 +48,7 @@ func TestExamplesValidate(t *testing.T) {
 		path, stripped := withoutUnbundled(t, f)
 		cmd := exec.Command(binary, "validate", "--config", path)
 		cmd.Env = append(os.Environ(), "REDIS_PASSWORD=example", "HOSTNAME=otelcol-0",
-			"FIREHOSE_ACCESS_KEY=example", "EVENTBRIDGE_API_KEY=example")
+			"FIREHOSE_ACCESS_KEY=example", "EVENTBRIDGE_API_KEY=example", "SENTINEL_PASSWORD=example")
 		out, err := cmd.CombinedOutput()
 		assert.NoError(t, err, "%s (without %v):\n%s", filepath.Base(f), stripped, out)
 	}

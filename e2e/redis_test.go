@@ -24,6 +24,17 @@ import (
 // it alerts nothing again.
 func TestReplicasOnRedis(t *testing.T) {
 	srv := redistest.Start(t)
+	replicasShare(t, func(r *run) { r.Redis = srv.Addr })
+}
+
+// TestReplicasOnRedisCluster: the same on a 3-master, 3-replica Redis
+// Cluster.
+func TestReplicasOnRedisCluster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 1)
+	replicasShare(t, func(r *run) { r.RedisCluster = cl.Seeds() })
+}
+
+func replicasShare(t *testing.T, shared func(*run)) {
 	lines := corpus.DemoStream(t)
 	halves := [2][][]byte{}
 	for i, l := range lines {
@@ -33,7 +44,7 @@ func TestReplicasOnRedis(t *testing.T) {
 	replicas := [2]*run{}
 	for i := range replicas {
 		r := newRun(t, filepath.Join(t.TempDir(), "replica"), "out")
-		r.Redis = srv.Addr
+		shared(r)
 		writeFile(t, filepath.Join(r.Input, "stream.ndjson"), halves[i]...)
 		replicas[i] = r
 	}
@@ -58,7 +69,7 @@ func TestReplicasOnRedis(t *testing.T) {
 
 	// Replica 1 comes back (empty cache) and its input is re-read whole.
 	again := newRun(t, filepath.Join(t.TempDir(), "restarted"), "out")
-	again.Redis = srv.Addr
+	shared(again)
 	writeFile(t, filepath.Join(again.Input, "replay.ndjson"), halves[1]...)
 	again.start(t)
 	replay := again.waitRecords(t, len(halves[1]))

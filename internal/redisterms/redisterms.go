@@ -256,7 +256,12 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	return alerts
 }
 
+// fail decides locally until RetryAfter has passed. The scripts are loaded
+// again on the next round trip: a restarted or promoted node may not have
+// them, and loading them on a Cluster client re-reads which node serves
+// which slots, so the retry reaches the promoted replica.
 func (s *Store) fail(err error, st *firstseen.Stats) {
+	s.loaded.Store(false)
 	s.down, s.downUntil = true, s.set.Now().Add(s.set.RetryAfter)
 	if st.StorageErr == nil {
 		st.StorageErr = err

@@ -411,10 +411,12 @@ func reportLatency(b *testing.B, name string, d []time.Duration) {
 
 // BenchmarkBackends: the cost of each new_terms backend, worst case (every
 // record a StartSession with a term never seen: each one written, in Redis
-// one script per record in one pipeline per batch) and usual case (the
-// benchmark batch again and again: terms known, answered from the cache).
+// one script per record in one pipeline per batch, per master in a
+// 3-master Cluster) and usual case (the benchmark batch again and again:
+// terms known, answered from the cache).
 func BenchmarkBackends(b *testing.B) {
 	srv := redistest.Start(b)
+	cluster := redistest.StartCluster(b, 3, 1)
 	backends := []struct {
 		name string
 		cfg  func() *Config
@@ -425,6 +427,7 @@ func BenchmarkBackends(b *testing.B) {
 			return storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(b, b.TempDir())})
 		}},
 		{"redis", func() *Config { return withRedis(srv.Addr) }, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
+		{"redis_cluster", func() *Config { return withRedisCluster(cluster.Seeds()) }, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
 	}
 	known := benchBatch(b, shapes.Raw)
 	for _, be := range backends {

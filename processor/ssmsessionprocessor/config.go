@@ -86,10 +86,16 @@ type NewTermsConfig struct {
 	_     struct{}
 }
 
-// RedisConfig is the Redis server new terms are decided in.
+// RedisConfig is the Redis new terms are decided in: exactly one of a
+// standalone endpoint, a Redis Cluster, or a primary found through Sentinel.
 type RedisConfig struct {
-	// Endpoint is host:port.
+	// Endpoint is host:port of a standalone Redis (or of an endpoint that
+	// follows the primary).
 	Endpoint string `mapstructure:"endpoint"`
+	// Cluster is a Redis Cluster, by its seed nodes.
+	Cluster *RedisClusterConfig `mapstructure:"cluster"`
+	// Sentinel finds the primary of a replicated Redis.
+	Sentinel *RedisSentinelConfig `mapstructure:"sentinel"`
 	// Username and Password authenticate (ACL user, or only a password);
 	// take them from the environment: ${env:REDIS_PASSWORD}.
 	Username string              `mapstructure:"username"`
@@ -106,6 +112,23 @@ type RedisConfig struct {
 	// RetryInterval is how long decisions stay local after Redis failed.
 	RetryInterval time.Duration `mapstructure:"retry_interval"`
 	_             struct{}
+}
+
+// RedisClusterConfig names a Redis Cluster's seed nodes; the client
+// discovers the rest, and follows failovers.
+type RedisClusterConfig struct {
+	Endpoints []string `mapstructure:"endpoints"`
+	_         struct{}
+}
+
+// RedisSentinelConfig names the sentinels watching a primary; their own
+// credentials, when they require some, are apart from the data's.
+type RedisSentinelConfig struct {
+	MasterName string              `mapstructure:"master_name"`
+	Endpoints  []string            `mapstructure:"endpoints"`
+	Username   string              `mapstructure:"username"`
+	Password   configopaque.String `mapstructure:"password"`
+	_          struct{}
 }
 
 var _ xconfmap.Validator = (*Config)(nil)
@@ -189,8 +212,32 @@ func (c *Config) Validate() error {
 
 func (r *RedisConfig) validate() []error {
 	var errs []error
-	if _, port, err := net.SplitHostPort(r.Endpoint); err != nil || port == "" {
-		errs = append(errs, fmt.Errorf("new_terms::redis::endpoint must be host:port, got %q", r.Endpoint))
+	var set []string
+	if r.Endpoint != "" {
+		set = append(set, "endpoint")
+	}
+	if r.Cluster != nil {
+		set = append(set, "cluster")
+	}
+	if r.Sentinel != nil {
+		set = append(set, "sentinel")
+	}
+	switch {
+	case len(set) != 1:
+		got := "none"
+		if len(set) > 1 {
+			got = strings.Join(set, " and ")
+		}
+		errs = append(errs, fmt.Errorf("new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel (with master_name and endpoints); got %s", got))
+	case r.Endpoint != "":
+		errs = append(errs, hostPort("new_terms::redis::endpoint", r.Endpoint)...)
+	case r.Cluster != nil:
+		errs = append(errs, hostPorts("new_terms::redis::cluster::endpoints", r.Cluster.Endpoints)...)
+	default:
+		if r.Sentinel.MasterName == "" {
+			errs = append(errs, errors.New("new_terms::redis::sentinel::master_name is required: the name the sentinels monitor the primary under"))
+		}
+		errs = append(errs, hostPorts("new_terms::redis::sentinel::endpoints", r.Sentinel.Endpoints)...)
 	}
 	for _, d := range []struct {
 		name string
@@ -202,6 +249,24 @@ func (r *RedisConfig) validate() []error {
 	}
 	if r.PoolSize <= 0 {
 		errs = append(errs, fmt.Errorf("new_terms::redis::pool_size must be positive, got %d", r.PoolSize))
+	}
+	return errs
+}
+
+func hostPort(key, v string) []error {
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return []error{fmt.Errorf("%s must be host:port, got %q", key, v)}
+	}
+	return nil
+}
+
+func hostPorts(key string, vs []string) []error {
+	if len(vs) == 0 {
+		return []error{fmt.Errorf("%s: list at least one host:port", key)}
+	}
+	var errs []error
+	for i, v := range vs {
+		errs = append(errs, hostPort(fmt.Sprintf("%s[%d]", key, i), v)...)
 	}
 	return errs
 }

@@ -69,6 +69,18 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 	assert.Equal(t, 200*time.Millisecond, r.Timeout)
 	assert.Equal(t, 2*time.Second, r.DialTimeout, "unset values keep their defaults")
 	assert.Equal(t, 8, r.PoolSize)
+
+	cfg, err = loadConfig(t, "redis_cluster")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"redis-0.internal:6379", "redis-1.internal:6379", "redis-2.internal:6379"}, cfg.NewTerms.Redis.Cluster.Endpoints)
+	assert.Equal(t, "s3cret", string(cfg.NewTerms.Redis.Password))
+
+	cfg, err = loadConfig(t, "redis_sentinel")
+	require.NoError(t, err)
+	sn := cfg.NewTerms.Redis.Sentinel
+	assert.Equal(t, "ssmsession", sn.MasterName)
+	assert.Equal(t, []string{"sentinel-0.internal:26379", "sentinel-1.internal:26379"}, sn.Endpoints)
+	assert.Equal(t, "sentinel-secret", string(sn.Password), "the sentinels' own password, apart from the data's")
 }
 
 func TestConfigErrorsSayWhatToFix(t *testing.T) {
@@ -86,6 +98,10 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"new_terms::storage applies to backend local",
 		},
 		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
+		"redis_two_kinds":    {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got endpoint and cluster"},
+		"redis_none":         {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got none"},
+		"redis_cluster_bad":  {`new_terms::redis::cluster::endpoints[1] must be host:port, got "redis-1.internal"`},
+		"redis_sentinel_bad": {"new_terms::redis::sentinel::master_name is required", "new_terms::redis::sentinel::endpoints: list at least one host:port"},
 		"bad_rule": {
 			`rule::severity: "severe" is not a severity; use one of low, medium, high, critical`,
 			"rule::risk_score must be 0 to 100, got 101",

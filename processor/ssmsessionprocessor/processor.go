@@ -6,7 +6,6 @@ package ssmsessionprocessor // import "github.com/cloudtrail-detect/ssmsession/p
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -41,9 +40,9 @@ type ssmProcessor struct {
 	reader   cloudtrail.Reader
 	spec     termSpec
 	decider  firstseen.Decider
-	storage  *storagelink.Link // the storage extension, or Redis's health
-	redis    *redis.Client     // backend redis only
-	mode     cloudtrail.Mode   // what to do with envelopes
+	storage  *storagelink.Link     // the storage extension, or Redis's health
+	redis    redis.UniversalClient // backend redis only
+	mode     cloudtrail.Mode       // what to do with envelopes
 	now      func() time.Time
 	batches  sync.Pool
 }
@@ -84,7 +83,7 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	p.added, p.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
 	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
 	if cfg.NewTerms.Backend == BackendRedis {
-		p.storage = storagelink.Health(fmt.Sprintf("redis %q", cfg.NewTerms.Redis.Endpoint), logger, onError)
+		p.storage = storagelink.Health(redisLabel(cfg.NewTerms.Redis), logger, onError)
 	} else {
 		store, err := firstseen.New(firstseen.Settings{
 			Window:        cfg.NewTerms.HistoryWindow,

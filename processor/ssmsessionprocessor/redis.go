@@ -5,41 +5,55 @@ package ssmsessionprocessor // import "github.com/cloudtrail-detect/ssmsession/p
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
 
-// startRedis connects the redis backend. The client is built here, not at
-// creation, because loading TLS material takes a context; a bad TLS setup
-// fails the start, an unreachable Redis does not.
+// startRedis connects the redis backend: a standalone endpoint, a Cluster
+// or a Sentinel-watched primary, through go-redis's own clients. The client
+// is built here, not at creation, because loading TLS material takes a
+// context; a bad TLS setup fails the start, an unreachable Redis does not.
+// go-redis (v9.22) logs only through a process-wide logger: it is left
+// alone, as a component must not change process state; Redis failures reach
+// the collector through status, counters and a sampled warning.
 func (p *ssmProcessor) startRedis(ctx context.Context) error {
 	rc := p.cfg.NewTerms.Redis
-	opts := &redis.Options{
-		Addr:         rc.Endpoint,
-		Username:     rc.Username,
-		Password:     string(rc.Password),
-		DialTimeout:  rc.DialTimeout,
-		ReadTimeout:  rc.Timeout,
-		WriteTimeout: rc.Timeout,
-		PoolSize:     rc.PoolSize,
-		MaxRetries:   -1, // the store falls back instead of retrying
-		// The batch deadline, not only the socket timeouts, bounds a call.
-		ContextTimeoutEnabled: true,
-	}
+	var tlsCfg *tls.Config
 	if rc.TLS != nil {
-		tlsCfg, err := rc.TLS.LoadTLSConfig(ctx)
-		if err != nil {
+		var err error
+		if tlsCfg, err = rc.TLS.LoadTLSConfig(ctx); err != nil {
 			return fmt.Errorf("new_terms::redis::tls: %w", err)
 		}
-		opts.TLSConfig = tlsCfg
 	}
-	// go-redis (v9.22) logs only through a process-wide logger: it is left
-	// alone, as a component must not change process state; Redis failures
-	// reach the collector through status, counters and a sampled warning.
-	p.redis = redis.NewClient(opts)
+	// The store falls back instead of retrying (MaxRetries -1), and the
+	// batch deadline, not only the socket timeouts, bounds a call.
+	switch {
+	case rc.Cluster != nil:
+		p.redis = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: rc.Cluster.Endpoints, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
+			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
+			MaxRetries: -1, ContextTimeoutEnabled: true,
+		})
+	case rc.Sentinel != nil:
+		p.redis = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: rc.Sentinel.MasterName, SentinelAddrs: rc.Sentinel.Endpoints,
+			SentinelUsername: rc.Sentinel.Username, SentinelPassword: string(rc.Sentinel.Password),
+			Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
+			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
+			MaxRetries: -1, ContextTimeoutEnabled: true,
+		})
+	default:
+		p.redis = redis.NewClient(&redis.Options{
+			Addr: rc.Endpoint, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
+			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
+			MaxRetries: -1, ContextTimeoutEnabled: true,
+		})
+	}
 	store, err := redisterms.New(redisterms.Settings{
 		Client:     p.redis,
 		KeyPrefix:  rc.KeyPrefix,
@@ -55,4 +69,15 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 	}
 	p.decider = store
 	return nil
+}
+
+// redisLabel names the Redis deployment in logs and status messages.
+func redisLabel(rc RedisConfig) string {
+	switch {
+	case rc.Cluster != nil:
+		return fmt.Sprintf("redis cluster %q", strings.Join(rc.Cluster.Endpoints, ","))
+	case rc.Sentinel != nil:
+		return fmt.Sprintf("redis sentinel %q (master %q)", strings.Join(rc.Sentinel.Endpoints, ","), rc.Sentinel.MasterName)
+	}
+	return fmt.Sprintf("redis %q", rc.Endpoint)
 }

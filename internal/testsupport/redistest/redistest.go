@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,12 +32,7 @@ type Server struct {
 // Start runs redis-server without persistence; it is stopped at test end.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("SSMSESSION_REQUIRE_REDIS") != "" {
-			tb.Fatal("redis-server not found (apt-get install redis-server)")
-		}
-		tb.Skip("redis-server not installed (apt-get install redis-server); set SSMSESSION_REQUIRE_REDIS to make this fail")
-	}
+	requireRedis(tb)
 	port, err := collectorrun.FreePort()
 	if err != nil {
 		tb.Fatal(err)
@@ -55,15 +52,7 @@ func (s *Server) Restart() {
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", s.Addr); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatal(fmt.Errorf("redis-server did not listen on %s", s.Addr))
-		}
-	}
+	waitListening(s.tb, s.Addr)
 }
 
 // Stop kills the server (as a crash would) and waits for it.
@@ -86,4 +75,294 @@ func (s *Server) signal(sig syscall.Signal) {
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		s.tb.Fatal(err)
 	}
+}
+
+// node is one redis-server process of a cluster or a replicated set.
+type node struct {
+	port int
+	cmd  *exec.Cmd
+}
+
+func (n *node) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port)) }
+
+func (n *node) kill() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = n.cmd.Process.Kill()
+		_ = n.cmd.Wait()
+		n.cmd = nil
+	}
+}
+
+// startNode runs redis-server with args on a free port, in its own folder.
+func startNode(tb testing.TB, args ...string) *node {
+	tb.Helper()
+	requireRedis(tb)
+	port, err := collectorrun.FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := &node{port: port}
+	dir := tb.TempDir()
+	// A replica syncs at once (no diskless delay), so a failover can promote
+	// it moments after the set is made.
+	n.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--repl-diskless-sync-delay", "0"}, args...)...)
+	if err := n.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(n.kill)
+	waitListening(tb, n.addr())
+	return n
+}
+
+func waitListening(tb testing.TB, addr string) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redis-server did not listen on %s", addr)
+		}
+	}
+}
+
+func requireRedis(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("SSMSESSION_REQUIRE_REDIS") != "" {
+			tb.Fatal("redis-server not found (apt-get install redis-server)")
+		}
+		tb.Skip("redis-server not installed (apt-get install redis-server); set SSMSESSION_REQUIRE_REDIS to make this fail")
+	}
+}
+
+// cli runs redis-cli with args and returns its output.
+func cli(tb testing.TB, args ...string) string {
+	tb.Helper()
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// Cluster is a Redis Cluster of masters, each with replicas, made with
+// redis-cli --cluster create. A small node timeout keeps failovers short.
+type Cluster struct {
+	tb    testing.TB
+	nodes []*node
+}
+
+// ClusterNodeTimeout is how long a master may be unreachable before its
+// replica is promoted.
+const ClusterNodeTimeout = 1000 * time.Millisecond
+
+// StartCluster runs masters × (1 + replicas) nodes and waits until the
+// cluster is ok.
+func StartCluster(tb testing.TB, masters, replicas int) *Cluster {
+	tb.Helper()
+	c := &Cluster{tb: tb}
+	var addrs []string
+	for i := 0; i < masters*(1+replicas); i++ {
+		n := startNode(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())))
+		c.nodes = append(c.nodes, n)
+		addrs = append(addrs, n.addr())
+	}
+	cli(tb, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
+	c.WaitOK()
+	for _, n := range c.nodes {
+		waitSynced(tb, n)
+	}
+	return c
+}
+
+// waitSynced waits until a replica's link to its master is up (a master
+// passes at once): a replica that never synced cannot be promoted.
+func waitSynced(tb testing.TB, n *node) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "info", "replication").Output()
+		if err == nil && (strings.Contains(string(out), "role:master") || strings.Contains(string(out), "master_link_status:up")) {
+			return
+		}
+	}
+	tb.Fatalf("replica %s did not sync with its master", n.addr())
+}
+
+// Seeds are the nodes' addresses, for a client's seed list.
+func (c *Cluster) Seeds() []string {
+	var out []string
+	for _, n := range c.nodes {
+		if n.cmd != nil {
+			out = append(out, n.addr())
+		}
+	}
+	return out
+}
+
+// WaitOK waits until every live node reports cluster_state:ok and every
+// master serving slots is alive: after a kill, until the failover is done.
+func (c *Cluster) WaitOK() {
+	c.tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c.ok() {
+			return
+		}
+	}
+	c.tb.Fatal("the cluster did not reach cluster_state:ok with every slot on a live master")
+}
+
+func (c *Cluster) ok() bool {
+	live := map[string]bool{}
+	for _, n := range c.nodes {
+		if n.cmd == nil {
+			continue
+		}
+		live[n.addr()] = true
+		out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "cluster", "info").Output()
+		if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
+			return false
+		}
+	}
+	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes").Output()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 8 && strings.Contains(f[2], "master") && !live[strings.Split(f[1], "@")[0]] {
+			return false // a dead master still holds slots
+		}
+	}
+	return true
+}
+
+// KillMaster kills (SIGKILL) the master serving key and returns its address.
+func (c *Cluster) KillMaster(key string) string {
+	c.tb.Helper()
+	slot := strings.TrimSpace(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "keyslot", key))
+	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.Contains(f[2], "master") {
+			continue
+		}
+		for _, r := range f[8:] {
+			lo, hi, _ := strings.Cut(r, "-")
+			if hi == "" {
+				hi = lo
+			}
+			if within(slot, lo, hi) {
+				addr := strings.Split(f[1], "@")[0]
+				for _, n := range c.nodes {
+					if n.addr() == addr {
+						n.kill()
+						return addr
+					}
+				}
+			}
+		}
+	}
+	c.tb.Fatalf("no master found for slot %s", slot)
+	return ""
+}
+
+// Seed is a live node.
+func (c *Cluster) Seed() *node {
+	for _, n := range c.nodes {
+		if n.cmd != nil {
+			return n
+		}
+	}
+	c.tb.Fatal("no live node")
+	return nil
+}
+
+func within(slot, lo, hi string) bool {
+	s, err1 := strconv.Atoi(slot)
+	l, err2 := strconv.Atoi(lo)
+	h, err3 := strconv.Atoi(hi)
+	return err1 == nil && err2 == nil && err3 == nil && l <= s && s <= h
+}
+
+// Sentinels is a primary with one replica, watched by three sentinels, so a
+// killed primary is replaced within a few seconds.
+type Sentinels struct {
+	tb        testing.TB
+	primary   *node
+	replica   *node
+	sentinels []*node
+}
+
+// MasterName is the name the sentinels monitor the primary under.
+const MasterName = "ssmsession"
+
+// StartSentinels runs the primary, its replica and three sentinels, and
+// waits until the sentinels agree on the primary.
+func StartSentinels(tb testing.TB) *Sentinels {
+	tb.Helper()
+	s := &Sentinels{tb: tb}
+	s.primary = startNode(tb)
+	s.replica = startNode(tb, "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
+	waitSynced(tb, s.replica)
+	for i := 0; i < 3; i++ {
+		port, err := collectorrun.FreePort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dir := tb.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
+			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+			port, dir, MasterName, s.primary.port, MasterName, MasterName, MasterName)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		n := &node{port: port, cmd: exec.Command("redis-server", conf, "--sentinel")}
+		if err := n.cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(n.kill)
+		waitListening(tb, n.addr())
+		s.sentinels = append(s.sentinels, n)
+	}
+	s.WaitPrimary(s.primary.addr())
+	return s
+}
+
+// Endpoints are the sentinels' addresses.
+func (s *Sentinels) Endpoints() []string {
+	var out []string
+	for _, n := range s.sentinels {
+		out = append(out, n.addr())
+	}
+	return out
+}
+
+// KillPrimary kills (SIGKILL) the primary.
+func (s *Sentinels) KillPrimary() { s.primary.kill() }
+
+// Replica is the replica's address, the primary after a failover.
+func (s *Sentinels) Replica() string { return s.replica.addr() }
+
+// WaitPrimary waits until every sentinel names addr as the primary.
+func (s *Sentinels) WaitPrimary(addr string) {
+	s.tb.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		agree := true
+		for _, n := range s.sentinels {
+			out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "sentinel", "get-master-addr-by-name", MasterName).Output()
+			if err != nil || strings.Fields(string(out))[0] != host || strings.Fields(string(out))[1] != port {
+				agree = false
+				break
+			}
+		}
+		if agree {
+			return
+		}
+	}
+	s.tb.Fatalf("the sentinels did not agree on %s as the primary", addr)
 }
