@@ -97,7 +97,7 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"new_terms::redis::pool_size must be positive, got 0",
 			"new_terms::storage applies to backend local",
 		},
-		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
+		"unknown_backend":    {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
 		"redis_two_kinds":    {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got endpoint and cluster"},
 		"redis_none":         {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got none"},
 		"redis_cluster_bad":  {`new_terms::redis::cluster::endpoints[1] must be host:port, got "redis-1.internal"`},
