@@ -37,6 +37,18 @@ func startHunt(t *testing.T, dir, name string) *run {
 	return r
 }
 
+// waitEmissions waits until the metrics file at path holds n emissions more
+// than it does now.
+func waitEmissions(t *testing.T, path string, n int) {
+	t.Helper()
+	count := func() int {
+		batches, _ := collectorrun.ReadMetrics(path)
+		return len(batches)
+	}
+	want := count() + n
+	require.Eventually(t, func() bool { return count() >= want }, waitTimeout, 20*time.Millisecond, "%d more emissions", n)
+}
+
 // lastMetrics reads the newest emission in the metrics file at path and
 // sums each metric's points by name, and by name and target_instance.
 func lastMetrics(t *testing.T, path string) map[string]int64 {
@@ -78,6 +90,9 @@ func TestHuntMetrics(t *testing.T) {
 	first := startHunt(t, dir, "first")
 	writeFile(t, filepath.Join(first.Input, "cloudtrail.ndjson"), raws...)
 	first.waitRecords(t, len(raws))
+	// Two more emissions: the series idle for the whole window are
+	// reported once, then dropped, as in a run that lasts.
+	waitEmissions(t, first.Metrics, 2)
 	require.NoError(t, first.c.Stop(waitTimeout))
 	got := lastMetrics(t, first.Metrics)
 	// The window ends with the newest event (2026-11-15 09:05): alice's two
