@@ -242,7 +242,7 @@ func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, sessions []
 			if it.Time.After(newest) && c.counter.plausible(it.Time) {
 				newest = it.Time
 			}
-		case cloudtrail.StartSession:
+		case cloudtrail.Read:
 			sessions = append(sessions, session{key: keyOf(&ev), at: it.Time, event: dedupeKey(&ev)})
 		}
 	})

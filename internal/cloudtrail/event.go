@@ -14,10 +14,25 @@ import (
 // Well-known values of the SSM StartSession detection.
 const (
 	ProviderSSM  = "ssm.amazonaws.com"
+	ProviderEC2  = "ec2.amazonaws.com"
 	ActionStart  = "StartSession"
 	OutcomeOK    = "success"
 	OutcomeError = "failure"
 )
+
+// Call is an API call a component reads: its eventSource and eventName.
+type Call struct{ Provider, Action string }
+
+// The calls the components read.
+var (
+	StartSession     = Call{ProviderSSM, ActionStart}
+	TerminateSession = Call{ProviderSSM, "TerminateSession"}
+	ResumeSession    = Call{ProviderSSM, "ResumeSession"}
+	RunInstances     = Call{ProviderEC2, "RunInstances"}
+)
+
+// Is reports whether the event is the call c.
+func (e *Event) Is(c Call) bool { return e.Provider == c.Provider && e.Action == c.Action }
 
 // Shape names which input shape an Event was read from.
 type Shape uint8
@@ -75,12 +90,29 @@ type Event struct {
 	Identity          Identity
 	Target            string
 	DocumentName      string
-	// rawTime and rawParams hold text parsed once an event is read.
-	rawTime, rawParams string
+	// SessionID is the session a StartSession opened (responseElements),
+	// or a TerminateSession or ResumeSession names (requestParameters).
+	SessionID string
+	// Instances are the instances a RunInstances launched.
+	Instances []string
+	// rawTime, rawParams and rawResponse hold text parsed once an event is
+	// read.
+	rawTime, rawParams, rawResponse string
 }
 
 // Reset clears e for reuse without giving up its identity.
 func (e *Event) Reset() { *e = Event{} }
+
+// MaxInstances bounds the instances read from one RunInstances event (AWS
+// launches far fewer per call); more are ignored.
+const MaxInstances = 1000
+
+// addInstance keeps a launched instance's id, when it is one.
+func (e *Event) addInstance(id string) {
+	if IsInstanceID(id) && len(e.Instances) < MaxInstances {
+		e.Instances = append(e.Instances, id)
+	}
+}
 
 // OutcomeValue is event.outcome as Elastic decides it: failure when an error
 // code or message is present, else success.

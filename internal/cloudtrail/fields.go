@@ -64,6 +64,14 @@ func params(ev *Event, v pcommon.Value) {
 	}
 }
 
+// response reads a response-elements map; it wins over the text form.
+func response(ev *Event, v pcommon.Value) {
+	if v.Type() == pcommon.ValueTypeMap {
+		ev.rawResponse = ""
+		walkMap(v.Map(), &responseElements, ev)
+	}
+}
+
 // ecsFields are the fields Elastic's CloudTrail pipeline writes. Values it
 // derived (event.outcome, user.name, cloud.account.id) are taken as given.
 var ecsFields = newKeyTable(map[string]setter{
@@ -87,9 +95,18 @@ var ecsFields = newKeyTable(map[string]setter{
 	"aws.cloudtrail.user_identity.session_context.session_issuer.type": text(func(e *Event) *string { return &e.Identity.IssuerType }),
 	"aws.cloudtrail.user_identity.session_context.session_issuer.arn":  text(func(e *Event) *string { return &e.Identity.IssuerARN }),
 	"aws.cloudtrail.flattened.request_parameters":                      params,
-	// Parsed after the pass, and only if no parameters map came.
+	"aws.cloudtrail.flattened.response_elements":                       response,
+	// Parsed after the pass, where no map gave the fields.
 	"aws.cloudtrail.request_parameters": text(func(e *Event) *string { return &e.rawParams }),
+	"aws.cloudtrail.response_elements":  rawResponse,
 })
+
+// rawResponse keeps the response_elements string unless a map came first.
+func rawResponse(ev *Event, v pcommon.Value) {
+	if ev.SessionID == "" && len(ev.Instances) == 0 {
+		text(func(e *Event) *string { return &e.rawResponse })(ev, v)
+	}
+}
 
 // otelFields are the attributes of contrib's awslogsencodingextension
 // (CloudTrail format) under every combination of its feature gates: the
@@ -107,6 +124,7 @@ var otelFields = newKeyTable(map[string]setter{
 	"cloud.account.id":                                   text(func(e *Event) *string { return &e.RecipientAccountID }),
 	"source.address":                                     text(func(e *Event) *string { return &e.SourceAddr }),
 	"aws.request.parameters":                             params,
+	"aws.response.elements":                              response,
 	"aws.principal.type":                                 text(func(e *Event) *string { return &e.Identity.Type }),
 	"aws.principal.arn":                                  text(func(e *Event) *string { return &e.Identity.ARN }),
 	"aws.principal.id":                                   text(func(e *Event) *string { return &e.Identity.PrincipalID }),
@@ -148,9 +166,7 @@ func fillTable(m pcommon.Map, table *keyTable[setter], nested bool, ev *Event) {
 func fillECS(m, res pcommon.Map, ev *Event) {
 	_, flat := m.Get("event.provider")
 	fillTable(m, &ecsFields, !flat, ev)
-	if ev.Target == "" && ev.rawParams != "" {
-		ev.Target = TargetFromKV(ev.rawParams)
-	}
+	fromKV(ev)
 	fromResource(res, "cloud.region", &ev.Region)
 	fromResource(res, "cloud.account.id", &ev.AccountIDOverride)
 }
@@ -161,6 +177,31 @@ func fillOTel(m, res pcommon.Map, ev *Event) {
 	// The resource carries the recipient account in this mapping.
 	if acct := lookupStr(res, "cloud.account.id"); acct != "" {
 		ev.RecipientAccountID = acct
+	}
+}
+
+// fromKV fills what no map gave from Elastic's {k=v} strings. A
+// StartSession's session id is read from its response only: its request
+// holds free text (reason) that could imitate the key.
+func fromKV(ev *Event) {
+	if p := ev.rawParams; p != "" {
+		if ev.Target == "" {
+			ev.Target = TargetFromKV(p)
+		}
+		if ev.DocumentName == "" {
+			ev.DocumentName = DocumentNameFromKV(p)
+		}
+		if ev.SessionID == "" && ev.Action != ActionStart {
+			ev.SessionID = SessionIDFromKV(p)
+		}
+	}
+	if r := ev.rawResponse; r != "" {
+		if ev.SessionID == "" {
+			ev.SessionID = SessionIDFromKV(r)
+		}
+		if ev.Action == RunInstances.Action {
+			InstancesFromKV(r, ev.addInstance)
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 func seeds(f *testing.F) [][]byte {
 	f.Helper()
 	raws := corpus.Events(f, "identities")
-	out := append([][]byte{}, raws...)
+	out := append(append([][]byte{}, raws...), corpus.Events(f, "lifecycle")...)
 	out = append(out,
 		[]byte(startSession[:len(startSession)/2]),
 		[]byte(strings.Replace(startSession, `"StartSession"`, `"Start\u0053ession"`, 1)),
@@ -36,15 +36,28 @@ func seeds(f *testing.F) [][]byte {
 	return out
 }
 
-// checkEvent holds for every event reported as StartSession.
+// checkEvent holds for every event reported as read: one of the calls
+// asked for, every value that can leave the reader valid and bounded.
 func checkEvent(t *testing.T, ev *Event) {
 	t.Helper()
-	if ev.Provider != ProviderSSM || ev.Action != ActionStart {
-		t.Fatalf("StartSession result for %s/%s", ev.Provider, ev.Action)
+	known := false
+	for _, c := range allCalls {
+		known = known || ev.Is(c)
 	}
-	for _, s := range []string{ev.Target, ev.Principal(), ev.UserName(), ev.AccountID(), ev.SourceInstance()} {
+	if !known {
+		t.Fatalf("read result for %s/%s", ev.Provider, ev.Action)
+	}
+	for _, s := range []string{ev.Target, ev.Principal(), ev.UserName(), ev.AccountID(), ev.SourceInstance(), ev.SessionID, ev.DocumentName} {
 		if !utf8.ValidString(s) || len(s) > MaxFieldLen {
 			t.Fatalf("kept an invalid or oversized value %q", s)
+		}
+	}
+	if len(ev.Instances) > MaxInstances {
+		t.Fatalf("kept %d instances", len(ev.Instances))
+	}
+	for _, id := range ev.Instances {
+		if !IsInstanceID(id) {
+			t.Fatalf("kept %q as an instance", id)
 		}
 	}
 }
@@ -53,13 +66,13 @@ func FuzzReadJSON(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(string(s))
 	}
-	var r Reader
+	r := Reader{Calls: allCalls}
 	f.Fuzz(func(t *testing.T, raw string) {
 		var ev Event
 		lr := plog.NewLogRecord()
 		lr.Body().SetStr(raw)
 		switch result, err := r.Read(pcommon.NewResource(), lr, &ev); result {
-		case StartSession:
+		case Read:
 			checkEvent(t, &ev)
 		case Malformed:
 			if err == nil {
@@ -77,7 +90,7 @@ func FuzzReadMaps(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(s)
 	}
-	var r Reader
+	r := Reader{Calls: allCalls}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if _, err := shapes.Decode(raw); err != nil {
 			return
@@ -91,7 +104,7 @@ func FuzzReadMaps(f *testing.F) {
 			ld.CopyTo(before)
 			var ev Event
 			r.Walk(ld, InPlace, true, &ev, func(it Item) {
-				if it.Result == StartSession {
+				if it.Result == Read {
 					checkEvent(t, &ev)
 				}
 			})
@@ -108,21 +121,31 @@ func equalLogs(a, b plog.Logs) bool {
 	return bytes.Equal(ra, rb)
 }
 
+// FuzzTargetFromKV reads every key of Elastic's {k=v} strings from
+// arbitrary text: what is read was written after its key, and is valid.
 func FuzzTargetFromKV(f *testing.F) {
 	for _, s := range []string{
 		"{target=i-1234567890abcdef0}", "{documentName=SSM-sudo, target=i-02311671588e96626}",
 		"{reason=a, target=i-0fake, target=i-0real}", "{parameters={x=[1, 2]}, target=mi-0abc}", "{target=", "}{", "",
+		"{streamUrl=wss://x/y, sessionId=alice-0a1b, tokenValue=v}", "{instancesSet={items=[{instanceId=i-0f5a1e2d3c4b5a697}]}}",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := TargetFromKV(s)
-		if got == "" {
-			return
-		}
-		if !strings.Contains(s, "target="+got) || !validTarget(got) {
+		if got := TargetFromKV(s); got != "" && (!strings.Contains(s, "target="+got) || !validTarget(got)) {
 			t.Fatalf("target %q not read from a key in %q", got, s)
 		}
+		if got := DocumentNameFromKV(s); got != "" && (!strings.Contains(s, "{documentName="+got) || !validDocumentName(got)) {
+			t.Fatalf("document %q not read from its key in %q", got, s)
+		}
+		if got := SessionIDFromKV(s); got != "" && (!strings.Contains(s, "sessionId="+got) || !validSessionID(got)) {
+			t.Fatalf("session %q not read from a key in %q", got, s)
+		}
+		InstancesFromKV(s, func(id string) {
+			if !strings.Contains(s, "instanceId="+id) {
+				t.Fatalf("instance %q not read from a key in %q", id, s)
+			}
+		})
 	})
 }
 
@@ -141,7 +164,7 @@ func FuzzEnvelopes(f *testing.F) {
 	f.Add(" {\n \"Records\" : [ ] } ")
 	f.Add(`{"a":1}{"b":"}{"}` + "\n" + `{"Records":[{"c":2}]}`)
 	f.Add(`{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`)
-	var r Reader
+	r := Reader{Calls: allCalls}
 	f.Fuzz(func(t *testing.T, body string) {
 		ld := plog.NewLogs()
 		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(body)

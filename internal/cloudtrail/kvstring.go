@@ -51,3 +51,112 @@ func validTarget(v string) bool {
 	}
 	return !strings.ContainsAny(v, " ,{}[]=\t\r\n")
 }
+
+// kvInner is the text between the braces of a Java map string.
+func kvInner(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
+}
+
+// kvAt returns the value of the key that begins at inner[i]: the text up to
+// the next ", " or closing brace.
+func kvAt(inner string, i int) string {
+	v := inner[i:]
+	if j := strings.IndexAny(v, ",}"); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+// atKey reports whether inner[i] begins a key: at the start, after ", ", or
+// after the '{' of a nested map.
+func atKey(inner string, i int) bool {
+	return i == 0 || inner[i-1] == '{' || i >= 2 && inner[i-2:i] == ", "
+}
+
+// DocumentNameFromKV reads documentName from Elastic's request_parameters
+// string. In Java's HashMap order only reason (free text) can precede it,
+// so it is read only when it opens the string: after a reason, a
+// "documentName=" may be the reason's own text, and nothing is read.
+func DocumentNameFromKV(s string) string {
+	inner, ok := kvInner(s)
+	const key = "documentName="
+	if !ok || !strings.HasPrefix(inner, key) {
+		return ""
+	}
+	if v := kvAt(inner, len(key)); validDocumentName(v) {
+		return v
+	}
+	return ""
+}
+
+// validDocumentName accepts SSM document names and ARNs
+// ([a-zA-Z0-9_.:/-], 3 to 128 characters, plus an ARN's prefix).
+func validDocumentName(v string) bool {
+	if len(v) < 3 || len(v) > 256 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_' || c == '-' || c == '.' || c == ':' || c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// SessionIDFromKV reads sessionId from a response_elements string
+// (StartSession's holds streamUrl, sessionId and tokenValue, none free
+// text) or from the request_parameters of TerminateSession and
+// ResumeSession (sessionId alone).
+func SessionIDFromKV(s string) string {
+	inner, ok := kvInner(s)
+	const key = "sessionId="
+	for from := 0; ok; {
+		i := strings.Index(inner[from:], key)
+		if i < 0 {
+			return ""
+		}
+		i += from
+		from = i + len(key)
+		if !atKey(inner, i) {
+			continue
+		}
+		if v := kvAt(inner, from); validSessionID(v) {
+			return v
+		}
+		return ""
+	}
+	return ""
+}
+
+// validSessionID accepts what SSM names sessions: the caller's session name
+// and a suffix, without spaces or separators.
+func validSessionID(v string) bool {
+	return v != "" && len(v) <= 512 && !strings.ContainsAny(v, " ,{}[]\t\r\n")
+}
+
+// InstancesFromKV reads every instanceId of a RunInstances response_elements
+// string. Tag values are free text and could imitate the key: records that
+// also carry the response as a map (aws.cloudtrail.flattened) are read from
+// the map instead.
+func InstancesFromKV(s string, add func(string)) {
+	inner, ok := kvInner(s)
+	const key = "instanceId="
+	for from := 0; ok; {
+		i := strings.Index(inner[from:], key)
+		if i < 0 {
+			return
+		}
+		i += from
+		from = i + len(key)
+		if atKey(inner, i) {
+			add(kvAt(inner, from))
+		}
+	}
+}

@@ -9,10 +9,13 @@ import (
 )
 
 // nativeNode is one key of CloudTrail's own event structure: a string leaf
-// stored in the event, or a nested object.
+// stored in the event (field) or added to a list (add), a nested object, or
+// an array of objects (items) each read against sub.
 type nativeNode struct {
 	field func(*Event) *string
+	add   func(*Event, string)
 	sub   *keyTable[nativeNode]
+	items bool
 }
 
 func leaf(field func(*Event) *string) nativeNode { return nativeNode{field: field} }
@@ -22,10 +25,29 @@ func object(fields map[string]nativeNode) nativeNode {
 	return nativeNode{sub: &t}
 }
 
-// requestParameters are the StartSession parameters read, by key.
+func items(fields map[string]nativeNode) nativeNode {
+	n := object(fields)
+	n.items = true
+	return n
+}
+
+// requestParameters are the parameters read, by key: StartSession's target
+// and document, the session TerminateSession and ResumeSession name.
 var requestParameters = newKeyTable(map[string]nativeNode{
 	"target":       leaf(func(e *Event) *string { return &e.Target }),
 	"documentName": leaf(func(e *Event) *string { return &e.DocumentName }),
+	"sessionId":    leaf(func(e *Event) *string { return &e.SessionID }),
+})
+
+// responseElements are the response fields read: the session StartSession
+// opened, the instances RunInstances launched.
+var responseElements = newKeyTable(map[string]nativeNode{
+	"sessionId": leaf(func(e *Event) *string { return &e.SessionID }),
+	"instancesSet": object(map[string]nativeNode{
+		"items": items(map[string]nativeNode{
+			"instanceId": {add: (*Event).addInstance},
+		}),
+	}),
 })
 
 // native is the part of a CloudTrail event that is read, written once for
@@ -41,6 +63,7 @@ var native = newKeyTable(map[string]nativeNode{
 	"sourceIPAddress":    leaf(func(e *Event) *string { return &e.SourceAddr }),
 	"recipientAccountId": leaf(func(e *Event) *string { return &e.RecipientAccountID }),
 	"requestParameters":  {sub: &requestParameters},
+	"responseElements":   {sub: &responseElements},
 	"additionalEventData": object(map[string]nativeNode{
 		"UserName": leaf(func(e *Event) *string { return &e.Identity.LoginUserName }),
 	}),
@@ -79,11 +102,22 @@ func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 		n, ok := t.get(k)
 		switch {
 		case !ok:
+		case n.items:
+			if v.Type() == pcommon.ValueTypeSlice {
+				for i, list := 0, v.Slice(); i < list.Len(); i++ {
+					if item := list.At(i); item.Type() == pcommon.ValueTypeMap {
+						walkMap(item.Map(), n.sub, ev)
+					}
+				}
+			}
 		case n.sub != nil:
 			if v.Type() == pcommon.ValueTypeMap {
 				walkMap(v.Map(), n.sub, ev)
 			}
-		case v.Type() == pcommon.ValueTypeStr:
+		case v.Type() != pcommon.ValueTypeStr:
+		case n.add != nil:
+			n.add(ev, v.Str())
+		default:
 			store(n.field(ev), v.Str())
 		}
 		return true
@@ -97,11 +131,21 @@ func walkJSON(o *fastjson.Object, t *keyTable[nativeNode], ev *Event) {
 		n, ok := t.getBytes(k)
 		switch {
 		case !ok:
+		case n.items:
+			list, _ := v.Array()
+			for _, item := range list {
+				if obj, err := item.Object(); err == nil {
+					walkJSON(obj, n.sub, ev)
+				}
+			}
 		case n.sub != nil:
 			if obj, err := v.Object(); err == nil {
 				walkJSON(obj, n.sub, ev)
 			}
-		case v.Type() == fastjson.TypeString:
+		case v.Type() != fastjson.TypeString:
+		case n.add != nil:
+			n.add(ev, string(v.GetStringBytes()))
+		default:
 			if p := n.field(ev); *p == "" {
 				*p = clean(string(v.GetStringBytes()))
 			}

@@ -19,10 +19,10 @@ import (
 type Result uint8
 
 const (
-	// Skip: not an SSM StartSession event (or not CloudTrail at all).
+	// Skip: not a call the reader wants (or not CloudTrail at all).
 	Skip Result = iota
-	// StartSession: the event was read into the Event.
-	StartSession
+	// Read: a wanted call was read into the Event.
+	Read
 	// Malformed: the record claims to be CloudTrail but cannot be read; it
 	// must pass through untouched.
 	Malformed
@@ -48,15 +48,37 @@ var (
 // use; JSON parsers and scratch space are pooled, so a steady stream reads
 // without allocating.
 type Reader struct {
+	// Calls are the calls read into the Event (Read); others are Skip. Set
+	// before use; none means StartSession alone.
+	Calls   []Call
 	parsers fastjson.ParserPool
 	sources sync.Pool // *[]source
+}
+
+var startOnly = []Call{StartSession}
+
+func (r *Reader) calls() []Call {
+	if len(r.Calls) == 0 {
+		return startOnly
+	}
+	return r.Calls
+}
+
+// wants reports whether the reader reads a call from provider.
+func (r *Reader) wants(provider, action string) bool {
+	for _, c := range r.calls() {
+		if c.Provider == provider && c.Action == action {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadJSON reads one raw CloudTrail event, bare or as the detail of an
 // EventBridge event. A byte-level prefilter rejects events that cannot be
 // StartSession before any parsing.
 func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
-	if !mayBeStartSession(raw) {
+	if !r.mayBeWanted(raw) {
 		return Skip, nil
 	}
 	if tooDeep(raw) {
@@ -86,26 +108,28 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 	if src.Type() != fastjson.TypeString || act != nil && act.Type() != fastjson.TypeString {
 		return Malformed, errWrongType
 	}
-	if string(src.GetStringBytes()) != ProviderSSM || string(act.GetStringBytes()) != ActionStart {
+	if !r.wants(bytesString(src.GetStringBytes()), bytesString(act.GetStringBytes())) {
 		return Skip, nil
 	}
 	ev.Reset()
 	ev.Shape = ShapeRawJSON
 	walkJSON(v.GetObject(), &native, ev)
 	finishNative(ev)
-	return StartSession, nil
+	return Read, nil
 }
 
-// mayBeStartSession is false only when raw certainly is not an SSM
-// StartSession event: an event is a JSON object, and JSON can spell letters
-// only literally or as \uXXXX, so a body without the literals and without
-// \u cannot contain them.
-func mayBeStartSession(raw string) bool {
+// mayBeWanted is false only when raw certainly is not one of the calls
+// read: an event is a JSON object, and JSON can spell letters only literally
+// or as \uXXXX, so a body without a call's two literals and without \u
+// cannot be it.
+func (r *Reader) mayBeWanted(raw string) bool {
 	if i := skipSpace(raw, 0); i == len(raw) || raw[i] != '{' {
 		return false
 	}
-	if strings.Contains(raw, ActionStart) && strings.Contains(raw, ProviderSSM) {
-		return true
+	for _, c := range r.calls() {
+		if strings.Contains(raw, c.Action) && strings.Contains(raw, c.Provider) {
+			return true
+		}
 	}
 	return strings.Contains(raw, `\u`)
 }
@@ -137,7 +161,7 @@ func tooDeep(raw string) bool {
 // time, else the CloudWatch log event's, else the record's) and the checks
 // that keep hostile values out of tags and state.
 func finish(result Result, err error, lr plog.LogRecord, tsMs int64, ev *Event) (Result, error) {
-	if result != StartSession {
+	if result != Read {
 		return result, err
 	}
 	if ev.Time.IsZero() {
@@ -153,7 +177,7 @@ func finish(result Result, err error, lr plog.LogRecord, tsMs int64, ev *Event) 
 	if !ev.wellFormed() {
 		return Malformed, errEncoding
 	}
-	return StartSession, nil
+	return Read, nil
 }
 
 // wellFormed reports whether every field that can leave the reader (in
@@ -163,7 +187,7 @@ func (e *Event) wellFormed() bool {
 	id := &e.Identity
 	for _, s := range [...]string{
 		e.Outcome, e.ID, e.Region, e.SourceAddr, e.RecipientAccountID, e.AccountIDOverride, e.UserNameOverride, e.Target,
-		e.DocumentName, id.Type, id.ARN, id.PrincipalID, id.AccountID, id.UserName, id.AccessKeyID, id.InvokedBy,
+		e.DocumentName, e.SessionID, id.Type, id.ARN, id.PrincipalID, id.AccountID, id.UserName, id.AccessKeyID, id.InvokedBy,
 		id.IssuerARN, id.IssuerUserName, id.OnBehalfOfUserID, id.UserID, id.LoginUserName,
 	} {
 		if len(s) > MaxFieldLen || !utf8.ValidString(s) {

@@ -34,7 +34,7 @@ func readRaw(t *testing.T, body string) (Result, Event, error) {
 func TestReadRawStartSession(t *testing.T) {
 	got, ev, err := readRaw(t, startSession)
 	require.NoError(t, err)
-	require.Equal(t, StartSession, got)
+	require.Equal(t, Read, got)
 	assert.Equal(t, "web-tier", ev.UserName())
 	assert.Equal(t, "arn:aws:iam::210987654321:role/app/web-tier", ev.Principal())
 	assert.Equal(t, "210987654321", ev.AccountID())
@@ -52,7 +52,7 @@ func TestReadBytesBody(t *testing.T) {
 	var ev Event
 	got, err := r.Read(pcommon.NewResource(), lr, &ev)
 	require.NoError(t, err)
-	assert.Equal(t, StartSession, got)
+	assert.Equal(t, Read, got)
 }
 
 // The prefilter must not be a way to hide a StartSession: JSON may spell the
@@ -62,7 +62,7 @@ func TestReadEscapedNamesAreNotHidden(t *testing.T) {
 	body = strings.Replace(body, `"ssm.amazonaws.com"`, `"ssm\u002eamazonaws.com"`, 1)
 	got, ev, err := readRaw(t, body)
 	require.NoError(t, err)
-	require.Equal(t, StartSession, got)
+	require.Equal(t, Read, got)
 	assert.Equal(t, "i-0fedcba9876543210", ev.Target)
 }
 
@@ -115,7 +115,7 @@ func TestReadWrongTypesInMaps(t *testing.T) {
 	m.PutEmptySlice("requestParameters")
 	got, err = r.Read(pcommon.NewResource(), lr, &ev)
 	require.NoError(t, err)
-	assert.Equal(t, StartSession, got)
+	assert.Equal(t, Read, got)
 	assert.Empty(t, ev.Principal())
 	assert.Empty(t, ev.Target)
 }
@@ -135,7 +135,7 @@ func TestReadECSNested(t *testing.T) {
 	var ev Event
 	got, err := r.Read(pcommon.NewResource(), lr, &ev)
 	require.NoError(t, err)
-	require.Equal(t, StartSession, got)
+	require.Equal(t, Read, got)
 	assert.Equal(t, "ops-admin", ev.UserName())
 	assert.Equal(t, "123456789012", ev.AccountID())
 	assert.Equal(t, "i-0123456789abcdef0", ev.Target)

@@ -88,7 +88,7 @@ func TestSamplesEveryShape(t *testing.T) {
 				assert.Equal(t, Skip, got, "line %d %s: %v", s.Line, shape, err)
 				continue
 			}
-			require.Equal(t, StartSession, got, "line %d %s: %v", s.Line, shape, err)
+			require.Equal(t, Read, got, "line %d %s: %v", s.Line, shape, err)
 			assert.Equal(t, str(s.Elastic, "event.outcome"), ev.OutcomeValue(), "line %d %s outcome", s.Line, shape)
 			assert.Equal(t, str(s.Elastic, "user.name"), ev.UserName(), "line %d %s user.name", s.Line, shape)
 			assert.Equal(t, str(s.Elastic, "cloud.account.id"), ev.AccountID(), "line %d %s account", s.Line, shape)
@@ -104,7 +104,7 @@ func TestSamplesEveryShape(t *testing.T) {
 			continue
 		}
 		matches++
-		require.Equal(t, StartSession, got, "line %d emulated ECS: %v", s.Line, err)
+		require.Equal(t, Read, got, "line %d emulated ECS: %v", s.Line, err)
 		assert.Equal(t, ShapeECS, ev.Shape)
 		assert.Equal(t, str(s.Elastic, "user.name"), ev.UserName(), "line %d emulated ECS user.name", s.Line)
 		assert.Equal(t, wantTarget, ev.Target, "line %d emulated ECS target (hunt dissect gave %q)", s.Line, s.Elastic["hunt_target_instance"])

@@ -110,7 +110,7 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 			actions[key.shape], seen[key.shape] = v, true
 			switch {
 			case sc.shape != nil:
-				// An SSM event waiting for its action has it now.
+				// An event waiting for its action has it now.
 				return key.shape != sc.index
 			case key.shape == otelShape && qualifiedMethod(v):
 				// contrib's newer mapping: the method names its service.
@@ -122,8 +122,9 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 				return true
 			}
 			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
-			// Only an SSM event needs its action, unless already seen.
-			return isSSM(v) && !seen[key.shape]
+			// Only a provider whose calls are read needs its action,
+			// unless already seen.
+			return wantedProvider(v) && !seen[key.shape]
 		case keyNestedECS: // {"event":{"provider":...}}
 			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
 				return true
@@ -156,7 +157,7 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 	})
 	switch {
 	case nested:
-		if isSSM(sc.provider) {
+		if wantedProvider(sc.provider) {
 			sc.action, sc.hasAction = lookup(m, sc.shape.action)
 		}
 	case sc.shape != nil:
@@ -171,8 +172,10 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 	return sc
 }
 
-func isSSM(v pcommon.Value) bool {
-	return v.Type() == pcommon.ValueTypeStr && v.Str() == ProviderSSM
+// wantedProvider reports whether a provider value is one whose calls the
+// components read: the scan goes on for its action.
+func wantedProvider(v pcommon.Value) bool {
+	return v.Type() == pcommon.ValueTypeStr && (v.Str() == ProviderSSM || v.Str() == ProviderEC2)
 }
 
 // qualifiedMethod reports whether an rpc.method value is
@@ -190,8 +193,9 @@ func splitMethod(v pcommon.Value) (service, method string, ok bool) {
 	return service, method, ok && service != "" && method != ""
 }
 
-// match decides on the provider and action values found.
-func (sc *shapeScan) match() (Result, error) {
+// match decides on the provider and action values found: Read for a call
+// the reader wants.
+func (sc *shapeScan) match(r *Reader) (Result, error) {
 	provider, action := "", ""
 	if sc.hasProvider {
 		if sc.provider.Type() != pcommon.ValueTypeStr {
@@ -201,7 +205,7 @@ func (sc *shapeScan) match() (Result, error) {
 	}
 	if sc.hasAction {
 		if sc.action.Type() != pcommon.ValueTypeStr {
-			if provider != ProviderSSM {
+			if !wantedProvider(sc.provider) {
 				return Skip, nil
 			}
 			return Malformed, errWrongType
@@ -216,10 +220,10 @@ func (sc *shapeScan) match() (Result, error) {
 			}
 		}
 	}
-	if provider != ProviderSSM || action != ActionStart {
+	if !r.wants(provider, action) {
 		return Skip, nil
 	}
-	return StartSession, nil
+	return Read, nil
 }
 
 // cloudTrailDataset reports whether an Elastic document is CloudTrail's: it
@@ -235,15 +239,15 @@ func cloudTrailDataset(m pcommon.Map) bool {
 }
 
 // readShape reads an event of a known map shape into ev.
-func readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
+func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
 	if sc.shape == nil {
 		return Skip, nil
 	}
-	result, err := sc.match()
-	if result == StartSession && sc.index == ecsShape && !cloudTrailDataset(m) {
+	result, err := sc.match(r)
+	if result == Read && sc.index == ecsShape && !cloudTrailDataset(m) {
 		return Skip, nil
 	}
-	if result == StartSession {
+	if result == Read {
 		ev.Reset()
 		ev.Shape = sc.shape.shape
 		sc.shape.fill(m, res.Attributes(), ev)

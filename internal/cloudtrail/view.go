@@ -61,7 +61,7 @@ func (v *view) lookMap(m pcommon.Map) bool {
 func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, error) {
 	switch {
 	case v.inMap:
-		return readShape(v.m, &v.sc, res, ev)
+		return r.readShape(v.m, &v.sc, res, ev)
 	case v.isText:
 		return r.ReadJSON(v.text, ev)
 	}

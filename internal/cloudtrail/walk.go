@@ -150,7 +150,7 @@ func (w *walker) readSource(res pcommon.Resource, lr plog.LogRecord, src *source
 func (w *walker) report(res pcommon.Resource, lr plog.LogRecord, result Result, err error, v *view, fn func(Item)) {
 	item := Item{Result: result, Err: err, Record: lr, Resource: res}
 	switch result {
-	case StartSession:
+	case Read:
 		item.Time = w.ev.Time
 	case Malformed:
 		w.counts.Malformed++

@@ -9,23 +9,31 @@ import (
 	"time"
 )
 
-// learningKey holds the end of the learning period beside the terms, so a
-// restart, or kill -9, finds it where the state is.
-const learningKey = "learning_end"
+// LearningKey holds the end of the learning period beside the terms, so a
+// restart, or kill -9, finds it where the state is: the default MarkKey.
+const LearningKey = "learning_end"
 
-// learning is the store's knowledge of the learning period's end. Guarded
-// by the store's mutex.
-type learning struct {
-	end     int64  // Unix ns; 0: not begun
+// mark is the store's knowledge of its one set-once time. Guarded by the
+// store's mutex.
+type mark struct {
+	end     int64  // Unix ns; 0: not set
 	known   bool   // end is what storage holds (or there is no storage)
 	unsaved bool   // end is to be written
 	gen     uint64 // the change generation that set it
 }
 
-// LearningEnd implements Decider. The stored end is read once, outside the
-// lock; a proposal is written with the next batch's states, before the
-// batch is passed on. A zero proposal only reads.
+// LearningEnd implements Decider: the learning period's end is the store's
+// mark.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
+	return s.Mark(ctx, proposed)
+}
+
+// Mark is a time stored with the state once and never moved: the one
+// recorded, or, when none is, proposed, recorded first. The stored mark is
+// read once, outside the lock; a proposal is written with the next batch's
+// states, before the batch is passed on. A zero proposal only reads. ok is
+// false while storage is configured and cannot say.
+func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	l, client := s.learning, s.client
 	s.mu.Unlock()
@@ -34,7 +42,7 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	}
 	var stored int64
 	if !l.known && client != nil {
-		v, err := client.Get(ctx, learningKey)
+		v, err := client.Get(ctx, s.set.MarkKey)
 		if err != nil {
 			return time.Time{}, false // unknown: no proposal, or two ends could exist
 		}
@@ -49,13 +57,13 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	switch {
 	case s.learning.end != 0: // decided meanwhile
 	case stored != 0:
-		s.learning = learning{end: stored, known: true}
+		s.learning = mark{end: stored, known: true}
 	case proposed.IsZero():
 		s.learning.known = true
 		return time.Time{}, true
 	default:
 		s.changes++
-		s.learning = learning{end: proposed.UnixNano(), known: true, unsaved: s.set.Persistent, gen: s.changes}
+		s.learning = mark{end: proposed.UnixNano(), known: true, unsaved: s.set.Persistent, gen: s.changes}
 	}
 	return time.Unix(0, s.learning.end).UTC(), true
 }

@@ -51,6 +51,7 @@ func (p *pruner) maybeStart(s *Store) {
 	done := make(chan struct{})
 	p.done = done
 	client, horizon := s.client, s.watermark-s.window
+	s.complete = max(s.complete, horizon)
 	go func() {
 		defer close(done)
 		removed, _ := s.prune(p.ctx, walker, client, horizon)
@@ -85,7 +86,7 @@ func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage
 	for {
 		var expired []string
 		err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
-			if !strings.HasPrefix(key, keyPrefix) {
+			if !strings.HasPrefix(key, s.set.KeyPrefix) {
 				return nil, nil
 			}
 			if v, err := decode(value); err == nil && v.Latest >= horizon {
@@ -123,7 +124,7 @@ func (s *Store) deletable(keys []string, horizon int64) []*storage.Operation {
 	ops := make([]*storage.Operation, 0, len(keys))
 	for _, sk := range keys {
 		var k Key
-		if raw, err := hex.DecodeString(strings.TrimPrefix(sk, keyPrefix)); err == nil && len(raw) == len(k) {
+		if raw, err := hex.DecodeString(strings.TrimPrefix(sk, s.set.KeyPrefix)); err == nil && len(raw) == len(k) {
 			copy(k[:], raw)
 			if v, ok := s.peek(k); ok && v.Latest >= horizon {
 				continue

@@ -35,14 +35,15 @@ func appendLengthPrefixed(b []byte, s string) []byte {
 }
 
 const (
-	keyPrefix    = "t:"
+	// TermPrefix begins the storage keys of terms, the default KeyPrefix.
+	TermPrefix   = "t:"
 	valueVersion = 1
 	valueLen     = 1 + 8 + 8 + 8 + 1
 )
 
 var errBadValue = errors.New("stored term state has an unknown format")
 
-func storageKey(k Key) string { return keyPrefix + hex.EncodeToString(k[:]) }
+func (s *Store) storageKey(k Key) string { return s.set.KeyPrefix + hex.EncodeToString(k[:]) }
 
 func encode(s State) []byte {
 	b := make([]byte, valueLen)

@@ -46,6 +46,10 @@ type Settings struct {
 	Now func() time.Time
 	// OnPrune, when set, is told how many stored terms each sweep removed.
 	OnPrune func(removed int)
+	// KeyPrefix begins the storage keys of states (TermPrefix) and MarkKey
+	// is that of the store's mark (LearningKey), unless the store keeps
+	// other state than terms in the same client.
+	KeyPrefix, MarkKey string
 }
 
 // Observation is one occurrence of a term.
@@ -116,8 +120,12 @@ type Store struct {
 	loads     map[uint64]int // storage reads in flight, by the writer.saved they began at
 	watermark int64          // newest plausible event time seen
 
-	learning learning
+	learning mark
 	pruner   pruner
+	// complete is the event time (Unix ns) from which every state recorded
+	// is still held: states older than it may have been forgotten (evicted
+	// without storage, dropped while storage failed, or swept).
+	complete int64
 }
 
 // writer is the state of the one write in flight, and of the writes done
@@ -143,8 +151,19 @@ func New(set Settings) (*Store, error) {
 	if set.Now == nil {
 		set.Now = time.Now
 	}
+	if set.KeyPrefix == "" {
+		set.KeyPrefix = TermPrefix
+	}
+	if set.MarkKey == "" {
+		set.MarkKey = LearningKey
+	}
 	s := &Store{set: set, window: int64(set.Window), unsaved: map[Key]State{}, loads: map[uint64]int{}, degraded: set.Persistent}
-	lru, err := simplelru.NewLRU[Key, State](set.CacheSize, func(Key, State) { s.evicted++ })
+	lru, err := simplelru.NewLRU[Key, State](set.CacheSize, func(_ Key, v State) {
+		s.evicted++
+		if !set.Persistent {
+			s.forgot(v)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +269,7 @@ func (s *Store) load(ctx context.Context, client storage.Client, keys []Key, st 
 	}
 	gets := make([]*storage.Operation, len(keys))
 	for i, k := range keys {
-		gets[i] = storage.GetOperation(storageKey(k))
+		gets[i] = storage.GetOperation(s.storageKey(k))
 	}
 	if err := client.Batch(ctx, gets...); err != nil {
 		s.mu.Lock()
@@ -317,6 +336,7 @@ func (s *Store) trimUnsaved() {
 			return
 		}
 		if _, cached := s.lru.Peek(k); !cached {
+			s.forgot(s.unsaved[k])
 			delete(s.unsaved, k)
 		}
 	}
@@ -324,9 +344,14 @@ func (s *Store) trimUnsaved() {
 		if len(s.unsaved) <= s.set.CacheSize {
 			return
 		}
+		s.forgot(s.unsaved[k])
 		delete(s.unsaved, k)
 	}
 }
+
+// forgot records that a state left memory without reaching storage.
+// Called with mu held.
+func (s *Store) forgot(v State) { s.complete = max(s.complete, v.Latest+1) }
 
 // persist writes every unsaved state, at least the changes up to generation
 // upTo, before it returns. One batch writes at a time, outside the lock,
@@ -366,10 +391,10 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 
 		ops := make([]*storage.Operation, 0, len(snapshot)+1)
 		for k, v := range snapshot {
-			ops = append(ops, storage.SetOperation(storageKey(k), encode(v)))
+			ops = append(ops, storage.SetOperation(s.storageKey(k), encode(v)))
 		}
 		if writeLearning {
-			ops = append(ops, storage.SetOperation(learningKey, encodeNanos(learningEnd)))
+			ops = append(ops, storage.SetOperation(s.set.MarkKey, encodeNanos(learningEnd)))
 		}
 		err := client.Batch(ctx, ops...)
 

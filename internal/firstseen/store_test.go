@@ -5,6 +5,7 @@ package firstseen
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -209,7 +210,7 @@ func TestStorageFaultsDegradeAndRecover(t *testing.T) {
 	assert.True(t, st.Recovered)
 	assert.Equal(t, 2, st.Writes, "the term decided while degraded is written on recovery")
 
-	v, err := real.Get(ctx, storageKey(key("x")))
+	v, err := real.Get(ctx, storageKeyOf(key("x")))
 	require.NoError(t, err)
 	assert.NotNil(t, v)
 }
@@ -223,7 +224,7 @@ func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, removed, "only the term older than now-window")
 	for name, want := range map[string]bool{"old": false, "recent": true, "now": true} {
-		v, err := client.Get(context.Background(), storageKey(key(name)))
+		v, err := client.Get(context.Background(), storageKeyOf(key(name)))
 		require.NoError(t, err)
 		assert.Equal(t, want, v != nil, name)
 	}
@@ -321,7 +322,7 @@ func TestConcurrentBatchesOnStorage(t *testing.T) {
 	}
 	assert.Equal(t, 20, total, "each of the 20 terms new exactly once across goroutines")
 	for i := 0; i < 20; i++ {
-		v, err := client.Get(context.Background(), storageKey(key(fmt.Sprint("term", i))))
+		v, err := client.Get(context.Background(), storageKeyOf(key(fmt.Sprint("term", i))))
 		require.NoError(t, err)
 		assert.NotNil(t, v, "term%d stored", i)
 	}
@@ -349,3 +350,6 @@ func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second, "the sweep is cancelled, not waited for")
 	faulty.Release()
 }
+
+// storageKeyOf is where a term's state is stored under the default prefix.
+func storageKeyOf(k Key) string { return TermPrefix + hex.EncodeToString(k[:]) }

@@ -47,8 +47,28 @@ type Config struct {
 	Rule RuleConfig `mapstructure:"rule"`
 	// NewTerms configures the first-seen decision.
 	NewTerms NewTermsConfig `mapstructure:"new_terms"`
-	_        struct{}
+	// Enrichment configures what a match is told beyond the rule.
+	Enrichment EnrichmentConfig `mapstructure:"enrichment"`
+	_          struct{}
 }
+
+// EnrichmentConfig configures the target's launch time on matches: the
+// launches of successful RunInstances calls are remembered in the state
+// new_terms uses (its storage extension, or Redis).
+type EnrichmentConfig struct {
+	// LaunchHistory is how long a launch is remembered, in event time; 0
+	// turns launch enrichment off.
+	LaunchHistory time.Duration `mapstructure:"launch_history"`
+	// RecentLaunch: a target launched at most this long before the session
+	// was recently launched.
+	RecentLaunch time.Duration `mapstructure:"recent_launch"`
+	// CacheSize bounds the launches kept in memory.
+	CacheSize int `mapstructure:"cache_size"`
+	_         struct{}
+}
+
+// enabled reports whether launches are tracked.
+func (e EnrichmentConfig) enabled() bool { return e.LaunchHistory > 0 }
 
 // RuleConfig is the rule's severity and risk score, as Elastic's versions of
 // the rule set them (version 1: medium, 47; version 7: high, 73).
@@ -152,6 +172,11 @@ func createDefaultConfig() component.Config {
 				RetryInterval: 5 * time.Second,
 			},
 		},
+		Enrichment: EnrichmentConfig{
+			LaunchHistory: 240 * time.Hour,
+			RecentLaunch:  24 * time.Hour,
+			CacheSize:     100_000,
+		},
 	}
 }
 
@@ -207,7 +232,27 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("new_terms::backend: %q is not supported; use %q or %q", nt.Backend, BackendLocal, BackendRedis))
 	}
+	errs = append(errs, c.Enrichment.validate()...)
 	return errors.Join(errs...)
+}
+
+func (e *EnrichmentConfig) validate() []error {
+	var errs []error
+	switch {
+	case e.LaunchHistory < 0:
+		errs = append(errs, fmt.Errorf("enrichment::launch_history must not be negative, got %s (0s turns launch enrichment off)", e.LaunchHistory))
+	case e.LaunchHistory == 0:
+		return nil
+	}
+	if e.RecentLaunch <= 0 {
+		errs = append(errs, fmt.Errorf("enrichment::recent_launch must be positive, got %s (the hunt's notes: launched within the last day, 24h)", e.RecentLaunch))
+	} else if e.LaunchHistory > 0 && e.RecentLaunch > e.LaunchHistory {
+		errs = append(errs, fmt.Errorf("enrichment::recent_launch (%s) must not exceed enrichment::launch_history (%s): a launch must be remembered at least that long", e.RecentLaunch, e.LaunchHistory))
+	}
+	if e.CacheSize <= 0 {
+		errs = append(errs, fmt.Errorf("enrichment::cache_size must be positive, got %d", e.CacheSize))
+	}
+	return errs
 }
 
 func (r *RedisConfig) validate() []error {

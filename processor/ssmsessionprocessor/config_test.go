@@ -54,7 +54,12 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 			Backend:        BackendLocal,
 			Redis:          createDefaultConfig().(*Config).NewTerms.Redis,
 		},
+		Enrichment: EnrichmentConfig{LaunchHistory: 720 * time.Hour, RecentLaunch: 2 * time.Hour, CacheSize: 20000},
 	}, cfg)
+
+	cfg, err = loadConfig(t, "enrichment_off")
+	require.NoError(t, err, "with launch_history 0s the other enrichment keys are not checked")
+	assert.False(t, cfg.Enrichment.enabled())
 
 	cfg, err = loadConfig(t, "redis")
 	require.NoError(t, err)
@@ -107,6 +112,11 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"rule::risk_score must be 0 to 100, got 101",
 			"new_terms::learning_period must not be negative, got -1h0m0s",
 		},
+		"bad_enrichment": {
+			"enrichment::recent_launch (24h0m0s) must not exceed enrichment::launch_history (12h0m0s)",
+			"enrichment::cache_size must be positive, got 0",
+		},
+		"negative_enrichment": {"enrichment::launch_history must not be negative, got -1h0m0s (0s turns launch enrichment off)"},
 	} {
 		_, err := loadConfig(t, name)
 		require.Error(t, err, name)

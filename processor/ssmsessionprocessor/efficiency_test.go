@@ -32,7 +32,8 @@ func TestNonMatchingRecordsDoNotAllocate(t *testing.T) {
 }
 
 // Storage is touched per batch, never per record: no call for a batch
-// without matches, one read and one write for a batch with many.
+// without matches, one read and one write of terms for a batch with many;
+// launches add, once, the start of watching and a read of the targets.
 func TestStorageIsBatched(t *testing.T) {
 	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
 	h := start(t, withStorage(), map[component.ID]component.Component{storagetest.ID: faulty}, nil)
@@ -45,5 +46,11 @@ func TestStorageIsBatched(t *testing.T) {
 	ld, err := shapes.Logs(shapes.Raw, traffic.Mix(5, 1000, 0.2, 150))
 	require.NoError(t, err)
 	process(t, h, ld)
-	assert.Equal(t, 2, client.Calls, "one Batch of reads for the misses, one of writes, for ~180 matches")
+	assert.Equal(t, 4, client.Calls, "terms: a read of the misses and a write; launches: the start of watching written, the targets read")
+
+	ld, err = shapes.Logs(shapes.Raw, traffic.Mix(6, 1000, 0.2, 150))
+	require.NoError(t, err)
+	client.Calls = 0
+	process(t, h, ld)
+	assert.Equal(t, 2, client.Calls, "then only the terms' read and write: targets known not launched are not read again")
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/launches"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
@@ -42,25 +43,30 @@ type ssmProcessor struct {
 	decider  firstseen.Decider
 	storage  *storagelink.Link     // the storage extension, or Redis's health
 	redis    redis.UniversalClient // backend redis only
-	mode     cloudtrail.Mode       // what to do with envelopes
+	// launches remembers RunInstances launches (nil: enrichment off).
+	launches launches.Store
+	mode     cloudtrail.Mode // what to do with envelopes
 	now      func() time.Time
 	batches  sync.Pool
 }
 
-// match is a record that matched the rule, with its event and decision.
+// match is a record that matched the rule, with its event, decision and
+// what is known of its target's launch.
 type match struct {
-	lr plog.LogRecord
-	ev cloudtrail.Event
-	d  decision
+	lr     plog.LogRecord
+	ev     cloudtrail.Event
+	d      decision
+	launch launch
 }
 
 // batch is per-call scratch space, pooled so steady traffic reuses it.
 type batch struct {
-	ev      cloudtrail.Event
-	matches []match
-	obs     []firstseen.Observation
-	isNew   []bool
-	terms   []string // the term values of all matches, reused per batch
+	ev       cloudtrail.Event
+	matches  []match
+	launches []launches.Launch
+	obs      []firstseen.Observation
+	isNew    []bool
+	terms    []string // the term values of all matches, reused per batch
 }
 
 func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*ssmProcessor, error) {
@@ -82,6 +88,10 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		attribute.String("processor", set.ID.String()), attribute.String("otel.signal", "logs")))
 	p.added, p.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
 	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
+	launchStore, err := p.newLaunches()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.NewTerms.Backend == BackendRedis {
 		p.storage = storagelink.Health(redisLabel(cfg.NewTerms.Redis), logger, onError)
 	} else {
@@ -100,7 +110,12 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		p.decider = store
 		p.storage = storagelink.New(storagelink.Settings{
 			Kind: component.KindProcessor, Self: set.ID, Extension: cfg.NewTerms.Storage, Logger: logger,
-			Attach: func(_ context.Context, c storage.Client) { store.SetClient(c) }, OnError: onError, Now: now,
+			Attach: func(_ context.Context, c storage.Client) {
+				store.SetClient(c)
+				if launchStore != nil {
+					launchStore.SetClient(c)
+				}
+			}, OnError: onError, Now: now,
 		})
 	}
 	if cfg.Envelope == EnvelopeKeep {
@@ -118,6 +133,9 @@ func (p *ssmProcessor) Start(ctx context.Context, host component.Host) error {
 	}
 	if p.cfg.NewTerms.Backend == BackendRedis {
 		if err := p.startRedis(ctx); err != nil {
+			return err
+		}
+		if err := p.startRedisLaunches(); err != nil {
 			return err
 		}
 	}
@@ -150,6 +168,9 @@ func (p *ssmProcessor) Shutdown(ctx context.Context) error {
 	if p.decider != nil {
 		p.record(ctx, p.decider.Close(ctx))
 	}
+	if p.launches != nil {
+		p.launchHealth(p.launches.Close(ctx))
+	}
 	err := p.storage.Shutdown(ctx)
 	if p.redis != nil {
 		err = errors.Join(err, p.redis.Close())
@@ -173,9 +194,18 @@ func (p *ssmProcessor) process(ctx context.Context, ld plog.Logs) []firstseen.Al
 			} else {
 				p.logger.Warn("CloudTrail record could not be read; passed through unchanged", zap.Error(it.Err))
 			}
-		case cloudtrail.StartSession:
-			if b.ev.Success() {
+		case cloudtrail.Read:
+			switch {
+			case !b.ev.Success():
+			case b.ev.Is(cloudtrail.StartSession):
+				if b.ev.Time.IsZero() {
+					b.ev.Time = p.now().UTC()
+				}
 				b.matches = append(b.matches, match{lr: it.Record, ev: b.ev})
+			case b.ev.Is(cloudtrail.RunInstances) && !it.Time.IsZero():
+				for _, id := range b.ev.Instances {
+					b.launches = append(b.launches, launches.Launch{Instance: id, At: it.Time, Event: b.ev.Fingerprint()})
+				}
 			}
 		}
 	})
@@ -187,6 +217,7 @@ func (p *ssmProcessor) process(ctx context.Context, ld plog.Logs) []firstseen.Al
 		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
 	}
 	var alerts []firstseen.Alert
+	p.enrich(ctx, b)
 	if len(b.matches) > 0 {
 		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)))
 		alerts = p.decide(ctx, b)
@@ -203,9 +234,6 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 	skipped := 0
 	for i := range b.matches {
 		m := &b.matches[i]
-		if m.ev.Time.IsZero() {
-			m.ev.Time = p.now().UTC()
-		}
 		var vals []string
 		var ok bool
 		b.terms, vals, ok = p.spec.values(&m.ev, b.terms)
@@ -238,7 +266,7 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 				fresh++
 			}
 		}
-		tag(m.lr, p.cfg.Rule, &m.ev, m.d)
+		tag(m.lr, p.cfg.Rule, &m.ev, m.d, m.launch)
 	}
 	p.tel.ProcessorSsmsessionNewTerms.Add(ctx, int64(fresh))
 	if learned > 0 {
@@ -307,6 +335,7 @@ func (p *ssmProcessor) putBatch(b *batch) {
 	clear(b.matches) // drop references to records of the finished batch
 	b.matches = b.matches[:0]
 	b.obs = b.obs[:0]
+	b.launches = b.launches[:0]
 	clear(b.terms)
 	b.terms = b.terms[:0]
 	b.ev.Reset()

@@ -89,7 +89,9 @@ func TestRedisKilledMidStream(t *testing.T) {
 	got = append(got, newTerms(out)...)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 	assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", int64(decided))
-	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
+	// The first failure of the terms and of the launches (read for the
+	// matches' targets); both then leave Redis alone for retry_interval.
+	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 2)
 
 	srv.Restart()
 	h.clock.Advance(h.logs.(*logsProcessor).Value.cfg.NewTerms.Redis.RetryInterval)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -48,6 +49,10 @@ const (
 	AttrTerms          = "ssmsession.terms"
 	AttrAlertID        = "ssmsession.alert_id"
 	AttrLearning       = "ssmsession.learning"
+	AttrSessionID      = "ssmsession.session_id"
+	AttrDocumentName   = "ssmsession.document_name"
+	AttrLaunchedAt     = "ssmsession.target.launched_at"
+	AttrRecentLaunch   = "ssmsession.target.recently_launched"
 )
 
 // AddedAttributes lists every attribute the processor may add to a match.
@@ -55,6 +60,7 @@ var AddedAttributes = []string{
 	AttrRuleID, AttrRuleName, AttrRiskScore, AttrSeverity, AttrFramework, AttrTacticID, AttrTacticName,
 	AttrTechniqueID, AttrTechniqueName, AttrSubTechID, AttrSubTechName, AttrTarget, AttrPrincipal,
 	AttrSourceInstance, AttrNewTerm, AttrTerms, AttrAlertID, AttrLearning,
+	AttrSessionID, AttrDocumentName, AttrLaunchedAt, AttrRecentLaunch,
 }
 
 // decision is the new_terms outcome of one match.
@@ -67,9 +73,9 @@ type decision struct {
 	event    uint64
 }
 
-// tag adds the rule's attributes to a matching record; nothing else of the
-// record changes.
-func tag(lr plog.LogRecord, rule RuleConfig, ev *cloudtrail.Event, d decision) {
+// tag adds the rule's attributes, the session's and its target's to a
+// matching record; nothing else of the record changes.
+func tag(lr plog.LogRecord, rule RuleConfig, ev *cloudtrail.Event, d decision, la launch) {
 	a := lr.Attributes()
 	a.EnsureCapacity(a.Len() + len(AddedAttributes)) // one growth of the attribute slice, not several
 	a.PutStr(AttrRuleID, RuleID)
@@ -86,6 +92,14 @@ func tag(lr plog.LogRecord, rule RuleConfig, ev *cloudtrail.Event, d decision) {
 	putNonEmpty(lr, AttrTarget, ev.Target)
 	putNonEmpty(lr, AttrPrincipal, ev.Principal())
 	putNonEmpty(lr, AttrSourceInstance, ev.SourceInstance())
+	putNonEmpty(lr, AttrSessionID, ev.SessionID)
+	putNonEmpty(lr, AttrDocumentName, ev.DocumentName)
+	if !la.at.IsZero() {
+		a.PutStr(AttrLaunchedAt, la.at.UTC().Format(time.RFC3339))
+	}
+	if la.answered {
+		a.PutBool(AttrRecentLaunch, la.recently)
+	}
 	if !d.decided {
 		return
 	}

@@ -30,6 +30,13 @@ func assertCounter(t *testing.T, h *harness, name string, want int64) {
 	assert.Equal(t, want, total, name)
 }
 
+// assertNoCounter checks a counter was never added to.
+func assertNoCounter(t *testing.T, h *harness, name string) {
+	t.Helper()
+	_, err := h.tel.GetMetric(name)
+	assert.Error(t, err, name)
+}
+
 func TestSelfTelemetry(t *testing.T) {
 	raws := identities(t)
 	h := start(t, defaultConfig(), nil, nil)

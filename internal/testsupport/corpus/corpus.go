@@ -77,3 +77,45 @@ func Expected(tb testing.TB) map[int]Match {
 	}
 	return out
 }
+
+// Lifecycle is what testdata/events/lifecycle.expected.json says of
+// lifecycle.ndjson: each rule match's enrichment and the connector's
+// session metrics.
+type Lifecycle struct {
+	Matches []LifecycleMatch `json:"matches"`
+	Hunt    struct {
+		Durations []struct {
+			Target string  `json:"target"`
+			ARN    string  `json:"arn"`
+			Count  uint64  `json:"count"`
+			Sum    float64 `json:"sum"`
+			Bucket int     `json:"bucket"`
+		} `json:"durations"`
+		Open                map[string]int64 `json:"open"`
+		UnknownTerminations int64            `json:"unknown_terminations"`
+	} `json:"hunt"`
+}
+
+// LifecycleMatch is the enrichment of one match; empty strings and a nil
+// RecentlyLaunched mean "not tagged".
+type LifecycleMatch struct {
+	Record           int    `json:"record"`
+	SessionID        string `json:"session_id"`
+	DocumentName     string `json:"document_name"`
+	LaunchedAt       string `json:"launched_at"`
+	RecentlyLaunched *bool  `json:"recently_launched"`
+}
+
+// LifecycleExpected reads testdata/events/lifecycle.expected.json.
+func LifecycleExpected(tb testing.TB) Lifecycle {
+	tb.Helper()
+	raw, err := os.ReadFile(Path(tb, "testdata", "events", "lifecycle.expected.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var l Lifecycle
+	if err := json.Unmarshal(raw, &l); err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}

@@ -12,7 +12,8 @@ import (
 
 // ToECS writes the fields Elastic's newest CloudTrail pipeline produces for
 // ev as flat attributes. flattened adds aws.cloudtrail.flattened.* maps; without
-// them only the Java-style request_parameters string carries the target.
+// them only the Java-style request_parameters and response_elements strings
+// carry the parameters and the response.
 func ToECS(ev map[string]any, attrs pcommon.Map, flattened bool) error {
 	ev, _ = dropEmpty(ev).(map[string]any) // nil when everything was empty
 	if ev == nil {
@@ -77,6 +78,11 @@ func ToECS(ev map[string]any, attrs pcommon.Map, flattened bool) error {
 	}
 	if resp, ok := ev["responseElements"].(map[string]any); ok {
 		attrs.PutStr("aws.cloudtrail.response_elements", JavaString(resp))
+		if flattened {
+			if err := PutMap(attrs.PutEmptyMap("aws.cloudtrail.flattened.response_elements"), plain(resp).(map[string]any)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

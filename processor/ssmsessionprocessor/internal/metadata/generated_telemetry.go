@@ -23,28 +23,31 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                metric.Meter
-	mu                                   sync.Mutex
-	registrations                        []metric.Registration
-	ProcessorIncomingItems               metric.Int64Counter
-	ProcessorInternalDuration            metric.Float64Histogram
-	ProcessorOutgoingItems               metric.Int64Counter
-	ProcessorSsmsessionCacheEvictions    metric.Int64Counter
-	ProcessorSsmsessionCacheHits         metric.Int64Counter
-	ProcessorSsmsessionCacheMisses       metric.Int64Counter
-	ProcessorSsmsessionDecisionsFallback metric.Int64Counter
-	ProcessorSsmsessionDecisionsSkipped  metric.Int64Counter
-	ProcessorSsmsessionEnvelopesSplit    metric.Int64Counter
-	ProcessorSsmsessionLearned           metric.Int64Counter
-	ProcessorSsmsessionLearning          metric.Int64Gauge
-	ProcessorSsmsessionLearningEnd       metric.Int64Gauge
-	ProcessorSsmsessionNewTerms          metric.Int64Counter
-	ProcessorSsmsessionRecordsInspected  metric.Int64Counter
-	ProcessorSsmsessionRecordsMalformed  metric.Int64Counter
-	ProcessorSsmsessionRecordsMatched    metric.Int64Counter
-	ProcessorSsmsessionStorageErrors     metric.Int64Counter
-	ProcessorSsmsessionStorageWrites     metric.Int64Counter
-	ProcessorSsmsessionTermsPruned       metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ProcessorIncomingItems                     metric.Int64Counter
+	ProcessorInternalDuration                  metric.Float64Histogram
+	ProcessorOutgoingItems                     metric.Int64Counter
+	ProcessorSsmsessionCacheEvictions          metric.Int64Counter
+	ProcessorSsmsessionCacheHits               metric.Int64Counter
+	ProcessorSsmsessionCacheMisses             metric.Int64Counter
+	ProcessorSsmsessionDecisionsFallback       metric.Int64Counter
+	ProcessorSsmsessionDecisionsSkipped        metric.Int64Counter
+	ProcessorSsmsessionEnvelopesSplit          metric.Int64Counter
+	ProcessorSsmsessionLaunchesRecorded        metric.Int64Counter
+	ProcessorSsmsessionLearned                 metric.Int64Counter
+	ProcessorSsmsessionLearning                metric.Int64Gauge
+	ProcessorSsmsessionLearningEnd             metric.Int64Gauge
+	ProcessorSsmsessionNewTerms                metric.Int64Counter
+	ProcessorSsmsessionRecordsInspected        metric.Int64Counter
+	ProcessorSsmsessionRecordsMalformed        metric.Int64Counter
+	ProcessorSsmsessionRecordsMatched          metric.Int64Counter
+	ProcessorSsmsessionStorageErrors           metric.Int64Counter
+	ProcessorSsmsessionStorageWrites           metric.Int64Counter
+	ProcessorSsmsessionTargetsLaunchUnknown    metric.Int64Counter
+	ProcessorSsmsessionTargetsRecentlyLaunched metric.Int64Counter
+	ProcessorSsmsessionTermsPruned             metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -130,6 +133,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{envelope}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionLaunchesRecorded, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_launches_recorded",
+		metric.WithDescription("Instances launched by successful RunInstances calls, recorded for enrichment (a second delivery counts again). [Development]"),
+		metric.WithUnit("{instance}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionLearned, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_learned",
 		metric.WithDescription("Matches within the learning period, tagged ssmsession.learning=true and not alerted. [Development]"),
@@ -182,6 +191,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_ssmsession_storage_writes",
 		metric.WithDescription("Term states written to the storage extension, or decided in Redis. [Development]"),
 		metric.WithUnit("{term}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionTargetsLaunchUnknown, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_targets_launch_unknown",
+		metric.WithDescription("Matches tagged without ssmsession.target.recently_launched: the state had not watched launches long enough, or could not be read. [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSsmsessionTargetsRecentlyLaunched, err = builder.meter.Int64Counter(
+		"otelcol_processor_ssmsession_targets_recently_launched",
+		metric.WithDescription("Matches whose target was launched within enrichment::recent_launch before the session (ssmsession.target.recently_launched=true). [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionTermsPruned, err = builder.meter.Int64Counter(

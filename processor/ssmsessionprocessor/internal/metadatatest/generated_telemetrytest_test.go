@@ -28,6 +28,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionDecisionsFallback.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionDecisionsSkipped.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionEnvelopesSplit.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionLaunchesRecorded.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionLearned.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionLearning.Record(context.Background(), 1)
 	tb.ProcessorSsmsessionLearningEnd.Record(context.Background(), 1)
@@ -37,6 +38,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSsmsessionRecordsMatched.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionStorageWrites.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionTargetsLaunchUnknown.Add(context.Background(), 1)
+	tb.ProcessorSsmsessionTargetsRecentlyLaunched.Add(context.Background(), 1)
 	tb.ProcessorSsmsessionTermsPruned.Add(context.Background(), 1)
 	AssertEqualProcessorIncomingItems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -65,6 +68,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorSsmsessionEnvelopesSplit(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionLaunchesRecorded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionLearned(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -90,6 +96,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionStorageWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionTargetsLaunchUnknown(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSsmsessionTargetsRecentlyLaunched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSsmsessionTermsPruned(t, testTel,

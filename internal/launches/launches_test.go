@@ -1,0 +1,175 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package launches
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
+)
+
+var (
+	ctx  = context.Background()
+	t0   = time.Date(2026, 11, 9, 8, 0, 0, 0, time.UTC)
+	day  = 24 * time.Hour
+	self = component.MustNewID("ssmsession")
+)
+
+func TestRecent(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		launched         time.Time
+		known            bool
+		since, at        time.Time
+		recently, known2 bool
+	}{
+		{"launched an hour before", t0.Add(-time.Hour), true, t0.Add(-48 * time.Hour), t0, true, true},
+		{"launched exactly recent before", t0.Add(-day), true, t0.Add(-48 * time.Hour), t0, true, true},
+		{"launched longer ago", t0.Add(-day - time.Second), true, t0, t0, false, true},
+		{"launch after the session: bad times", t0.Add(time.Minute), true, t0.Add(-48 * time.Hour), t0, false, false},
+		{"not seen, watched long enough", time.Time{}, false, t0.Add(-day), t0, false, true},
+		{"not seen, watched too briefly", time.Time{}, false, t0.Add(-day + time.Second), t0, false, false},
+		{"not seen, never watched", time.Time{}, false, time.Time{}, t0, false, false},
+	} {
+		recently, ok := Recent(c.launched, c.known, c.since, c.at, day)
+		assert.Equal(t, c.known2, ok, c.name)
+		assert.Equal(t, c.recently, recently, c.name)
+	}
+}
+
+func localSettings(clock *testclock.Clock, persistent bool, cache int) firstseen.Settings {
+	return firstseen.Settings{Window: 10 * day, CacheSize: cache, Persistent: persistent, PruneInterval: time.Hour,
+		FutureSkew: firstseen.FutureSkew, Now: clock.Now}
+}
+
+// exercise is the same story told to any Store: a launch, then lookups of
+// it and of an instance never launched, before and after a day of watching.
+func exercise(t *testing.T, s Store) {
+	t.Helper()
+	_, err := s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(time.Hour), Event: 7}}, t0)
+	require.NoError(t, err)
+	launched, since, err := s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697", "i-0a11111111111111a"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{"i-0f5a1e2d3c4b5a697": t0.Add(time.Hour)}, launched)
+	assert.False(t, since.Before(t0), "watching began at the first proposal")
+	_, ok := Recent(time.Time{}, false, since, t0.Add(time.Hour), day)
+	assert.False(t, ok, "an hour of watching cannot say an instance is old")
+	recently, ok := Recent(time.Time{}, false, since, t0.Add(day+time.Hour), day)
+	assert.True(t, ok)
+	assert.False(t, recently, "a day of watching and no launch: not recent")
+}
+
+func TestLocalMemory(t *testing.T) {
+	clock := testclock.At(t0.Add(30 * day))
+	s, err := NewLocal(localSettings(clock, false, 100))
+	require.NoError(t, err)
+	exercise(t, s)
+}
+
+// TestLocalEvictionForgets: without storage, an evicted launch is lost, so
+// from its time on nothing is known to be old.
+func TestLocalEvictionForgets(t *testing.T) {
+	clock := testclock.At(t0)
+	s, err := NewLocal(localSettings(clock, false, 2))
+	require.NoError(t, err)
+	var ls []Launch
+	for i := 0; i < 3; i++ {
+		ls = append(ls, Launch{Instance: fmt.Sprintf("i-0000000000000000%d", i), At: t0.Add(time.Duration(i) * time.Hour), Event: uint64(i + 1)})
+	}
+	_, err = s.Record(ctx, ls, t0.Add(-48*time.Hour))
+	require.NoError(t, err)
+	launched, since, err := s.Lookup(ctx, []string{ls[0].Instance, ls[2].Instance})
+	require.NoError(t, err)
+	assert.NotContains(t, launched, ls[0].Instance, "evicted")
+	assert.Equal(t, ls[2].At, launched[ls[2].Instance])
+	assert.True(t, since.After(ls[0].At), "since moves past what was forgotten: %s", since)
+}
+
+// TestLocalRestart: with file_storage, launches and the start of watching
+// survive a restart.
+func TestLocalRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := testclock.At(t0.Add(2 * day))
+	ext := storagetest.FileStorage(t, dir)
+	s, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	client := storagetest.Client(t, ext, component.KindProcessor, self)
+	s.SetClient(client)
+	exercise(t, s)
+	s.Close(ctx)
+	require.NoError(t, client.Close(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	again, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	_, since, err := again.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.True(t, since.IsZero(), "storage not attached yet: nothing is known to be old")
+	again.SetClient(storagetest.Client(t, storagetest.FileStorage(t, dir), component.KindProcessor, self))
+	launched, since, err := again.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(time.Hour), launched["i-0f5a1e2d3c4b5a697"])
+	assert.Equal(t, t0, since, "watching began before the restart")
+}
+
+func newRedis(t *testing.T, addr string, clock *testclock.Clock) *Redis {
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
+		Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
+	require.NoError(t, err)
+	return s
+}
+
+// TestRedisShared: one replica records, another answers.
+func TestRedisShared(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testclock.At(t0.Add(2 * day))
+	exercise(t, newRedis(t, srv.Addr, clock))
+	other := newRedis(t, srv.Addr, clock)
+	launched, since, err := other.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(time.Hour), launched["i-0f5a1e2d3c4b5a697"])
+	assert.Equal(t, t0, since)
+	// A launch older than the history is not written at all.
+	_, err = other.Record(ctx, []Launch{{Instance: "i-0000000000000000a", At: t0.Add(-20 * day)}}, time.Time{})
+	require.NoError(t, err)
+	launched, _, err = other.Lookup(ctx, []string{"i-0000000000000000a"})
+	require.NoError(t, err)
+	assert.Empty(t, launched)
+}
+
+// TestRedisOutage: while Redis is down, one call fails, the others do not
+// wait on it; launches that could not be written make misses unknown.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testclock.At(t0.Add(2 * day))
+	s := newRedis(t, srv.Addr, clock)
+	_, err := s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+	srv.Stop()
+	_, err = s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(day)}}, time.Time{})
+	require.Error(t, err)
+	_, since, err := s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err, "left alone for retry_interval")
+	assert.True(t, since.IsZero())
+
+	srv.Restart()
+	clock.Advance(5 * time.Second)
+	launched, since, err := s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Empty(t, launched, "the launch was lost with the outage")
+	assert.True(t, since.After(t0.Add(day)), "so nothing before it is known to be old: %s", since)
+}

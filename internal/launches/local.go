@@ -1,0 +1,132 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package launches // import "github.com/cloudtrail-detect/ssmsession/internal/launches"
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+)
+
+// WatchKey is the storage key of the event time watching began; Prefix
+// begins the keys of launches, in the storage client the terms use.
+const (
+	WatchKey = "launch_watch_begin"
+	Prefix   = "l:"
+)
+
+// Local keeps launches in a firstseen.Store: an instance's first
+// occurrence is its launch, so the store's bounded LRU, its storage
+// extension, group writes and sweeps serve launches as they serve terms.
+type Local struct {
+	store *firstseen.Store
+
+	// Only this component writes its storage client, so an instance
+	// storage said was never launched stays so until Record says
+	// otherwise: absent caches those answers (bounded), so a long-lived
+	// target costs one read, not one per session. records counts Record
+	// calls, so a read that raced one is not cached.
+	mu      sync.Mutex
+	absent  *simplelru.LRU[string, struct{}]
+	records uint64
+}
+
+var _ Store = (*Local)(nil)
+
+// NewLocal returns a store over set (its Window is the launch history).
+func NewLocal(set firstseen.Settings) (*Local, error) {
+	set.KeyPrefix, set.MarkKey = Prefix, WatchKey
+	s, err := firstseen.New(set)
+	if err != nil {
+		return nil, err
+	}
+	absent, err := simplelru.NewLRU[string, struct{}](set.CacheSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Local{store: s, absent: absent}, nil
+}
+
+// SetClient attaches (or, with nil, detaches) the storage client.
+func (l *Local) SetClient(c storage.Client) { l.store.SetClient(c) }
+
+func keyOf(instance string) firstseen.Key { return firstseen.KeyOf("launch", []string{instance}) }
+
+// Record implements Store.
+func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) (firstseen.Stats, error) {
+	var st firstseen.Stats
+	if len(launches) > 0 {
+		l.mu.Lock()
+		l.records++
+		for _, la := range launches {
+			l.absent.Remove(la.Instance)
+		}
+		l.mu.Unlock()
+		obs := make([]firstseen.Observation, len(launches))
+		for i, la := range launches {
+			obs[i] = firstseen.Observation{Key: keyOf(la.Instance), Time: la.At, Event: la.Event}
+		}
+		// Launches raise nothing to deliver: the decisions are not kept.
+		_, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
+	}
+	if !begin.IsZero() {
+		l.store.Mark(ctx, begin)
+		if len(launches) == 0 { // a new mark is written now (no I/O if none is)
+			flushed := l.store.Flush(ctx)
+			st.Writes, st.StorageErr, st.Recovered = flushed.Writes, flushed.StorageErr, flushed.Recovered
+		}
+	}
+	return st, st.StorageErr
+}
+
+// Lookup implements Store.
+func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time, time.Time, error) {
+	l.mu.Lock()
+	gen := l.records
+	asked := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !l.absent.Contains(id) {
+			asked = append(asked, id)
+		}
+	}
+	l.mu.Unlock()
+	keys := make([]firstseen.Key, len(asked))
+	for i, id := range asked {
+		keys[i] = keyOf(id)
+	}
+	states, complete, err := l.store.Lookup(ctx, keys)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	launched := make(map[string]time.Time, len(states))
+	l.mu.Lock()
+	for i, id := range asked {
+		if v, ok := states[keys[i]]; ok {
+			launched[id] = time.Unix(0, v.AlertAt).UTC()
+		} else if complete && l.records == gen {
+			l.absent.Add(id, struct{}{})
+		}
+	}
+	l.mu.Unlock()
+	begun, ok := l.store.Mark(ctx, time.Time{})
+	if !complete || !ok || begun.IsZero() {
+		return launched, time.Time{}, nil
+	}
+	return launched, later(begun, l.store.Complete()), nil
+}
+
+// Close implements Store.
+func (l *Local) Close(ctx context.Context) firstseen.Stats { return l.store.Close(ctx) }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

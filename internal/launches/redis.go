@@ -1,0 +1,195 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package launches // import "github.com/cloudtrail-detect/ssmsession/internal/launches"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+)
+
+// RedisSettings configure launches kept in Redis, shared by replicas.
+type RedisSettings struct {
+	Client    redis.UniversalClient
+	KeyPrefix string
+	// History is how long a launch is kept, in event time; Slack is added
+	// to the keys' expiry for late events.
+	History, Slack time.Duration
+	// Timeout bounds one round trip; after a failure Redis is left alone
+	// for RetryAfter, so an outage costs one timeout, not one per batch.
+	Timeout, RetryAfter time.Duration
+	// CacheSize bounds the launches cached locally: a launch time never
+	// changes, so a cached one is always right.
+	CacheSize int
+	Now       func() time.Time
+}
+
+// Redis keeps one key per launched instance (its launch time, Unix ms,
+// expiring History after it) and the event time watching began. Keys are
+// read and written with pipelines of single-key commands, so a Redis
+// Cluster spreads them over its slots.
+type Redis struct {
+	set RedisSettings
+
+	mu        sync.Mutex // guards memory only
+	cache     *simplelru.LRU[string, int64]
+	begun     int64 // Unix ms; 0: not known yet
+	downUntil time.Time
+	// lost: launches up to this event time (Unix ms) may not have been
+	// written, so a target not found is not known to be old before it.
+	lost int64
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a store over set.Client.
+func NewRedis(set RedisSettings) (*Redis, error) {
+	if set.Client == nil || set.History <= 0 || set.CacheSize <= 0 || set.Timeout <= 0 {
+		return nil, errors.New("launches: client, history, cache size and timeout are required")
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	cache, err := simplelru.NewLRU[string, int64](set.CacheSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Redis{set: set, cache: cache}, nil
+}
+
+func (r *Redis) key(instance string) string { return r.set.KeyPrefix + "launch:" + instance }
+
+func (r *Redis) watchKey() string { return r.set.KeyPrefix + WatchKey }
+
+// Record implements Store: SET NX with the key's remaining life, so the
+// first launch time written is kept, and launches already past the history
+// are not written at all.
+func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) (firstseen.Stats, error) {
+	var st firstseen.Stats
+	now := r.set.Now()
+	r.mu.Lock()
+	known, down := r.begun != 0, now.Before(r.downUntil)
+	r.mu.Unlock()
+	propose := !begin.IsZero() && !known
+	if len(launches) == 0 && !propose {
+		return st, nil
+	}
+	if down {
+		r.failed(launches)
+		return st, nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
+	defer cancel()
+	var watch *redis.StringCmd
+	_, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
+		for _, la := range launches {
+			ttl := la.At.Add(r.set.History + r.set.Slack).Sub(now)
+			if ttl <= 0 {
+				continue
+			}
+			pipe.SetNX(tctx, r.key(la.Instance), la.At.UnixMilli(), ttl)
+			st.Writes++
+		}
+		if propose {
+			pipe.SetNX(tctx, r.watchKey(), begin.UnixMilli(), 0)
+			watch = pipe.Get(tctx, r.watchKey())
+		}
+		return nil
+	})
+	if err != nil {
+		r.failed(launches)
+		st.StorageErr = err
+		return st, err
+	}
+	if watch != nil {
+		if ms, err := watch.Int64(); err == nil {
+			r.setBegun(ms)
+		}
+	}
+	return st, nil
+}
+
+// Lookup implements Store. Launches expire in Redis by wall time, so every
+// launch is known only from History before now.
+func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time, time.Time, error) {
+	launched := make(map[string]time.Time, len(ids))
+	var missing []string
+	r.mu.Lock()
+	for _, id := range ids {
+		if ms, ok := r.cache.Get(id); ok {
+			launched[id] = time.UnixMilli(ms).UTC()
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	begun, lost, down := r.begun, r.lost, r.set.Now().Before(r.downUntil)
+	r.mu.Unlock()
+	if down {
+		return launched, time.Time{}, nil // misses cannot be told from the old
+	}
+	if len(missing) > 0 || begun == 0 {
+		tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
+		defer cancel()
+		gets := make([]*redis.StringCmd, len(missing))
+		var watch *redis.StringCmd
+		_, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
+			for i, id := range missing {
+				gets[i] = pipe.Get(tctx, r.key(id))
+			}
+			if begun == 0 {
+				watch = pipe.Get(tctx, r.watchKey())
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			r.failed(nil)
+			return nil, time.Time{}, err
+		}
+		r.mu.Lock()
+		for i, id := range missing {
+			if ms, err := gets[i].Int64(); err == nil {
+				launched[id] = time.UnixMilli(ms).UTC()
+				r.cache.Add(id, ms)
+			}
+		}
+		r.mu.Unlock()
+		if watch != nil {
+			if ms, err := watch.Int64(); err == nil {
+				r.setBegun(ms)
+				begun = ms
+			}
+		}
+	}
+	if begun == 0 {
+		return launched, time.Time{}, nil
+	}
+	since := later(time.UnixMilli(begun).UTC(), r.set.Now().Add(-r.set.History))
+	return launched, later(since, time.UnixMilli(lost).UTC()), nil
+}
+
+// failed leaves Redis alone for RetryAfter and remembers that launches
+// may be missing from it.
+func (r *Redis) failed(launches []Launch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.downUntil = r.set.Now().Add(r.set.RetryAfter)
+	for _, la := range launches {
+		r.lost = max(r.lost, la.At.UnixMilli()+1)
+	}
+}
+
+func (r *Redis) setBegun(ms int64) {
+	r.mu.Lock()
+	r.begun = ms
+	r.mu.Unlock()
+}
+
+// Close implements Store: nothing is pending; the caller closes the client.
+func (r *Redis) Close(context.Context) firstseen.Stats { return firstseen.Stats{} }
