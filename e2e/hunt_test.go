@@ -50,7 +50,8 @@ func waitEmissions(t *testing.T, path string, n int) {
 }
 
 // lastMetrics reads the newest emission in the metrics file at path and
-// sums each metric's points by name, and by name and target_instance.
+// sums each metric's points by name, and by name and target_instance (a
+// histogram by its count).
 func lastMetrics(t *testing.T, path string) map[string]int64 {
 	t.Helper()
 	batches, err := collectorrun.ReadMetrics(path)
@@ -65,12 +66,20 @@ func lastMetrics(t *testing.T, path string) map[string]int64 {
 		for j := 0; j < ms.Len(); j++ {
 			m := ms.At(j)
 			dps := pmetric.NewNumberDataPointSlice()
-			if m.Type() == pmetric.MetricTypeSum {
+			switch m.Type() {
+			case pmetric.MetricTypeSum:
 				dps = m.Sum().DataPoints()
-			} else {
+			case pmetric.MetricTypeGauge:
 				dps = m.Gauge().DataPoints()
+			case pmetric.MetricTypeHistogram: // durations: their count
+				for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+					out[m.Name()] += int64(m.Histogram().DataPoints().At(k).Count())
+				}
 			}
 			for k := 0; k < dps.Len(); k++ {
+				if m.Type() == pmetric.MetricTypeGauge && dps.At(k).IntValue() == 0 {
+					continue // a gauge shown falling to 0: whether the last emission holds it depends on timing
+				}
 				out[m.Name()] += dps.At(k).IntValue()
 				if target, ok := dps.At(k).Attributes().Get("target_instance"); ok {
 					out[m.Name()+"|"+target.Str()] += dps.At(k).IntValue()

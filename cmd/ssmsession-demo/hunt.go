@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,15 @@ type huntView struct {
 	targets  map[string]*targetRow
 	fanOut   []fanOutRow
 	instance []string // instance-to-instance series
+	// durations are the ended sessions per target; open the sessions
+	// without an end per target.
+	durations map[string]*durationRow
+	open      map[string]int64
+}
+
+type durationRow struct {
+	count    uint64
+	sum, max float64
 }
 
 type targetRow struct {
@@ -37,7 +47,7 @@ type fanOutRow struct {
 }
 
 func readHunt(md pmetric.Metrics) huntView {
-	h := huntView{targets: map[string]*targetRow{}}
+	h := huntView{targets: map[string]*targetRow{}, durations: map[string]*durationRow{}, open: map[string]int64{}}
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {
 		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
 		for j := 0; j < ms.Len(); j++ {
@@ -67,6 +77,25 @@ func readHunt(md pmetric.Metrics) huntView {
 						row.instanceToInstanceSessions += dp.IntValue()
 						h.instance = append(h.instance, fmt.Sprintf("%s -> %s (%s)", shortARN(arn), target, attrs[ssmsessionconnector.AttrOutcome]))
 					}
+				}
+			case ssmsessionconnector.MetricDuration:
+				for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+					dp := m.Histogram().DataPoints().At(k)
+					target, _ := dp.Attributes().Get(ssmsessionconnector.AttrTarget)
+					row := h.durations[target.Str()]
+					if row == nil {
+						row = &durationRow{}
+						h.durations[target.Str()] = row
+					}
+					row.count += dp.Count()
+					row.sum += dp.Sum()
+					row.max = max(row.max, dp.Max())
+				}
+			case ssmsessionconnector.MetricOpen:
+				for k := 0; k < m.Gauge().DataPoints().Len(); k++ {
+					dp := m.Gauge().DataPoints().At(k)
+					target, _ := dp.Attributes().Get(ssmsessionconnector.AttrTarget)
+					h.open[target.Str()] += dp.IntValue()
 				}
 			case ssmsessionconnector.MetricDistinctTarget:
 				for k := 0; k < m.Gauge().DataPoints().Len(); k++ {
@@ -109,8 +138,31 @@ func reportHunt(w io.Writer, h huntView, file string, promPort int, promLines []
 	if len(h.instance) > 0 {
 		fmt.Fprintf(w, "\nInstance-to-instance sessions (ssmsession.instance_to_instance=true):\n  %s\n", strings.Join(h.instance, "\n  "))
 	}
+	reportSessions(w, h)
 	fmt.Fprintf(w, "\nHunt metrics (OTLP JSON, every emission):  %s\n", file)
 	if len(promLines) > 0 {
 		fmt.Fprintf(w, "Served by the prometheus exporter at http://127.0.0.1:%d/metrics while the collector ran, e.g.\n  %s\n", promPort, promLines[0])
 	}
 }
+
+// reportSessions shows the sessions followed from start to end: how long
+// they lasted per target (aws.ssm.session.duration), and which are open.
+func reportSessions(w io.Writer, h huntView) {
+	targets := slices.Sorted(maps.Keys(h.durations))
+	fmt.Fprintf(w, "\nSession durations (aws.ssm.session.duration: StartSession to TerminateSession), by target:\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tENDED\tMEAN\tLONGEST\tOPEN NOW")
+	for _, target := range targets {
+		d := h.durations[target]
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\n", target, d.count, minutes(d.sum/float64(d.count)), minutes(d.max), h.open[target])
+	}
+	for _, target := range slices.Sorted(maps.Keys(h.open)) {
+		if _, ok := h.durations[target]; !ok && h.open[target] > 0 {
+			fmt.Fprintf(tw, "%s\t0\t-\t-\t%d\n", target, h.open[target])
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "OPEN NOW (aws.ssm.sessions.open): started, not terminated, active (start or ResumeSession) within 24h of the newest event.")
+}
+
+func minutes(secs float64) string { return fmt.Sprintf("%.0f min", secs/60) }

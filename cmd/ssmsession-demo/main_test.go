@@ -19,7 +19,9 @@ import (
 )
 
 // TestDemo runs what `make run` runs and checks the story it tells: the
-// seven identities' first sessions, and none of them again on replay.
+// seven identities' first sessions, the web server that had run for days
+// and the instance launched half an hour before the pivot, the sessions'
+// durations and the one left open; and no alert again on replay.
 func TestDemo(t *testing.T) {
 	root, err := repo.Root()
 	require.NoError(t, err)
@@ -42,11 +44,17 @@ func TestDemo(t *testing.T) {
 		"2026-11-19 09:12:00 444455556666 erin i-0de7b0c5a1f2e3d49",
 		"2026-11-19 10:03:00 444455556666 AWSReservedSSO_Developer_2b8e4d6f0a1c3e5a i-0de7b0c5a1f2e3d49",
 	}, got, out.String())
-	assert.Contains(t, out.String(), "849 events processed")
+	assert.Contains(t, out.String(), "847 events processed")
 	assert.Contains(t, out.String(), "instance-to-instance: role credentials of i-0a3f5c2e91b7d4e01")
-	hunt := regexp.MustCompile(`HUNT: 40 StartSession calls counted`)
+	assert.Regexp(t, `svc-reporting +i-0a3f5c2e91b7d4e01 +no: running > 24h`, out.String(), "the foothold: a web server running for days")
+	assert.Regexp(t, `(?m)^2026-11-16 09:37:13 .* unknown yet `, out.String(), "the first session: nothing watched yet")
+	assert.Contains(t, out.String(), "2026-11-18 02:24:30  assumed-role/web-tier/i-0a3f5c2e91b7d4e01 -> i-0a3f5c2e91b7d4e03, recently, at 01:28:12",
+		"the instance the Auto Scaling group launched half an hour before")
+	assert.Regexp(t, `i-0a3f5c2e91b7d4e03 +1 +7 min +7 min +0`, out.String(), "the pivot's 6-minute session there, ended")
+	assert.Regexp(t, `i-0b4571a2c3d4e5f60 +12 +\d+ min +\d+ min +1`, out.String(), "carol's resumed session on the bastion, open")
+	hunt := regexp.MustCompile(`HUNT: 42 StartSession calls counted`)
 	assert.Regexp(t, hunt, out.String())
-	assert.Regexp(t, `assumed-role/web-tier/i-0a3f5c2e91b7d4e01 +AssumedRole +3`, out.String(), "the pivot's fan-out")
+	assert.Regexp(t, `assumed-role/web-tier/i-0a3f5c2e91b7d4e01 +AssumedRole +4`, out.String(), "the pivot's fan-out")
 	assert.Contains(t, out.String(), "assumed-role/web-tier/i-0a3f5c2e91b7d4e01 -> i-0c8e2f4a6b1d3e5f7 (failure)")
 	assert.Regexp(t, `aws_ssm_session_targets_distinct\{`, out.String(), "served by the prometheus exporter")
 

@@ -30,6 +30,7 @@ type session struct {
 	account, who, kind, ip        string
 	target, source, terms         string
 	newTerm, decided, viaFallback bool
+	launch, document              string // what the alert says of the target, and the session's document
 }
 
 // body is what the report reads from the untouched CloudTrail event.
@@ -64,6 +65,8 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 		s.at, _ = time.Parse(time.RFC3339, b.EventTime)
 		s.target = str(lr, ssmsessionprocessor.AttrTarget)
 		s.source = str(lr, ssmsessionprocessor.AttrSourceInstance)
+		s.launch = launchNote(lr)
+		s.document = str(lr, ssmsessionprocessor.AttrDocumentName)
 		if v, ok := attrs.Get(ssmsessionprocessor.AttrNewTerm); ok {
 			s.decided, s.newTerm = true, v.Bool()
 		}
@@ -84,16 +87,28 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 		len(recs), info.elapsed.Round(time.Millisecond), len(tagged), ssmsessionprocessor.RuleID, ssmsessionprocessor.RuleName)
 	fmt.Fprintf(w, "\nNEW-TERM ALERTS: the first session of an identity (account + user.name) in %s of event time\n\n", "10 days")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN (UTC)\tACCOUNT\tIDENTITY (new_terms value)\tTARGET\tWHY IT MATTERS")
+	fmt.Fprintln(tw, "WHEN (UTC)\tACCOUNT\tIDENTITY (new_terms value)\tTARGET\tTARGET LAUNCHED\tWHY IT MATTERS")
 	alerts := 0
 	for _, s := range tagged {
 		if !s.newTerm {
 			continue
 		}
 		alerts++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.at.Format("2006-01-02 15:04:05"), s.account, s.terms, s.target, why(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.at.Format("2006-01-02 15:04:05"), s.account, s.terms, s.target, s.launch, why(s))
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "\nTARGET LAUNCHED answers the hunt's first question on the alert (ssmsession.target.recently_launched):")
+	fmt.Fprintln(w, "an instance running for more than a day, reached by a new identity, is the one to investigate.")
+	fresh := 0
+	for _, s := range tagged {
+		if strings.HasPrefix(s.launch, "recently") {
+			if fresh == 0 {
+				fmt.Fprintln(w, "\nSessions on instances launched within the last day (ssmsession.target.launched_at):")
+			}
+			fresh++
+			fmt.Fprintf(w, "  %s  %s -> %s, %s\n", s.at.Format("2006-01-02 15:04:05"), s.who, s.target, s.launch)
+		}
+	}
 	if alerts == 0 {
 		fmt.Fprintln(w, "  (none: every identity was already known from the state in", info.state+")")
 	} else {
@@ -130,6 +145,19 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 	if !info.keep {
 		fmt.Fprintln(w, "Run `go run ./cmd/ssmsession-demo -keep-state` to replay the same data on that state: no identity is alerted twice.")
 	}
+}
+
+// launchNote is what an alert says of its target's launch.
+func launchNote(lr plog.LogRecord) string {
+	v, ok := lr.Attributes().Get(ssmsessionprocessor.AttrRecentLaunch)
+	switch {
+	case !ok:
+		return "unknown yet"
+	case v.Bool():
+		at, _ := time.Parse(time.RFC3339, str(lr, ssmsessionprocessor.AttrLaunchedAt))
+		return "recently, at " + at.Format("15:04:05")
+	}
+	return "no: running > 24h"
 }
 
 func why(s session) string {

@@ -18,6 +18,8 @@ import (
 const (
 	maxBuckets      = 10_000
 	maxTotalBuckets = 10_000_000
+	// maxOpenSessions bounds max_open_sessions (about 300 bytes each).
+	maxOpenSessions = 1_000_000
 )
 
 // Config is the ssmsession connector configuration.
@@ -32,6 +34,12 @@ type Config struct {
 	// MaxSeries bounds the series; further combinations are counted in one
 	// overflow series.
 	MaxSeries int `mapstructure:"max_series"`
+	// SessionMaxAge: a session with no activity (start or resume) within
+	// this much event time of the newest event is no longer counted open.
+	SessionMaxAge time.Duration `mapstructure:"session_max_age"`
+	// MaxOpenSessions bounds the sessions tracked between start and end;
+	// the least recently active goes first.
+	MaxOpenSessions int `mapstructure:"max_open_sessions"`
 	// Storage names a storage extension that keeps counts across restarts.
 	Storage *component.ID `mapstructure:"storage"`
 	_       struct{}
@@ -41,10 +49,12 @@ var _ xconfmap.Validator = (*Config)(nil)
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Window:       168 * time.Hour,
-		Bucket:       time.Hour,
-		EmitInterval: time.Minute,
-		MaxSeries:    10_000,
+		Window:          168 * time.Hour,
+		Bucket:          time.Hour,
+		EmitInterval:    time.Minute,
+		MaxSeries:       10_000,
+		SessionMaxAge:   24 * time.Hour,
+		MaxOpenSessions: 10_000,
 	}
 }
 
@@ -76,6 +86,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d buckets (%d × %d); at most %d (about 160 MB): lower max_series or use a larger bucket",
 				total, c.MaxSeries, c.Window/c.Bucket, maxTotalBuckets))
 		}
+	}
+	if c.SessionMaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("session_max_age must be positive, got %s (SSM ends idle sessions after 20 minutes; 24h counts long ones)", c.SessionMaxAge))
+	}
+	if c.MaxOpenSessions <= 0 || c.MaxOpenSessions > maxOpenSessions {
+		errs = append(errs, fmt.Errorf("max_open_sessions must be 1 to %d, got %d", maxOpenSessions, c.MaxOpenSessions))
 	}
 	return errors.Join(errs...)
 }

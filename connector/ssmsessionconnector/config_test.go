@@ -31,17 +31,21 @@ func loadConfig(t *testing.T, name string) (*Config, error) {
 func TestConfig(t *testing.T) {
 	cfg, err := loadConfig(t, "")
 	require.NoError(t, err)
-	assert.Equal(t, &Config{Window: 168 * time.Hour, Bucket: time.Hour, EmitInterval: time.Minute, MaxSeries: 10000}, cfg)
+	assert.Equal(t, &Config{Window: 168 * time.Hour, Bucket: time.Hour, EmitInterval: time.Minute, MaxSeries: 10000,
+		SessionMaxAge: 24 * time.Hour, MaxOpenSessions: 10000}, cfg)
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
 	id := component.MustNewIDWithName("file_storage", "hunt")
-	assert.Equal(t, &Config{Window: 24 * time.Hour, Bucket: 15 * time.Minute, EmitInterval: 10 * time.Second, MaxSeries: 500, Storage: &id}, cfg)
+	assert.Equal(t, &Config{Window: 24 * time.Hour, Bucket: 15 * time.Minute, EmitInterval: 10 * time.Second, MaxSeries: 500,
+		SessionMaxAge: 12 * time.Hour, MaxOpenSessions: 2000, Storage: &id}, cfg)
 
 	for name, want := range map[string][]string{
 		"ragged":      {"window (25h0m0s) must be a whole number of buckets (2h0m0s)"},
 		"tiny_bucket": {"window/bucket is 604800 buckets; at most 10000"},
-		"zeros":       {"window must be positive", "bucket must be positive", "emit_interval must be positive", "max_series must be positive"},
+		"zeros": {"window must be positive", "bucket must be positive", "emit_interval must be positive", "max_series must be positive",
+			"session_max_age must be positive, got 0s", "max_open_sessions must be 1 to 1000000, got 0"},
+		"too_many_open": {"max_open_sessions must be 1 to 1000000, got 2000000"},
 	} {
 		_, err := loadConfig(t, name)
 		require.Error(t, err, name)

@@ -78,10 +78,11 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		next:    next,
 		now:     now,
 		version: set.BuildInfo.Version,
-		counter: newCounter(cfg.Window, cfg.Bucket, cfg.MaxSeries, now),
+		counter: newCounter(limitsOf(cfg), now),
 		seen:    seen,
 		done:    make(chan struct{}),
 	}
+	c.reader.Calls = []cloudtrail.Call{cloudtrail.StartSession, cloudtrail.TerminateSession, cloudtrail.ResumeSession}
 	c.link = storagelink.New(storagelink.Settings{
 		Kind: component.KindConnector, Self: set.ID, Extension: cfg.Storage, Logger: c.logger, Attach: c.attach,
 		OnError: func() { tel.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1) }, Now: now,
@@ -112,13 +113,13 @@ func (c *ssmConnector) attach(ctx context.Context, client storage.Client) {
 		c.mu.Unlock()
 		return
 	}
-	stored, anchor, err := loadSeries(ctx, client)
+	stored, err := loadSeries(ctx, client)
 	if err != nil {
 		c.logger.Warn("stored counts not restored", zap.Error(err))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.counter.restore(stored, anchor)
+	c.counter.restore(stored)
 	c.client = client
 }
 
@@ -155,47 +156,65 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// session is one StartSession call read from a batch.
-type session struct {
-	key   seriesKey
-	at    time.Time
-	event uint64 // fingerprint of its eventID; 0 when it has none
+// call is one session call read from a batch: a StartSession (any
+// outcome), or the TerminateSession or ResumeSession of one.
+type call struct {
+	kind    callKind
+	key     seriesKey // StartSession: the hunt's series
+	at      time.Time
+	event   uint64 // fingerprint of its eventID; 0 when it has none
+	session string // the session id: a successful start, an end, a resume
 }
 
-// ConsumeLogs counts the StartSession calls of ld, in envelopes too. Each
-// event id is counted once: it is marked seen, the counts are saved, and
-// only once they are is the mark settled, so a crash in between makes a
-// redelivered event count (at least once), never vanish.
+type callKind uint8
+
+const (
+	callStart callKind = iota
+	callTerminate
+	callResume
+)
+
+// tally is what one batch did, for telemetry.
+type tally struct {
+	counted, dups, overflow, terminated, unknown int64
+}
+
+// ConsumeLogs counts the StartSession calls of ld, in envelopes too, and
+// follows the sessions they open to their end. Each event id is counted
+// once: it is marked seen, the counts are saved, and only once they are is
+// the mark settled, so a crash in between makes a redelivered event count
+// (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	counts, sessions, newest := c.read(ld)
+	counts, calls, newest := c.read(ld)
 
 	var obs []firstseen.Observation
-	for _, s := range sessions {
-		if s.event != 0 {
-			obs = append(obs, firstseen.Observation{Key: firstseen.KeyOf("event", []string{strconv.FormatUint(s.event, 16)}), Time: s.at, Event: s.event})
+	for _, cl := range calls {
+		if cl.event != 0 {
+			obs = append(obs, firstseen.Observation{Key: firstseen.KeyOf("event", []string{strconv.FormatUint(cl.event, 16)}), Time: cl.at, Event: cl.event})
 		}
 	}
 	isNew := make([]bool, len(obs))
 	alerts, st := c.seen.Observe(ctx, obs, isNew)
 	c.storageHealth(st)
 
-	var counted, dups, overflow int64
+	var tl tally
 	c.mu.Lock()
 	c.counter.observe(newest)
 	j := 0
-	for _, s := range sessions {
-		if s.event != 0 {
+	for _, cl := range calls {
+		if cl.event != 0 {
 			j++
 			if !isNew[j-1] {
-				dups++
+				if cl.kind == callStart {
+					tl.dups++
+				}
 				continue
 			}
 		}
-		counted++
-		if c.counter.add(s.key, s.at) {
-			overflow++
-		}
+		c.apply(cl, &tl)
 	}
+	evicted := c.counter.sessions.evicted
+	c.counter.sessions.evicted = 0
 	c.await(alerts)
 	snap := c.counter.pending()
 	client := c.client
@@ -203,11 +222,48 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 
 	c.save(ctx, client, snap, nil)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
-	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, counted)
-	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, dups)
-	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, overflow)
+	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted)
+	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups)
+	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, tl.overflow)
 	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
+	c.tel.ConnectorSsmsessionSessionsTerminated.Add(ctx, tl.terminated)
+	c.tel.ConnectorSsmsessionSessionsUnknownTerminated.Add(ctx, tl.unknown)
+	c.tel.ConnectorSsmsessionOpenSessionsEvicted.Add(ctx, int64(evicted))
 	return nil
+}
+
+// apply counts one call that is not a duplicate. Called with mu held.
+func (c *ssmConnector) apply(cl call, tl *tally) {
+	at := cl.at.UnixNano()
+	switch cl.kind {
+	case callStart:
+		tl.counted++
+		if c.counter.add(cl.key, cl.at) {
+			tl.overflow++
+		}
+		if cl.session != "" {
+			if c.counter.openSessionAt(cl.session, durationsKey(cl.key), at) == lifeTerminated {
+				tl.terminated++ // its end had come first
+			}
+		}
+	case callTerminate:
+		c.counter.observe(cl.at)
+		switch c.counter.terminateSession(cl.session, at) {
+		case lifeTerminated:
+			tl.terminated++
+		case lifeUnknown:
+			tl.unknown++
+		}
+	case callResume:
+		c.counter.observe(cl.at)
+		c.counter.resumeSession(cl.session, at)
+	}
+}
+
+// durationsKey is the series a start's duration is recorded in: the hunt's
+// attributes of the start, without its outcome.
+func durationsKey(k seriesKey) seriesKey {
+	return seriesKey{Account: k.Account, Target: k.Target, ARN: k.ARN, Type: k.Type, Durations: true}
 }
 
 // await queues a batch's event marks until a save covers its counts,
@@ -230,9 +286,9 @@ func (c *ssmConnector) await(alerts []firstseen.Alert) {
 }
 
 // read walks ld once, outside the lock, with scratch of its own: the
-// StartSession calls in order, and the newest plausible time of the other
+// session calls in order, and the newest plausible time of the other
 // CloudTrail events, which moves the window's anchor.
-func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, sessions []session, newest time.Time) {
+func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, calls []call, newest time.Time) {
 	var ev cloudtrail.Event
 	counts = c.reader.Walk(ld, cloudtrail.InPlace, true, &ev, func(it cloudtrail.Item) {
 		switch it.Result {
@@ -243,10 +299,24 @@ func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, sessions []
 				newest = it.Time
 			}
 		case cloudtrail.Read:
-			sessions = append(sessions, session{key: keyOf(&ev), at: it.Time, event: dedupeKey(&ev)})
+			cl := call{at: it.Time, event: dedupeKey(&ev)}
+			switch {
+			case ev.Is(cloudtrail.StartSession):
+				cl.key = keyOf(&ev)
+				if ev.Success() {
+					cl.session = ev.SessionID
+				}
+			case !ev.Success() || ev.SessionID == "":
+				return // a failed end or resume changes nothing
+			case ev.Is(cloudtrail.TerminateSession):
+				cl.kind, cl.session = callTerminate, ev.SessionID
+			default:
+				cl.kind, cl.session = callResume, ev.SessionID
+			}
+			calls = append(calls, cl)
 		}
 	})
-	return counts, sessions, newest
+	return counts, calls, newest
 }
 
 // storageHealth reports the de-duplication store's storage outcome.
@@ -305,9 +375,10 @@ func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*
 func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Lock()
 	c.counter.trim()
+	aged := c.counter.ageOut()
 	md := c.counter.metrics(c.now(), c.version)
 	expired := c.counter.drop()
-	n := len(c.counter.series)
+	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
 	snap := c.counter.pending()
 	client := c.client
 	c.mu.Unlock()
@@ -315,6 +386,8 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	c.save(ctx, client, snap, deletes(expired))
 	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)))
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n))
+	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open))
+	c.tel.ConnectorSsmsessionOpenSessionsAgedOut.Add(ctx, int64(aged))
 	if md.DataPointCount() == 0 {
 		return nil
 	}

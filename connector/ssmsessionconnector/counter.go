@@ -18,8 +18,11 @@ type seriesKey struct {
 	Type               string `json:"type,omitempty"`
 	Outcome            string `json:"outcome,omitempty"`
 	InstanceToInstance bool   `json:"i2i,omitempty"`
-	// Overflow marks the one series that takes counts beyond max_series.
+	// Overflow marks the series that take counts beyond max_series.
 	Overflow bool `json:"overflow,omitempty"`
+	// Durations marks a series of session durations (by the start's
+	// account, target, ARN and type), not of starts.
+	Durations bool `json:"durations,omitempty"`
 }
 
 // bucket counts the sessions of one time bucket.
@@ -36,6 +39,9 @@ type series struct {
 	// Buckets are sparse and ascending, and only those inside the window
 	// are kept: memory grows with activity, never beyond window/bucket.
 	Buckets []bucket `json:"buckets"`
+	// Hist holds the durations of a Durations series (Total is its count,
+	// Buckets count terminations).
+	Hist *histogram `json:"hist,omitempty"`
 	// Shown is the window count the last emission showed (0 when none).
 	Shown    int64  `json:"shown,omitempty"`
 	changed  bool   // not saved since it last changed
@@ -54,19 +60,36 @@ type counter struct {
 	series map[seriesKey]*series
 	gen    uint64 // counts every change, so a save knows what it covered
 	// anchor is the bucket of the newest plausible event time seen; the
-	// window is the nb buckets ending with it.
+	// window is the nb buckets ending with it. newest is that time (Unix
+	// ns), from which open sessions age.
 	anchor     int64
 	anchorSeen bool
+	newest     int64
+
+	sessions *sessions
 }
 
-func newCounter(window, size time.Duration, maxSeries int, now func() time.Time) *counter {
+// limits bound what a counter holds.
+type limits struct {
+	window, bucket time.Duration
+	maxSeries      int
+	maxOpen        int
+	sessionMaxAge  time.Duration
+}
+
+func limitsOf(cfg *Config) limits {
+	return limits{cfg.Window, cfg.Bucket, cfg.MaxSeries, cfg.MaxOpenSessions, cfg.SessionMaxAge}
+}
+
+func newCounter(l limits, now func() time.Time) *counter {
 	return &counter{
-		size:      int64(size),
-		nb:        int64(window / size),
-		maxSeries: maxSeries,
+		size:      int64(l.bucket),
+		nb:        int64(l.window / l.bucket),
+		maxSeries: l.maxSeries,
 		skew:      firstseen.FutureSkew,
 		now:       now,
 		series:    map[seriesKey]*series{},
+		sessions:  newSessions(l.maxOpen, int64(l.sessionMaxAge)),
 	}
 }
 
@@ -93,6 +116,7 @@ func (c *counter) observe(t time.Time) {
 	if i := c.index(t); !c.anchorSeen || i > c.anchor {
 		c.anchor, c.anchorSeen = i, true
 	}
+	c.newest = max(c.newest, t.UnixNano())
 }
 
 // oldest is the first bucket index inside the window.
@@ -102,15 +126,7 @@ func (c *counter) oldest() int64 { return c.anchor - c.nb + 1 }
 // went to the overflow series.
 func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 	c.observe(t)
-	s, ok := c.series[key]
-	if !ok {
-		if len(c.series) >= c.maxSeries+c.overflowCount() {
-			s, overflowed = c.overflowSeries(), true
-		} else {
-			s = &series{Key: key, Start: c.now().UnixNano()}
-			c.series[key] = s
-		}
-	}
+	s, overflowed := c.seriesOf(key)
 	s.Total++
 	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
 		s.Buckets = addBucket(s.Buckets, i, 1)
@@ -119,15 +135,46 @@ func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 	return overflowed
 }
 
+// seriesOf is the series of key, created within max_series, else the
+// overflow series of its kind.
+func (c *counter) seriesOf(key seriesKey) (s *series, overflowed bool) {
+	if s, ok := c.series[key]; ok {
+		return s, false
+	}
+	if len(c.series) >= c.maxSeries+c.overflowCount() {
+		return c.overflowSeries(key.Durations), true
+	}
+	s = &series{Key: key, Start: c.now().UnixNano()}
+	c.series[key] = s
+	return s, false
+}
+
+// addDuration records a session of secs seconds that ended at end (Unix
+// ns) in the durations series of key.
+func (c *counter) addDuration(key seriesKey, secs float64, end int64) {
+	key.Durations = true
+	s, _ := c.seriesOf(key)
+	if s.Hist == nil {
+		s.Hist = &histogram{}
+	}
+	s.Hist.record(secs)
+	s.Total++
+	if i := c.index(time.Unix(0, end)); !c.anchorSeen || i >= c.oldest() {
+		s.Buckets = addBucket(s.Buckets, i, 1)
+	}
+	c.touch(s)
+}
+
 // touch marks s changed at a new generation.
 func (c *counter) touch(s *series) {
 	c.gen++
 	s.changed, s.version = true, c.gen
 }
 
-// overflowSeries is the one series that takes counts beyond max_series.
-func (c *counter) overflowSeries() *series {
-	key := seriesKey{Overflow: true}
+// overflowSeries is the series that takes starts, or durations, beyond
+// max_series.
+func (c *counter) overflowSeries(durations bool) *series {
+	key := seriesKey{Overflow: true, Durations: durations}
 	s := c.series[key]
 	if s == nil {
 		s = &series{Key: key, Start: c.now().UnixNano()}
@@ -136,11 +183,16 @@ func (c *counter) overflowSeries() *series {
 	return s
 }
 
+// overflowCount is how many overflow series exist: they do not count
+// against max_series.
 func (c *counter) overflowCount() int {
-	if _, ok := c.series[seriesKey{Overflow: true}]; ok {
-		return 1
+	n := 0
+	for _, d := range []bool{false, true} {
+		if _, ok := c.series[seriesKey{Overflow: true, Durations: d}]; ok {
+			n++
+		}
 	}
-	return 0
+	return n
 }
 
 // addBucket adds n sessions to bucket i, keeping the slice ascending.

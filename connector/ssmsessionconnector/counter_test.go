@@ -30,7 +30,7 @@ func cycle(c *counter) []seriesKey {
 }
 
 func TestBucketsAlignToEpoch(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-1"), t0.Add(90*time.Minute))  // 01:30 -> bucket starting 01:00
 	c.add(key("i-1"), t0.Add(119*time.Minute)) // 01:59 -> same bucket
 	c.add(key("i-1"), t0.Add(120*time.Minute)) // 02:00 -> next bucket
@@ -44,7 +44,7 @@ func TestBucketsAlignToEpoch(t *testing.T) {
 // TestWindowIsAnchoredAtNewestEventTime: the window follows event time, not
 // the wall clock, and any CloudTrail record moves it.
 func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
-	c := newCounter(7*24*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 7 * 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-old"), t0)
 	c.add(key("i-new"), t0.Add(6*24*time.Hour))
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-old")]), "6 days apart: both inside 7 days")
@@ -64,7 +64,7 @@ func TestWindowIsAnchoredAtNewestEventTime(t *testing.T) {
 
 // The window holds exactly window/bucket buckets ending with the anchor's.
 func TestWindowEdges(t *testing.T) {
-	c := newCounter(3*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 3 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	for h := 0; h < 5; h++ {
 		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour+59*time.Minute))
 	}
@@ -74,7 +74,7 @@ func TestWindowEdges(t *testing.T) {
 }
 
 func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-1"), wall().Add(-time.Hour))
 	c.observe(wall().Add(1000 * time.Hour))
 	assert.Empty(t, cycle(c))
@@ -82,7 +82,7 @@ func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
 }
 
 func TestOverflowBeyondMaxSeries(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 3, wall)
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 3, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	for i := 0; i < 10; i++ {
 		assert.Equal(t, i >= 3, c.add(key(fmt.Sprint("i-", i)), t0), "series %d", i)
 	}
@@ -94,7 +94,7 @@ func TestOverflowBeyondMaxSeries(t *testing.T) {
 }
 
 func TestMetricsShape(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-1"), t0)
 	c.add(key("i-2"), t0)
 	c.add(key("i-2"), t0.Add(time.Minute))
@@ -134,7 +134,7 @@ func TestMetricsShape(t *testing.T) {
 // 0 once, its final cumulative count with it, and only then dropped; the
 // identity's distinct targets likewise.
 func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
-	c := newCounter(24*time.Hour, time.Hour, 10, wall)
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-1"), t0)
 	v := values(c.metrics(wall(), "test"))
 	assert.Equal(t, int64(1), v[windowPoint("i-1")])
@@ -159,7 +159,7 @@ func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
 // emitted at least once, those idle for the window with their cumulative
 // count only, and then dropped.
 func TestBackfillReportsEverySeries(t *testing.T) {
-	c := newCounter(7*24*time.Hour, time.Hour, 1000, wall)
+	c := newCounter(limits{window: 7 * 24 * time.Hour, bucket: time.Hour, maxSeries: 1000, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	for d := 0; d < 30; d++ {
 		for h := 0; h < 3; h++ {
 			c.add(key(fmt.Sprint("i-", d)), t0.Add(time.Duration(d)*24*time.Hour+time.Duration(h)*time.Hour))

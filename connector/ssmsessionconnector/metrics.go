@@ -5,6 +5,7 @@ package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/c
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -17,6 +18,8 @@ const (
 	MetricStarts         = "aws.ssm.session.starts"
 	MetricStartsWindow   = "aws.ssm.session.starts.window"
 	MetricDistinctTarget = "aws.ssm.session.targets.distinct"
+	MetricDuration       = "aws.ssm.session.duration"
+	MetricOpen           = "aws.ssm.sessions.open"
 
 	AttrTarget   = "target_instance"
 	AttrARN      = "aws.cloudtrail.user_identity.arn"
@@ -34,21 +37,40 @@ const (
 // cumulative count of every series, the windowed count of those with
 // sessions in the window, and of those whose count has just fallen to 0 (a
 // 0, once, so a backend keeping the last value does not show a stale one),
-// and the distinct targets per identity likewise. Output is sorted, so equal
-// state gives equal metrics.
+// and the distinct targets per identity likewise; then the durations of
+// the sessions that ended, and the sessions open per target. Output is
+// sorted, so equal state gives equal metrics.
 func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	byAccount := map[string][]*series{}
+	durations := map[string][]*series{}
 	for _, s := range c.series {
-		byAccount[s.Key.Account] = append(byAccount[s.Key.Account], s)
+		if s.Key.Durations {
+			durations[s.Key.Account] = append(durations[s.Key.Account], s)
+		} else {
+			byAccount[s.Key.Account] = append(byAccount[s.Key.Account], s)
+		}
 	}
-	accounts := make([]string, 0, len(byAccount))
-	for a := range byAccount {
-		accounts = append(accounts, a)
+	open := map[string]map[string]int64{}
+	counts := c.openCounts()
+	for k, n := range counts {
+		if open[k[0]] == nil {
+			open[k[0]] = map[string]int64{}
+		}
+		open[k[0]][k[1]] = n
 	}
-	slices.Sort(accounts)
+	c.sessions.shownOpen(counts)
+	accounts := map[string]bool{}
+	for _, m := range []map[string][]*series{byAccount, durations} {
+		for a := range m {
+			accounts[a] = true
+		}
+	}
+	for a := range open {
+		accounts[a] = true
+	}
 	ts := pcommon.NewTimestampFromTime(now)
-	for _, account := range accounts {
+	for _, account := range slices.Sorted(maps.Keys(accounts)) {
 		list := byAccount[account]
 		slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
 		rm := md.ResourceMetrics().AppendEmpty()
@@ -59,71 +81,136 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 		sm := rm.ScopeMetrics().AppendEmpty()
 		sm.Scope().SetName(scopeName)
 		sm.Scope().SetVersion(version)
-
-		starts := sm.Metrics().AppendEmpty()
-		starts.SetName(MetricStarts)
-		starts.SetDescription("SSM StartSession calls since the count began, by target instance, identity and outcome.")
-		starts.SetUnit("{session}")
-		sum := starts.SetEmptySum()
-		sum.SetIsMonotonic(true)
-		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-
-		window := sm.Metrics().AppendEmpty()
-		window.SetName(MetricStartsWindow)
-		window.SetDescription("SSM StartSession calls in the trailing window of event time, by target instance, identity and outcome.")
-		window.SetUnit("{session}")
-		gauge := window.SetEmptyGauge()
-
-		distinct := map[seriesKey]map[string]bool{} // identity -> targets in window
-		for _, s := range list {
-			dp := sum.DataPoints().AppendEmpty()
-			s.Key.attributes(dp.Attributes())
-			dp.SetStartTimestamp(pcommon.Timestamp(s.Start))
-			dp.SetTimestamp(ts)
-			dp.SetIntValue(s.Total)
-			s.reported = s.version
-
-			w := c.inWindow(s)
-			if w == 0 && s.Shown == 0 {
-				continue
-			}
-			s.Shown = w
-			wdp := gauge.DataPoints().AppendEmpty()
-			s.Key.attributes(wdp.Attributes())
-			wdp.SetTimestamp(ts)
-			wdp.SetIntValue(w)
-			if !s.Key.Overflow && s.Key.Target != "" {
-				id := seriesKey{ARN: s.Key.ARN, Type: s.Key.Type}
-				if distinct[id] == nil {
-					distinct[id] = map[string]bool{}
-				}
-				if w > 0 {
-					distinct[id][s.Key.Target] = true
-				}
-			}
-		}
-		if len(distinct) == 0 {
-			continue
-		}
-		dm := sm.Metrics().AppendEmpty()
-		dm.SetName(MetricDistinctTarget)
-		dm.SetDescription("Distinct session targets per identity in the trailing window: one identity fanning out to many instances is the lateral-movement signal.")
-		dm.SetUnit("{instance}")
-		dg := dm.SetEmptyGauge()
-		ids := make([]seriesKey, 0, len(distinct))
-		for id := range distinct {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, compareKeys)
-		for _, id := range ids {
-			dp := dg.DataPoints().AppendEmpty()
-			putNonEmpty(dp.Attributes(), AttrARN, id.ARN)
-			putNonEmpty(dp.Attributes(), AttrType, id.Type)
-			dp.SetTimestamp(ts)
-			dp.SetIntValue(int64(len(distinct[id])))
-		}
+		c.startMetrics(sm, list, ts)
+		c.durationMetric(sm, durations[account], ts)
+		openMetric(sm, open[account], ts)
 	}
 	return md
+}
+
+// startMetrics renders the starts of one account's series: cumulative,
+// windowed and distinct targets per identity.
+func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp) {
+	if len(list) == 0 {
+		return
+	}
+	starts := newMetric(sm, MetricStarts, "{session}",
+		"SSM StartSession calls since the count began, by target instance, identity and outcome.")
+	sum := starts.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+
+	window := newMetric(sm, MetricStartsWindow, "{session}",
+		"SSM StartSession calls in the trailing window of event time, by target instance, identity and outcome.")
+	gauge := window.SetEmptyGauge()
+
+	distinct := map[seriesKey]map[string]bool{} // identity -> targets in window
+	for _, s := range list {
+		dp := sum.DataPoints().AppendEmpty()
+		s.Key.attributes(dp.Attributes())
+		dp.SetStartTimestamp(pcommon.Timestamp(s.Start))
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(s.Total)
+		s.reported = s.version
+
+		w := c.inWindow(s)
+		if w == 0 && s.Shown == 0 {
+			continue
+		}
+		s.Shown = w
+		wdp := gauge.DataPoints().AppendEmpty()
+		s.Key.attributes(wdp.Attributes())
+		wdp.SetTimestamp(ts)
+		wdp.SetIntValue(w)
+		if !s.Key.Overflow && s.Key.Target != "" {
+			id := seriesKey{ARN: s.Key.ARN, Type: s.Key.Type}
+			if distinct[id] == nil {
+				distinct[id] = map[string]bool{}
+			}
+			if w > 0 {
+				distinct[id][s.Key.Target] = true
+			}
+		}
+	}
+	if len(distinct) == 0 {
+		return
+	}
+	dm := newMetric(sm, MetricDistinctTarget, "{instance}",
+		"Distinct session targets per identity in the trailing window: one identity fanning out to many instances is the lateral-movement signal.")
+	dg := dm.SetEmptyGauge()
+	ids := make([]seriesKey, 0, len(distinct))
+	for id := range distinct {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, compareKeys)
+	for _, id := range ids {
+		dp := dg.DataPoints().AppendEmpty()
+		putNonEmpty(dp.Attributes(), AttrARN, id.ARN)
+		putNonEmpty(dp.Attributes(), AttrType, id.Type)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(int64(len(distinct[id])))
+	}
+}
+
+// durationMetric renders the durations of the sessions that ended, by the
+// start's target, ARN and type: a cumulative histogram.
+func (c *counter) durationMetric(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp) {
+	if len(list) == 0 {
+		return
+	}
+	slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
+	m := newMetric(sm, MetricDuration, "s",
+		"Duration of SSM sessions, StartSession to the TerminateSession naming the same session id, by the start's target instance and identity.")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for _, s := range list {
+		dp := h.DataPoints().AppendEmpty()
+		s.Key.attributes(dp.Attributes())
+		dp.SetStartTimestamp(pcommon.Timestamp(s.Start))
+		dp.SetTimestamp(ts)
+		dp.SetCount(uint64(s.Total))
+		dp.ExplicitBounds().FromRaw(DurationBounds)
+		if hist := s.Hist; hist != nil && hist.Counts != nil {
+			dp.SetSum(hist.Sum)
+			dp.SetMin(hist.Min)
+			dp.SetMax(hist.Max)
+			dp.BucketCounts().FromRaw(toUint64(hist.Counts))
+		}
+		s.reported = s.version
+	}
+}
+
+// openMetric renders the sessions open per target of one account.
+func openMetric(sm pmetric.ScopeMetrics, open map[string]int64, ts pcommon.Timestamp) {
+	if len(open) == 0 {
+		return
+	}
+	m := newMetric(sm, MetricOpen, "{session}",
+		"SSM sessions started and not terminated whose last activity (start or resume) is within session_max_age of the newest event time, by target instance.")
+	g := m.SetEmptyGauge()
+	for _, target := range slices.Sorted(maps.Keys(open)) {
+		dp := g.DataPoints().AppendEmpty()
+		putNonEmpty(dp.Attributes(), AttrTarget, target)
+		dp.SetTimestamp(ts)
+		dp.SetIntValue(open[target])
+	}
+}
+
+// newMetric appends a metric with its name, unit and description.
+func newMetric(sm pmetric.ScopeMetrics, name, unit, description string) pmetric.Metric {
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	m.SetDescription(description)
+	return m
+}
+
+func toUint64(counts []int64) []uint64 {
+	out := make([]uint64, len(counts))
+	for i, n := range counts {
+		out[i] = uint64(max(n, 0))
+	}
+	return out
 }
 
 // attributes writes the data point attributes of a series.
@@ -149,6 +236,7 @@ func putNonEmpty(m pcommon.Map, k, v string) {
 
 func compareKeys(a, b seriesKey) int {
 	return cmp.Or(
+		cmp.Compare(boolInt(a.Durations), boolInt(b.Durations)),
 		cmp.Compare(boolInt(a.Overflow), boolInt(b.Overflow)),
 		cmp.Compare(a.Account, b.Account),
 		cmp.Compare(a.ARN, b.ARN),

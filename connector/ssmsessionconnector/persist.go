@@ -16,18 +16,29 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 )
 
-// Storage layout: one key per series (JSON, readable with bbolt tools) and
-// the window's anchor.
+// Storage layout: one key per series and per open session (JSON, readable
+// with bbolt tools), the window's anchor and the newest event time.
 const (
 	seriesPrefix = "s:"
+	openPrefix   = "o:"
 	anchorKey    = "anchor"
+	newestKey    = "newest"
 )
 
 var errNoWalk = errors.New("the storage extension cannot list its keys, so counts cannot be restored")
 
 func storageKey(k seriesKey) string {
-	id := firstseen.KeyOf("series", []string{k.Account, k.Target, k.ARN, k.Type, k.Outcome, boolStr(k.InstanceToInstance), boolStr(k.Overflow)})
+	fields := []string{k.Account, k.Target, k.ARN, k.Type, k.Outcome, boolStr(k.InstanceToInstance), boolStr(k.Overflow)}
+	if k.Durations { // appended only for them: the keys of starts are as they were
+		fields = append(fields, "durations")
+	}
+	id := firstseen.KeyOf("series", fields)
 	return seriesPrefix + hex.EncodeToString(id[:])
+}
+
+func openKey(sessionID string) string {
+	id := firstseen.KeyOf("open", []string{sessionID})
+	return openPrefix + hex.EncodeToString(id[:])
 }
 
 func boolStr(b bool) string {
@@ -37,12 +48,13 @@ func boolStr(b bool) string {
 	return ""
 }
 
-// snapshot is what one save writes: the changed series at the counter
-// generation gen, with the version each had.
+// snapshot is what one save writes: the changed series and open sessions
+// at the counter generation gen, with the version each had.
 type snapshot struct {
 	gen    uint64
 	ops    []*storage.Operation
 	series []savedSeries
+	opens  map[string]uint64
 }
 
 type savedSeries struct {
@@ -65,8 +77,24 @@ func (c *counter) pending() snapshot {
 		snap.ops = append(snap.ops, storage.SetOperation(storageKey(s.Key), raw))
 		snap.series = append(snap.series, savedSeries{s, s.version})
 	}
+	if len(c.sessions.changed) > 0 {
+		snap.opens = make(map[string]uint64, len(c.sessions.changed))
+	}
+	for id, version := range c.sessions.changed {
+		snap.opens[id] = version
+		e, ok := c.sessions.lru.Peek(id)
+		if !ok {
+			snap.ops = append(snap.ops, storage.DeleteOperation(openKey(id)))
+			continue
+		}
+		if raw, err := json.Marshal(e); err == nil {
+			snap.ops = append(snap.ops, storage.SetOperation(openKey(id), raw))
+		}
+	}
 	if len(snap.ops) > 0 {
-		snap.ops = append(snap.ops, storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))))
+		snap.ops = append(snap.ops,
+			storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))),
+			storage.SetOperation(newestKey, binary.BigEndian.AppendUint64(nil, uint64(c.newest))))
 	}
 	return snap
 }
@@ -79,6 +107,11 @@ func (c *counter) saved(snap snapshot) {
 			ss.s.changed = false
 		}
 	}
+	for id, version := range snap.opens {
+		if c.sessions.changed[id] == version {
+			delete(c.sessions.changed, id)
+		}
+	}
 }
 
 func deletes(keys []seriesKey) []*storage.Operation {
@@ -89,39 +122,70 @@ func deletes(keys []seriesKey) []*storage.Operation {
 	return ops
 }
 
-// loadSeries reads the stored series and anchor; unreadable entries are
-// deleted.
-func loadSeries(ctx context.Context, client storage.Client) (stored []*series, anchor *int64, err error) {
+// stored is what storage held for the counter.
+type stored struct {
+	series []*series
+	opens  []*openSession
+	anchor *int64
+	newest int64
+}
+
+// loadSeries reads the stored series, open sessions, anchor and newest
+// event time; unreadable entries are deleted.
+func loadSeries(ctx context.Context, client storage.Client) (st stored, err error) {
 	walker, ok := client.(storage.Walker)
 	if !ok {
-		return nil, nil, errNoWalk
+		return st, errNoWalk
 	}
 	err = walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
 		switch {
 		case key == anchorKey && len(value) == 8:
 			a := int64(binary.BigEndian.Uint64(value))
-			anchor = &a
+			st.anchor = &a
+		case key == newestKey && len(value) == 8:
+			st.newest = int64(binary.BigEndian.Uint64(value))
 		case strings.HasPrefix(key, seriesPrefix):
 			var s series
 			if err := json.Unmarshal(value, &s); err != nil {
 				return []*storage.Operation{storage.DeleteOperation(key)}, nil // unreadable: drop it
 			}
-			stored = append(stored, &s)
+			st.series = append(st.series, &s)
+		case strings.HasPrefix(key, openPrefix):
+			var o openSession
+			if err := json.Unmarshal(value, &o); err != nil || o.ID == "" {
+				return []*storage.Operation{storage.DeleteOperation(key)}, nil
+			}
+			st.opens = append(st.opens, &o)
 		}
 		return nil, nil
 	})
-	return stored, anchor, err
+	return st, err
 }
 
-// restore merges stored series into memory: counts made before storage was
-// reachable add to the stored ones, and max_series bounds the result.
-func (c *counter) restore(stored []*series, anchor *int64) {
-	if anchor != nil && (!c.anchorSeen || *anchor > c.anchor) {
-		c.anchor, c.anchorSeen = *anchor, true
+// restore merges what was stored into memory: counts made before storage
+// was reachable add to the stored ones, max_series bounds the result, and
+// sessions opened or ended meanwhile win over their stored state.
+func (c *counter) restore(st stored) {
+	if st.anchor != nil && (!c.anchorSeen || *st.anchor > c.anchor) {
+		c.anchor, c.anchorSeen = *st.anchor, true
 	}
-	for _, s := range stored {
+	c.newest = max(c.newest, st.newest)
+	for _, s := range st.series {
 		c.merge(s)
 	}
+	for _, o := range st.opens {
+		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
+			c.sessions.add(c, o)
+			delete(c.sessions.changed, o.ID) // as stored
+		}
+	}
+}
+
+// sessionChanged reports whether memory changed the session since start,
+// ending or forgetting it: the stored state is then out of date.
+func (c *counter) sessionChanged(id string) bool {
+	_, ok := c.sessions.changed[id]
+	return ok
 }
 
 // merge adds a stored series to memory, bounded by max_series; it is
@@ -136,12 +200,18 @@ func (c *counter) merge(stored *series) {
 			return
 		}
 		// Beyond max_series: its counts go to the overflow series.
-		s = c.overflowSeries()
+		s = c.overflowSeries(stored.Key.Durations)
 	}
 	s.Total += stored.Total
 	s.Start = min(s.Start, stored.Start)
 	for _, b := range stored.Buckets {
 		s.Buckets = addBucket(s.Buckets, b.Index, b.Count)
+	}
+	if stored.Hist != nil {
+		if s.Hist == nil {
+			s.Hist = &histogram{}
+		}
+		s.Hist.merge(stored.Hist)
 	}
 	c.touch(s)
 }

@@ -5,6 +5,7 @@ package traffic // import "github.com/cloudtrail-detect/ssmsession/internal/test
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,37 @@ func TerminateSession(start Call, at time.Time) Call {
 	id := start.Response.(map[string]any)["sessionId"]
 	return Call{Who: start.Who, At: at, Source: "ssm.amazonaws.com", Name: "TerminateSession",
 		Params: map[string]any{"sessionId": id}, Response: map[string]any{"sessionId": id}}
+}
+
+// ResumeSession reconnects to the session a StartSession call opened.
+func ResumeSession(start Call, at time.Time) Call {
+	resp := start.Response.(map[string]any)
+	return Call{Who: start.Who, At: at, Source: "ssm.amazonaws.com", Name: "ResumeSession",
+		Params: map[string]any{"sessionId": resp["sessionId"]}, Response: resp}
+}
+
+// RunInstances launches instances from a launch template, as an Auto
+// Scaling group does, each tagged with the group's name.
+func (g *Generator) RunInstances(who *Identity, at time.Time, group string, instances ...string) Call {
+	var items []any
+	for i, id := range instances {
+		ip := fmt.Sprintf("10.0.%d.%d", 12+i, 10+g.rng.IntN(200))
+		items = append(items, map[string]any{
+			"instanceId": id, "imageId": "ami-0c1f7b4d2a9e83c55", "instanceState": map[string]any{"code": 0, "name": "pending"},
+			"privateDnsName": "ip-" + strings.ReplaceAll(ip, ".", "-") + ".eu-west-1.compute.internal", "amiLaunchIndex": i,
+			"instanceType": "t3.medium", "launchTime": at.UnixMilli(), "placement": map[string]any{"availabilityZone": "eu-west-1a", "tenancy": "default"},
+			"subnetId": "subnet-0e4a2c6b8d1f3a5c7", "vpcId": "vpc-0b2d4f6a8c0e1a3b5", "privateIpAddress": ip,
+			"tagSet": map[string]any{"items": []any{map[string]any{"key": "aws:autoscaling:groupName", "value": group}}},
+		})
+	}
+	return Call{Who: who, At: at, Source: "ec2.amazonaws.com", Name: "RunInstances",
+		Params: map[string]any{
+			"instancesSet":   map[string]any{"items": []any{map[string]any{"minCount": len(instances), "maxCount": len(instances)}}},
+			"launchTemplate": map[string]any{"launchTemplateId": "lt-0d1c2b3a4f5e6d7c8", "version": "7"},
+			"clientToken":    "fleet-" + g.uuid(),
+		},
+		Response: map[string]any{"reservationId": "r-" + g.hex(17), "ownerId": who.AccountID, "requesterId": "940372691376",
+			"instancesSet": map[string]any{"items": items}}}
 }
 
 // sessionOwner is the prefix SSM gives session ids: the caller's name.

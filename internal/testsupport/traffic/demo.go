@@ -22,6 +22,9 @@ const (
 	Bastion  = "i-0b4571a2c3d4e5f60"
 	Payments = "i-0c8e2f4a6b1d3e5f7"
 	DevBox   = "i-0de7b0c5a1f2e3d49"
+	// Web3 is launched by the web tier's Auto Scaling group in the third
+	// night, half an hour before the lateral movement.
+	Web3 = "i-0a3f5c2e91b7d4e03"
 )
 
 // DemoStart is midnight UTC of the first demo day.
@@ -37,8 +40,9 @@ const (
 // stream would deliver it, for NDJSON) and a day of the development
 // account's trail (for an S3 file object). In the middle of the third
 // night a leaked access key of the reporting service user opens a session
-// on a web server, and from there the web server's role moves on to the
-// database and the bastion.
+// on a web server that has run for days, and from there the web server's
+// role moves on to the database, the bastion and a web server the Auto
+// Scaling group launched half an hour before.
 func Demo() (prod, dev [][]byte) {
 	g := NewGenerator(20261116)
 	return g.prodTrail(), g.devTrail()
@@ -155,8 +159,9 @@ func (g *Generator) prodTrail() [][]byte {
 		ip: "203.0.113.12", agent: agentConsole}
 	t.session(root, day(1).Add(21*time.Hour+40*time.Minute), Bastion, map[string]any{"reason": "INC-2207 bastion unreachable"}, 12)
 
-	// Night of day 3: the lateral movement.
+	// Night of day 3: the web tier scales out, then the lateral movement.
 	night := day(2).Add(2 * time.Hour)
+	t.add(g.RunInstances(AutoScaling(ProdAccount, night.Add(-32*time.Minute)), night.Add(-31*time.Minute-48*time.Second), "web-asg", Web3))
 	thief := IAMUser(ProdAccount, "svc-reporting", "198.51.100.66", agentCLI+"ssm.start-session")
 	t.add(getCallerIdentity(g, thief, night.Add(12*time.Second)))
 	t.add(describeInstances(g, thief, night.Add(100*time.Second)))
@@ -171,7 +176,14 @@ func (g *Generator) prodTrail() [][]byte {
 	t.add(describeInstances(g, pivot, night.Add(13*time.Minute+30*time.Second)))
 	t.session(pivot, night.Add(15*time.Minute+2*time.Second), DB, nil, 9)
 	t.session(pivot, night.Add(21*time.Minute+45*time.Second), Bastion, map[string]any{"documentName": "AWS-StartInteractiveCommand", "parameters": map[string]any{"command": []any{"sudo su -"}}}, 4)
+	t.session(pivot, night.Add(24*time.Minute+30*time.Second), Web3, nil, 6)
 	t.add(g.StartSession(pivot, night.Add(26*time.Minute+10*time.Second), Payments, nil, "TargetNotConnected", Payments+" is not connected."))
+	// Day 4, late afternoon: carol's session on the bastion is reconnected
+	// (ResumeSession) and still open when the trail ends.
+	open := g.StartSession(carol, day(3).Add(16*time.Hour+20*time.Minute), Bastion, nil, "", "")
+	open.EventID = g.uuid()
+	t.add(open, ResumeSession(open, day(3).Add(17*time.Hour+25*time.Minute)))
+
 	// CloudTrail delivers the foothold event a second time, late.
 	dup := foothold
 	dup.Delivered = night.Add(40 * time.Minute)

@@ -53,6 +53,14 @@ func Role(account, path, role, session, ip, agent string, created time.Time) *Id
 	}
 }
 
+// AutoScaling is Auto Scaling's service-linked role launching instances.
+func AutoScaling(account string, at time.Time) *Identity {
+	who := Role(account, "/aws-service-role/autoscaling.amazonaws.com/", "AWSServiceRoleForAutoScaling", "AutoScaling",
+		"autoscaling.amazonaws.com", "autoscaling.amazonaws.com", at)
+	who.InvokedBy = "autoscaling.amazonaws.com"
+	return who
+}
+
 // Service is an AWS service acting on the account's behalf.
 func Service(account, service string) *Identity {
 	return &Identity{Type: "AWSService", InvokedBy: service, AccountID: account, ip: service, agent: service}

@@ -23,18 +23,23 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                metric.Meter
-	mu                                   sync.Mutex
-	registrations                        []metric.Registration
-	ConnectorSsmsessionOverflowSessions  metric.Int64Counter
-	ConnectorSsmsessionRecordsInspected  metric.Int64Counter
-	ConnectorSsmsessionRecordsMalformed  metric.Int64Counter
-	ConnectorSsmsessionSeries            metric.Int64Gauge
-	ConnectorSsmsessionSeriesExpired     metric.Int64Counter
-	ConnectorSsmsessionSessionsCounted   metric.Int64Counter
-	ConnectorSsmsessionSessionsDuplicate metric.Int64Counter
-	ConnectorSsmsessionStorageErrors     metric.Int64Counter
-	ConnectorSsmsessionStorageWrites     metric.Int64Counter
+	meter                                        metric.Meter
+	mu                                           sync.Mutex
+	registrations                                []metric.Registration
+	ConnectorSsmsessionOpenSessions              metric.Int64Gauge
+	ConnectorSsmsessionOpenSessionsAgedOut       metric.Int64Counter
+	ConnectorSsmsessionOpenSessionsEvicted       metric.Int64Counter
+	ConnectorSsmsessionOverflowSessions          metric.Int64Counter
+	ConnectorSsmsessionRecordsInspected          metric.Int64Counter
+	ConnectorSsmsessionRecordsMalformed          metric.Int64Counter
+	ConnectorSsmsessionSeries                    metric.Int64Gauge
+	ConnectorSsmsessionSeriesExpired             metric.Int64Counter
+	ConnectorSsmsessionSessionsCounted           metric.Int64Counter
+	ConnectorSsmsessionSessionsDuplicate         metric.Int64Counter
+	ConnectorSsmsessionSessionsTerminated        metric.Int64Counter
+	ConnectorSsmsessionSessionsUnknownTerminated metric.Int64Counter
+	ConnectorSsmsessionStorageErrors             metric.Int64Counter
+	ConnectorSsmsessionStorageWrites             metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,6 +71,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ConnectorSsmsessionOpenSessions, err = builder.meter.Int64Gauge(
+		"otelcol_connector_ssmsession_open_sessions",
+		metric.WithDescription("Sessions tracked between start and end (open, or ended before their start was seen) after the last emission. [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSsmsessionOpenSessionsAgedOut, err = builder.meter.Int64Counter(
+		"otelcol_connector_ssmsession_open_sessions_aged_out",
+		metric.WithDescription("Open sessions forgotten without a TerminateSession, after session_max_age of event time without activity. [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSsmsessionOpenSessionsEvicted, err = builder.meter.Int64Counter(
+		"otelcol_connector_ssmsession_open_sessions_evicted",
+		metric.WithDescription("Sessions no longer tracked because max_open_sessions was reached (the least recently active first). [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorSsmsessionOverflowSessions, err = builder.meter.Int64Counter(
 		"otelcol_connector_ssmsession_overflow_sessions",
 		metric.WithDescription("Sessions counted in the overflow series because max_series was reached. [Development]"),
@@ -105,6 +128,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ConnectorSsmsessionSessionsDuplicate, err = builder.meter.Int64Counter(
 		"otelcol_connector_ssmsession_sessions_duplicate",
 		metric.WithDescription("StartSession events seen again (same eventID) and not counted twice. [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSsmsessionSessionsTerminated, err = builder.meter.Int64Counter(
+		"otelcol_connector_ssmsession_sessions_terminated",
+		metric.WithDescription("Sessions whose TerminateSession was paired with their StartSession, a duration recorded. [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorSsmsessionSessionsUnknownTerminated, err = builder.meter.Int64Counter(
+		"otelcol_connector_ssmsession_sessions_unknown_terminated",
+		metric.WithDescription("TerminateSession calls naming a session not known when they arrived (started before the state began, forgotten, or not seen yet); one whose start comes later is still paired. [Development]"),
 		metric.WithUnit("{session}"),
 	)
 	errs = errors.Join(errs, err)

@@ -19,6 +19,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ConnectorSsmsessionOpenSessions.Record(context.Background(), 1)
+	tb.ConnectorSsmsessionOpenSessionsAgedOut.Add(context.Background(), 1)
+	tb.ConnectorSsmsessionOpenSessionsEvicted.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionOverflowSessions.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionRecordsInspected.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionRecordsMalformed.Add(context.Background(), 1)
@@ -26,8 +29,19 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ConnectorSsmsessionSeriesExpired.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionSessionsCounted.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionSessionsDuplicate.Add(context.Background(), 1)
+	tb.ConnectorSsmsessionSessionsTerminated.Add(context.Background(), 1)
+	tb.ConnectorSsmsessionSessionsUnknownTerminated.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1)
 	tb.ConnectorSsmsessionStorageWrites.Add(context.Background(), 1)
+	AssertEqualConnectorSsmsessionOpenSessions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSsmsessionOpenSessionsAgedOut(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSsmsessionOpenSessionsEvicted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSsmsessionOverflowSessions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -47,6 +61,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSsmsessionSessionsDuplicate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSsmsessionSessionsTerminated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualConnectorSsmsessionSessionsUnknownTerminated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorSsmsessionStorageErrors(t, testTel,

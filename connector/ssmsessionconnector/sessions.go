@@ -1,0 +1,243 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
+
+import (
+	"math"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// DurationBounds are the explicit bounds of aws.ssm.session.duration, in
+// seconds: a minute, 5 and 15 minutes, half an hour, an hour, 4 hours, a day.
+var DurationBounds = []float64{60, 300, 900, 1800, 3600, 14400, 86400}
+
+// histogram is a cumulative explicit-bucket histogram of durations.
+type histogram struct {
+	Sum    float64 `json:"sum"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Counts []int64 `json:"counts"` // len(DurationBounds)+1
+}
+
+func (h *histogram) record(secs float64) {
+	if h.Counts == nil {
+		h.Counts = make([]int64, len(DurationBounds)+1)
+		h.Min, h.Max = math.Inf(1), math.Inf(-1)
+	}
+	i := 0
+	for i < len(DurationBounds) && secs > DurationBounds[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Sum += secs
+	h.Min, h.Max = min(h.Min, secs), max(h.Max, secs)
+}
+
+// merge adds another histogram's counts.
+func (h *histogram) merge(o *histogram) {
+	if o == nil || o.Counts == nil {
+		return
+	}
+	if h.Counts == nil {
+		*h = histogram{Sum: o.Sum, Min: o.Min, Max: o.Max, Counts: append([]int64(nil), o.Counts...)}
+		return
+	}
+	for i := range h.Counts {
+		if i < len(o.Counts) {
+			h.Counts[i] += o.Counts[i]
+		}
+	}
+	h.Sum += o.Sum
+	h.Min, h.Max = min(h.Min, o.Min), max(h.Max, o.Max)
+}
+
+// openSession is a session started and not terminated yet, or a
+// TerminateSession that came before its StartSession (Ended set), which
+// CloudTrail's delivery order allows: the start, when it comes, pairs with it.
+type openSession struct {
+	ID    string    `json:"id"`
+	Key   seriesKey `json:"key"`   // the start's hunt attributes (a durations key)
+	Start int64     `json:"start"` // Unix ns of event time
+	Last  int64     `json:"last"`  // newest activity: start, resume or early end
+	Ended int64     `json:"ended,omitempty"`
+}
+
+// sessions holds the open sessions, bounded: the least recently active
+// goes when max_open_sessions is reached. Changes are versioned by the
+// counter's generation, so a save knows what it covered. Guarded by the
+// connector's mutex, as the counter is.
+type sessions struct {
+	lru     *simplelru.LRU[string, *openSession]
+	maxAge  int64             // ns
+	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
+	// shown is the open count per account and target the last emission
+	// showed, so a count falling to 0 is shown once.
+	shown map[[2]string]int64
+	// evicted counts the sessions max_open_sessions pushed out, since the
+	// connector last read it; dropped are their ids, for the next save.
+	evicted int
+	dropped []string
+}
+
+func newSessions(maxOpen int, maxAge int64) *sessions {
+	s := &sessions{maxAge: maxAge, changed: map[string]uint64{}, shown: map[[2]string]int64{}}
+	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, func(id string, _ *openSession) {
+		s.evicted++
+		s.dropped = append(s.dropped, id)
+	})
+	return s
+}
+
+// lifecycle is what the counter did with one lifecycle call.
+type lifecycle uint8
+
+const (
+	lifeIgnored    lifecycle = iota // a duplicate, or nothing to do
+	lifeOpened                      // a session is open
+	lifeTerminated                  // a start and its end paired: a duration
+	lifeUnknown                     // an end (or resume) of a session not known
+)
+
+// Whether a session was still open when a later call names it is decided
+// by the two events' times alone, not by when the connector aged it out:
+// the answer is the same however the events are batched.
+
+// aged reports whether a session last active at last had aged out by at.
+func (s *sessions) aged(last, at int64) bool { return at-last > s.maxAge }
+
+// openSessionAt records a successful StartSession: it opens the session,
+// or pairs it with the end that came first.
+func (c *counter) openSessionAt(id string, key seriesKey, at int64) lifecycle {
+	s := c.sessions
+	e, ok := s.lru.Get(id)
+	switch {
+	case ok && e.Ended == 0:
+		return lifeIgnored // the same session again
+	case ok && s.aged(at, e.Ended):
+		s.forget(c, id) // it had aged out before that end: no duration
+		return lifeIgnored
+	case ok:
+		e.Key, e.Start = key, at
+		c.endSession(e, e.Ended)
+		return lifeTerminated
+	}
+	s.add(c, &openSession{ID: id, Key: key, Start: at, Last: at})
+	return lifeOpened
+}
+
+// resumeSession renews a session's activity: ResumeSession keeps it open.
+func (c *counter) resumeSession(id string, at int64) lifecycle {
+	s := c.sessions
+	e, ok := s.lru.Get(id)
+	switch {
+	case !ok || e.Ended != 0:
+		return lifeUnknown
+	case s.aged(e.Last, at):
+		s.forget(c, id)
+		return lifeUnknown
+	case at > e.Last:
+		e.Last = at
+		s.touch(c, id)
+	}
+	return lifeIgnored
+}
+
+// terminateSession ends a session: its duration is recorded. An end of a
+// session not known is kept, for a start that comes later.
+func (c *counter) terminateSession(id string, at int64) lifecycle {
+	s := c.sessions
+	e, ok := s.lru.Get(id)
+	switch {
+	case ok && e.Ended != 0:
+		return lifeIgnored
+	case ok && s.aged(e.Last, at):
+		s.forget(c, id)
+		return lifeUnknown
+	case ok:
+		c.endSession(e, at)
+		return lifeTerminated
+	}
+	s.add(c, &openSession{ID: id, Last: at, Ended: at})
+	return lifeUnknown
+}
+
+// forget removes a session.
+func (s *sessions) forget(c *counter, id string) {
+	s.lru.Remove(id)
+	s.touch(c, id)
+}
+
+// endSession records the duration of e, ended at end, and forgets it.
+func (c *counter) endSession(e *openSession, end int64) {
+	secs := float64(max(end-e.Start, 0)) / 1e9
+	c.addDuration(e.Key, secs, end)
+	c.sessions.forget(c, e.ID)
+}
+
+func (s *sessions) add(c *counter, e *openSession) {
+	s.lru.Add(e.ID, e)
+	s.touch(c, e.ID)
+	for _, id := range s.dropped {
+		s.touch(c, id)
+	}
+	s.dropped = s.dropped[:0]
+}
+
+// touch marks a session changed (or removed) at a new generation; an
+// evicted one is removed from storage with the next save.
+func (s *sessions) touch(c *counter, id string) {
+	c.gen++
+	s.changed[id] = c.gen
+}
+
+// ageOut forgets what has seen no activity within session_max_age of the
+// newest event time, and returns how many. Sessions that end without a
+// TerminateSession (idle timeout, a closed client) leave this way.
+func (c *counter) ageOut() int {
+	s := c.sessions
+	if !c.anchorSeen {
+		return 0
+	}
+	horizon := c.newest - s.maxAge
+	n := 0
+	for _, id := range s.lru.Keys() {
+		if e, ok := s.lru.Peek(id); ok && e.Last < horizon {
+			s.forget(c, id)
+			n++
+		}
+	}
+	return n
+}
+
+// openCounts is the number of open sessions per account and target whose
+// last activity is within session_max_age of the newest event time, with
+// a 0 for each that the last emission showed and that has none now.
+func (c *counter) openCounts() map[[2]string]int64 {
+	s := c.sessions
+	horizon := c.newest - s.maxAge
+	counts := map[[2]string]int64{}
+	for _, id := range s.lru.Keys() {
+		if e, _ := s.lru.Peek(id); e.Ended == 0 && e.Last >= horizon {
+			counts[[2]string{e.Key.Account, e.Key.Target}]++
+		}
+	}
+	for k := range s.shown {
+		if _, ok := counts[k]; !ok {
+			counts[k] = 0
+		}
+	}
+	return counts
+}
+
+// shownOpen records what an emission showed.
+func (s *sessions) shownOpen(counts map[[2]string]int64) {
+	for k, n := range counts {
+		if n == 0 {
+			delete(s.shown, k)
+		} else {
+			s.shown[k] = n
+		}
+	}
+}
