@@ -12,7 +12,8 @@ import (
 // reads each one: the tests' way in. A record holding an envelope reads as
 // Skip (Walk reads or splits those). The record is never modified.
 func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Result, error) {
-	v := look(lr)
+	var v view
+	look(lr, &hint{}, &v)
 	if v.kind != NoEnvelope {
 		return Skip, nil
 	}

@@ -10,8 +10,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 const startSession = `{"eventVersion":"1.08","eventTime":"2026-11-02T09:15:04Z","eventSource":"ssm.amazonaws.com",` +
@@ -201,4 +206,66 @@ func TestIsInstanceID(t *testing.T) {
 	} {
 		assert.Equal(t, want, IsInstanceID(s), s)
 	}
+}
+
+// plainlyOther decides from the event's own eventName, and leaves every
+// event it cannot be sure of to the parser.
+func TestPlainlyOther(t *testing.T) {
+	other := strings.Replace(startSession, `"StartSession"`, `"DescribeInstances"`, 1)
+	eventBridge := func(detail string) string {
+		return `{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"AWS API Call via CloudTrail",` +
+			`"source":"aws.ssm","detail":` + detail + `}`
+	}
+	r := Reader{Calls: []Call{StartSession}}
+	for name, tc := range map[string]struct {
+		raw  string
+		want bool
+	}{
+		"another call":                {other, true},
+		"the call read":               {startSession, false},
+		"another call, EventBridge":   {eventBridge(other), true},
+		"the call read, EventBridge":  {eventBridge(startSession), false},
+		"spaced as a pretty printer":  {strings.Replace(other, `"eventName":"`, `"eventName": "`, 1), true},
+		"an escape in its name":       {strings.Replace(startSession, `"StartSession"`, `"Start\u0053ession"`, 1), false},
+		"an escape before it":         {strings.Replace(other, `"eventSource"`, `"event\u0053ource"`, 1), false},
+		"no eventName":                {`{"eventSource":"ssm.amazonaws.com","detail":"StartSession"}`, false},
+		"eventName not a string":      {`{"eventName":7,"x":"StartSession"}`, false},
+		"nested, not the event's":     {`{"a":{"eventName":"DescribeInstances"},"eventName":"StartSession"}`, false},
+		"depth 2 outside EventBridge": {`{"wrap":` + other + `}`, false},
+		"depth 3 inside EventBridge":  {eventBridge(`{"inner":` + other + `}`), false},
+		"unterminated name":           {`{"eventName":"Describe`, false},
+		"not JSON, mentions the key":  {`eventName": "x"`, false},
+	} {
+		assert.Equal(t, tc.want, r.plainlyOther(tc.raw), name)
+	}
+}
+
+// On every event AWS and our generator write, plainlyOther agrees with the
+// parser: it never rejects a call the reader reads.
+func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
+	raws := append(corpus.Events(t, "identities"), corpus.Events(t, "lifecycle")...)
+	for _, s := range samples.Load(t) {
+		raws = append(raws, []byte(s.Raw))
+	}
+	for _, raw := range traffic.Mix(3, 2000, 0.05, 50) {
+		raws = append(raws, raw, []byte(`{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":`+string(raw)+`}`))
+	}
+	r := Reader{Calls: allCalls}
+	rejected := 0
+	for _, raw := range raws {
+		if !r.plainlyOther(string(raw)) {
+			continue
+		}
+		rejected++
+		v, err := fastjson.ParseBytes(raw)
+		require.NoError(t, err)
+		if d := v.Get("detail"); d != nil {
+			v = d
+		}
+		name := string(v.GetStringBytes("eventName"))
+		for _, c := range allCalls {
+			require.NotEqual(t, c.Action, name, "%s", raw)
+		}
+	}
+	assert.Greater(t, rejected, len(raws)/2, "most events are rejected without parsing")
 }

@@ -82,6 +82,9 @@ type shapeScan struct {
 	detail     pcommon.Map
 	hasDetail  bool
 	detailType bool
+	// other: the provider is a string naming none whose calls are read, so
+	// the record is skipped without looking further.
+	other bool
 }
 
 // found reports whether the map carries any shape, envelope or EventBridge
@@ -95,7 +98,8 @@ func (sc *shapeScan) found() bool {
 // attributes, so every key touched shows, and most keys are rejected by
 // their length alone. No real record carries two shapes; one that did would
 // be read by the first shape key found, and a shape wins over an envelope.
-func scanShape(m pcommon.Map) (sc shapeScan) {
+func scanShape(m pcommon.Map, sc *shapeScan) {
+	*sc = shapeScan{}
 	var actions [len(mapShapes)]pcommon.Value
 	var seen [len(mapShapes)]bool
 	var logEvents pcommon.Slice
@@ -124,7 +128,9 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
 			// Only a provider whose calls are read needs its action,
 			// unless already seen.
-			return wantedProvider(v) && !seen[key.shape]
+			wanted := wantedProvider(v)
+			sc.other = !wanted && v.Type() == pcommon.ValueTypeStr
+			return wanted && !seen[key.shape]
 		case keyNestedECS: // {"event":{"provider":...}}
 			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
 				return true
@@ -169,13 +175,56 @@ func scanShape(m pcommon.Map) (sc shapeScan) {
 	if sc.envelope != NoEnvelope || !sc.detailType {
 		sc.hasDetail = false // a detail map alone is not an EventBridge event
 	}
-	return sc
+}
+
+// hint is the map shape a walk found last. The records of a batch share a
+// shape, so its provider and action keys are asked for directly (two Gets,
+// one for the 95% of records whose provider is not read) before any scan.
+type hint struct{ index int } // mapShapes index + 1; 0: none yet
+
+func (h *hint) scan(m pcommon.Map, sc *shapeScan) {
+	if h.index > 0 && quickScan(m, h.index-1, sc) {
+		return
+	}
+	scanShape(m, sc)
+	if sc.shape != nil {
+		h.index = sc.index + 1
+	}
+}
+
+// quickScan reads the provider and action of a record of shape i by their
+// keys; false when m does not carry the shape's keys (flat).
+func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
+	s := &mapShapes[i]
+	*sc = shapeScan{shape: s, index: i}
+	if i == otelShape { // the method may name its service: rpc.service is optional
+		if sc.action, sc.hasAction = m.Get(s.action); !sc.hasAction {
+			return false
+		}
+		sc.provider, sc.hasProvider = m.Get(s.provider)
+		return sc.hasProvider || qualifiedMethod(sc.action)
+	}
+	if sc.provider, sc.hasProvider = m.Get(s.provider); !sc.hasProvider {
+		return false
+	}
+	if wantedProvider(sc.provider) {
+		sc.action, sc.hasAction = m.Get(s.action)
+	} else {
+		sc.other = sc.provider.Type() == pcommon.ValueTypeStr
+	}
+	return true
 }
 
 // wantedProvider reports whether a provider value is one whose calls the
 // components read: the scan goes on for its action.
 func wantedProvider(v pcommon.Value) bool {
-	return v.Type() == pcommon.ValueTypeStr && (v.Str() == ProviderSSM || v.Str() == ProviderEC2)
+	if v.Type() != pcommon.ValueTypeStr {
+		return false
+	}
+	// Most providers are "xxx.amazonaws.com" too: a 4-byte compare tells
+	// them apart before the whole string is.
+	s := v.Str()
+	return len(s) == len(ProviderSSM) && (s[:4] == ProviderSSM[:4] && s == ProviderSSM || s[:4] == ProviderEC2[:4] && s == ProviderEC2)
 }
 
 // qualifiedMethod reports whether an rpc.method value is
@@ -240,7 +289,7 @@ func cloudTrailDataset(m pcommon.Map) bool {
 
 // readShape reads an event of a known map shape into ev.
 func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
-	if sc.shape == nil {
+	if sc.shape == nil || sc.other {
 		return Skip, nil
 	}
 	result, err := sc.match(r)

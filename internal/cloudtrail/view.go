@@ -25,35 +25,34 @@ type view struct {
 // look decides what a record carries, in this order: an envelope in a text
 // body, then a map body, then the attributes (json_parser's default), then
 // a text body read as one event.
-func look(lr plog.LogRecord) view {
-	var v view
+func look(lr plog.LogRecord, h *hint, v *view) {
+	*v = view{}
 	body := lr.Body()
 	if v.text, v.isText = BodyText(body); v.isText {
 		if v.kind = textKind(v.text); v.kind != NoEnvelope {
-			return v
+			return
 		}
 	}
-	if body.Type() == pcommon.ValueTypeMap && v.lookMap(body.Map()) {
-		return v
+	if body.Type() == pcommon.ValueTypeMap && v.lookMap(body.Map(), h) {
+		return
 	}
-	v.lookMap(lr.Attributes())
-	return v
+	v.lookMap(lr.Attributes(), h)
 }
 
-// lookMap scans m; an EventBridge event is looked into, its detail being
-// the CloudTrail event.
-func (v *view) lookMap(m pcommon.Map) bool {
-	sc := scanShape(m)
-	if !sc.found() {
+// lookMap scans m into v; an EventBridge event is looked into, its detail
+// being the CloudTrail event.
+func (v *view) lookMap(m pcommon.Map, h *hint) bool {
+	sc := &v.sc
+	if h.scan(m, sc); !sc.found() {
 		return false
 	}
 	if sc.hasDetail {
-		m, sc = sc.detail, scanShape(sc.detail)
-		if sc.envelope != NoEnvelope {
-			sc = shapeScan{} // an envelope inside an event is not read
+		m = sc.detail
+		if h.scan(m, sc); sc.envelope != NoEnvelope {
+			*sc = shapeScan{} // an envelope inside an event is not read
 		}
 	}
-	v.m, v.sc, v.inMap, v.kind = m, sc, true, sc.envelope
+	v.m, v.inMap, v.kind = m, true, sc.envelope
 	return true
 }
 
@@ -70,10 +69,11 @@ func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, err
 
 // readSource reads one event of an envelope of lr, the same way whether it
 // was split into a record of its own or is read in place.
-func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event) (Result, error) {
+func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event, h *hint) (Result, error) {
 	var result Result
 	var err error
-	switch v := src.view(); {
+	var v view
+	switch src.view(h, &v); {
 	case v.kind != NoEnvelope:
 		result = Skip // nested deeper than envelopes are
 	default:
@@ -83,18 +83,17 @@ func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source
 }
 
 // view looks at a source as look does at a record whose body it is.
-func (src *source) view() view {
-	var v view
+func (src *source) view(h *hint, v *view) {
+	*v = view{}
 	if !src.isVal {
 		v.text, v.isText, v.kind = src.text, true, textKind(src.text)
-		return v
+		return
 	}
 	if v.text, v.isText = BodyText(src.val); v.isText {
 		v.kind = textKind(v.text)
 	} else if src.val.Type() == pcommon.ValueTypeMap {
-		v.lookMap(src.val.Map())
+		v.lookMap(src.val.Map(), h)
 	}
-	return v
 }
 
 // eventTime is the time of any CloudTrail event v found, without reading it

@@ -48,7 +48,8 @@ type Counts struct {
 // Walk is the one reading of a batch: every record is looked at once, each
 // envelope is split (or read in place) before its events are read, and each
 // event is read once and reported to fn in order, so that malformed input is
-// counted once. Splitting is linear in the number of events: each event's
+// counted once; events not read (Skip) are reported only when times are
+// asked for. Splitting is linear in the number of events: each event's
 // value moves into its record, and nothing else of the envelope is copied.
 // ev is scratch space: during fn it holds the StartSession event of the item.
 func (r *Reader) Walk(ld plog.Logs, mode Mode, times bool, ev *Event, fn func(Item)) Counts {
@@ -73,16 +74,18 @@ type walker struct {
 	ev     *Event
 	buf    *[]source
 	counts Counts
+	hint   hint
 }
 
 func (w *walker) scope(res pcommon.Resource, recs plog.LogRecordSlice, fn func(Item)) {
 	// Once an envelope is split, the records from it on are rebuilt in out;
 	// those before it stay where they are, so their handles stay valid.
 	var out plog.LogRecordSlice
+	var v view
 	first := -1
 	for i := 0; i < recs.Len(); i++ {
 		lr := recs.At(i)
-		v := look(lr)
+		look(lr, &w.hint, &v)
 		readable := false // an envelope whose events can be read
 		if v.kind != NoEnvelope && w.mode != Keep {
 			srcs, ok := w.r.events(&v, (*w.buf)[:0])
@@ -114,7 +117,8 @@ func (w *walker) scope(res pcommon.Resource, recs plog.LogRecordSlice, fn func(I
 		if first >= 0 {
 			moved := out.AppendEmpty()
 			lr.MoveTo(moved)
-			lr, v = moved, look(moved) // the view's handles were into the old place
+			lr = moved
+			look(moved, &w.hint, &v) // the view's handles were into the old place
 		}
 		w.counts.Records++
 		switch {
@@ -139,10 +143,10 @@ func (w *walker) readRecord(res pcommon.Resource, lr plog.LogRecord, v *view, fn
 }
 
 func (w *walker) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, fn func(Item)) {
-	result, err := w.r.readSource(res, lr, src, w.ev)
+	result, err := w.r.readSource(res, lr, src, w.ev, &w.hint)
 	var v view
 	if w.times && result == Skip {
-		v = src.view()
+		src.view(&w.hint, &v)
 	}
 	w.report(res, lr, result, err, &v, fn)
 }
@@ -155,9 +159,10 @@ func (w *walker) report(res pcommon.Resource, lr plog.LogRecord, result Result, 
 	case Malformed:
 		w.counts.Malformed++
 	case Skip:
-		if w.times {
-			item.Time = eventTime(v, lr)
+		if !w.times {
+			return // nobody asked about it
 		}
+		item.Time = eventTime(v, lr)
 	}
 	fn(item)
 }
