@@ -60,6 +60,8 @@ lint:
 # Save the output and compare runs with benchstat (make bench | tee new.txt).
 bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkVersusOTTL' -benchtime 15x ./processor/ssmsessionprocessor/
+	$(GO) test -run '^$$' -bench 'BenchmarkPipelineCost' -benchtime 5x -v ./processor/ssmsessionprocessor/
+	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkConcurrency' -benchtime 30x ./processor/ssmsessionprocessor/
 	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching|BenchmarkBackends' -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkEnvelopeScale' -benchtime 5x -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale|BenchmarkConsumeDuringPrune' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/sharedcomponent"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/stock"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadatatest"
@@ -59,113 +61,34 @@ func benchBatch(tb testing.TB, shape shapes.Shape) plog.Logs {
 	return ld
 }
 
-// The stock side: what contrib's transform processor can express of the
-// rule, written as a competent user would, per shape. It matches provider,
-// action and success, then sets the same static tags, the target and the
-// ARN on matches only; it cannot split envelopes nor decide new terms.
-// stockVariants are the configurations tried for each shape, the best
-// first; "naive" repeats the rule's condition on every set, as the first
-// comparison did.
-
-// stockGroup is one statement group: conditions (ORed) gating statements.
-type stockGroup struct{ conditions, statements []string }
-
-// ruleFields is where a shape keeps what the rule reads.
-type ruleFields struct{ match, target, arn string }
-
-var stockFields = map[shapes.Shape]ruleFields{
-	shapes.ECS: {`log.attributes["event.provider"] == "ssm.amazonaws.com" and log.attributes["event.action"] == "StartSession" and log.attributes["event.outcome"] == "success"`,
-		`log.attributes["aws.cloudtrail.flattened.request_parameters"]["target"]`, `log.attributes["aws.cloudtrail.user_identity.arn"]`},
-	shapes.OTel: {`log.attributes["rpc.service"] == "ssm.amazonaws.com" and log.attributes["rpc.method"] == "StartSession" and log.attributes["aws.error.code"] == nil`,
-		`log.attributes["aws.request.parameters"]["target"]`, `log.attributes["aws.principal.arn"]`},
-	shapes.Map: {`log.body["eventSource"] == "ssm.amazonaws.com" and log.body["eventName"] == "StartSession" and log.body["errorCode"] == nil`,
-		`log.body["requestParameters"]["target"]`, `log.body["userIdentity"]["arn"]`},
-	shapes.Raw: {`log.cache["eventSource"] == "ssm.amazonaws.com" and log.cache["eventName"] == "StartSession" and log.cache["errorCode"] == nil`,
-		`log.cache["requestParameters"]["target"]`, `log.cache["userIdentity"]["arn"]`},
-}
-
-// tagStatements sets what the processor sets on a match, from f.
-func tagStatements(f ruleFields) []string {
-	return []string{
-		`set(log.attributes["rule.id"], "` + RuleID + `")`,
-		`set(log.attributes["rule.name"], "` + RuleName + `")`,
-		`set(log.attributes["event.risk_score"], 47)`,
-		`set(log.attributes["ssmsession.severity"], "medium")`,
-		`set(log.attributes["threat.framework"], "MITRE ATT&CK")`,
-		`set(log.attributes["threat.tactic.id"], "` + TacticID + `")`,
-		`set(log.attributes["threat.tactic.name"], "` + TacticName + `")`,
-		`set(log.attributes["threat.technique.id"], "` + TechniqueID + `")`,
-		`set(log.attributes["threat.technique.name"], "` + TechniqueName + `")`,
-		`set(log.attributes["threat.technique.subtechnique.id"], "` + SubTechID + `")`,
-		`set(log.attributes["threat.technique.subtechnique.name"], "` + SubTechName + `")`,
-		`set(log.attributes["ssmsession.target"], ` + f.target + `)`,
-		`set(log.attributes["ssmsession.principal"], ` + f.arn + `)`,
+// stockRule is what the stock configurations tag a match with: the
+// processor's defaults.
+var stockRule = func() stock.Rule {
+	q := strconv.Quote
+	r := stock.Rule{Target: AttrTarget, Principal: AttrPrincipal}
+	for _, t := range [][2]string{
+		{AttrRuleID, q(RuleID)}, {AttrRuleName, q(RuleName)}, {AttrRiskScore, "47"}, {AttrSeverity, q("medium")},
+		{AttrFramework, q("MITRE ATT&CK")}, {AttrTacticID, q(TacticID)}, {AttrTacticName, q(TacticName)},
+		{AttrTechniqueID, q(TechniqueID)}, {AttrTechniqueName, q(TechniqueName)},
+		{AttrSubTechID, q(SubTechID)}, {AttrSubTechName, q(SubTechName)},
+	} {
+		r.Static = append(r.Static, stock.Tag{Key: t[0], Literal: t[1]})
 	}
-}
+	return r
+}()
 
-func where(statements []string, cond string) []string {
-	out := make([]string, len(statements))
-	for i, s := range statements {
-		out[i] = s + " where " + cond
-	}
-	return out
-}
+func stockVariants(shape shapes.Shape) []stock.Variant { return stock.Variants(shape, stockRule) }
 
-// parseRaw parses a raw body into the cache, where it is JSON.
-const parseRaw = `merge_maps(log.cache, ParseJSON(log.body), "upsert") where IsString(log.body)`
-
-type stockVariant struct {
-	name   string
-	groups []stockGroup
-}
-
-func stockVariants(shape shapes.Shape) []stockVariant {
-	f, ok := stockFields[shape]
-	if !ok { // S3 objects: all OTTL can do is parse them
-		return []stockVariant{{"parse_only", []stockGroup{{statements: []string{parseRaw}}}}}
-	}
-	tags := tagStatements(f)
-	if shape != shapes.Raw {
-		return []stockVariant{
-			{"grouped", []stockGroup{{conditions: []string{f.match}, statements: tags}}},
-			{"naive", []stockGroup{{statements: where(tags, f.match)}}},
-		}
-	}
-	// Raw bodies: a prefilter on the text, so only candidates are parsed;
-	// the success and source checks need the parsed event.
-	prefilter := `IsMatch(log.body, "StartSession")`
-	parsed := `log.attributes["ssm.ct"]`
-	return []stockVariant{
-		{"prefilter_cache", []stockGroup{{conditions: []string{prefilter}, statements: append([]string{parseRaw}, where(tags, f.match)...)}}},
-		// Parse into a temporary attribute, gate the tags on it once, drop it.
-		{"prefilter_attribute", []stockGroup{
-			{conditions: []string{prefilter}, statements: []string{`set(` + parsed + `, ParseJSON(log.body))`}},
-			{conditions: []string{parsed + `["eventSource"] == "ssm.amazonaws.com" and ` + parsed + `["eventName"] == "StartSession" and ` + parsed + `["errorCode"] == nil`},
-				statements: tagStatements(ruleFields{target: parsed + `["requestParameters"]["target"]`, arn: parsed + `["userIdentity"]["arn"]`})},
-			{conditions: []string{parsed + ` != nil`}, statements: []string{`delete_key(log.attributes, "ssm.ct")`}},
-		}},
-		{"naive", []stockGroup{{statements: append([]string{parseRaw}, where(tags, f.match)...)}}},
-	}
-}
-
-func newStock(tb testing.TB, v stockVariant) processor.Logs {
+func newStock(tb testing.TB, v stock.Variant) processor.Logs {
 	tb.Helper()
 	return newStockTo(tb, v, consumertest.NewNop())
 }
 
-func newStockTo(tb testing.TB, v stockVariant, next consumer.Logs) processor.Logs {
+func newStockTo(tb testing.TB, v stock.Variant, next consumer.Logs) processor.Logs {
 	tb.Helper()
-	var groups []any
-	for _, g := range v.groups {
-		group := map[string]any{"context": "log", "statements": g.statements}
-		if len(g.conditions) > 0 {
-			group["conditions"] = g.conditions
-		}
-		groups = append(groups, group)
-	}
 	f := transformprocessor.NewFactory()
 	cfg := f.CreateDefaultConfig()
-	if err := confmap.NewFromStringMap(map[string]any{"error_mode": "ignore", "log_statements": groups}).Unmarshal(cfg); err != nil {
+	if err := confmap.NewFromStringMap(v.Config()).Unmarshal(cfg); err != nil {
 		tb.Fatal(err)
 	}
 	p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), cfg, next)
@@ -271,8 +194,8 @@ func BenchmarkVersusOTTL(b *testing.B) {
 			}
 			b.ReportMetric(median(oursRate), "records/s_ssmsession")
 			for i, v := range variants {
-				b.ReportMetric(median(ratios[i]), "x_"+v.name)
-				b.ReportMetric(median(stockRate[i]), "records/s_"+v.name)
+				b.ReportMetric(median(ratios[i]), "x_"+v.Name)
+				b.ReportMetric(median(stockRate[i]), "records/s_"+v.Name)
 			}
 		})
 	}
@@ -489,36 +412,10 @@ func reportLatency(b *testing.B, name string, d []time.Duration) {
 // 3-master Cluster) and usual case (the benchmark batch again and again:
 // terms known, answered from the cache).
 func BenchmarkBackends(b *testing.B) {
-	srv := redistest.Start(b)
-	cluster := redistest.StartCluster(b, 3, 1)
-	backends := []struct {
-		name string
-		cfg  func() *Config
-		host func(b *testing.B) component.Host
-	}{
-		{"memory", defaultConfig, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
-		{"file_storage", withStorage, func(b *testing.B) component.Host {
-			return storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(b, b.TempDir())})
-		}},
-		{"redis", func() *Config { return withRedis(srv.Addr) }, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
-		{"redis_cluster", func() *Config { return withRedisCluster(cluster.Seeds()) }, func(*testing.B) component.Host { return componenttest.NewNopHost() }},
-	}
 	known := benchBatch(b, shapes.Raw)
-	for _, be := range backends {
-		start := func(b *testing.B) processor.Logs {
-			f := NewFactory()
-			p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), be.cfg(), consumertest.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Start(ctx, be.host(b)); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = p.Shutdown(ctx) })
-			return p
-		}
+	for _, be := range benchBackends(b) {
 		b.Run(be.name+"/new_terms", func(b *testing.B) {
-			p, n := start(b), benchRun.Add(1)<<32 // distinct from other runs' terms in the shared Redis
+			p, n := be.start(b), benchRun.Add(1)<<32 // distinct from other runs' terms in the shared Redis
 			for b.Loop() {
 				b.StopTimer()
 				ld := distinctTerms(int(n))
@@ -530,11 +427,48 @@ func BenchmarkBackends(b *testing.B) {
 			}
 			b.ReportMetric(float64(batchSize)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
-		b.Run(be.name+"/known_terms", func(b *testing.B) { run(b, start(b), known) })
+		b.Run(be.name+"/known_terms", func(b *testing.B) { run(b, be.start(b), known) })
 	}
 }
 
 var benchRun atomic.Int64
+
+// benchBackend is a new_terms backend to benchmark, and how to start a
+// processor on it.
+type benchBackend struct {
+	name string
+	cfg  func() *Config
+	host func(b *testing.B) component.Host
+}
+
+// benchBackends: memory, file_storage, one Redis server and a 3-master
+// Redis Cluster.
+func benchBackends(b *testing.B) []benchBackend {
+	srv := redistest.Start(b)
+	cluster := redistest.StartCluster(b, 3, 1)
+	nop := func(*testing.B) component.Host { return componenttest.NewNopHost() }
+	return []benchBackend{
+		{"memory", defaultConfig, nop},
+		{"file_storage", withStorage, func(b *testing.B) component.Host {
+			return storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(b, b.TempDir())})
+		}},
+		{"redis", func() *Config { return withRedis(srv.Addr) }, nop},
+		{"redis_cluster", func() *Config { return withRedisCluster(cluster.Seeds()) }, nop},
+	}
+}
+
+func (be benchBackend) start(b *testing.B) processor.Logs {
+	f := NewFactory()
+	p, err := f.CreateLogs(ctx, processortest.NewNopSettings(f.Type()), be.cfg(), consumertest.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(ctx, be.host(b)); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Shutdown(ctx) })
+	return p
+}
 
 // BenchmarkEnvelopeScale splits one CloudTrail object of 1,000 and of 10,000
 // events (5% StartSession) in each form file_log gives it: time per event
@@ -570,7 +504,8 @@ func BenchmarkEnvelopeScale(b *testing.B) {
 
 // TestStockVariantsTagAsWeDo keeps the comparison honest: every stock
 // configuration benchmarked tags exactly the records ours tags, with the
-// same target (error_mode ignore would hide a broken statement).
+// Every stock variant tags the records ours tags, with the same values for
+// the attributes it sets.
 func TestStockVariantsTagAsWeDo(t *testing.T) {
 	for _, shape := range benchShapes {
 		if shape == shapes.Envelope {
@@ -578,27 +513,36 @@ func TestStockVariantsTagAsWeDo(t *testing.T) {
 		}
 		batch := benchBatch(t, shape)
 		ours := &consumertest.LogsSink{}
-		want := targets(t, newOursTo(t, defaultConfig(), ours), ours, batch)
+		want := stockTags(t, newOursTo(t, defaultConfig(), ours), ours, batch)
 		require.NotEmpty(t, want)
 		for _, v := range stockVariants(shape) {
 			sink := &consumertest.LogsSink{}
-			assert.Equal(t, want, targets(t, newStockTo(t, v, sink), sink, batch), "%s/%s", shape, v.name)
+			assert.Equal(t, want, stockTags(t, newStockTo(t, v, sink), sink, batch), "%s/%s", shape, v.Name)
 		}
 	}
 }
 
-// targets runs p on a copy of batch and returns the target of each record
-// tagged with the rule, by record index.
-func targets(t *testing.T, p processor.Logs, sink *consumertest.LogsSink, batch plog.Logs) map[int]string {
+// stockTags runs p on a copy of batch and returns, by record index, the
+// attributes the stock configurations set of each record tagged with the
+// rule.
+func stockTags(t *testing.T, p processor.Logs, sink *consumertest.LogsSink, batch plog.Logs) map[int]map[string]string {
 	t.Helper()
 	ld := plog.NewLogs()
 	batch.CopyTo(ld)
 	require.NoError(t, p.ConsumeLogs(ctx, ld))
-	out := map[int]string{}
+	out := map[int]map[string]string{}
 	for i, lr := range records(sink.AllLogs()[0]) {
-		if attrStr(lr, AttrRuleID) == RuleID {
-			out[i] = attrStr(lr, AttrTarget)
+		if attrStr(lr, AttrRuleID) != RuleID {
+			continue
 		}
+		// The stock side sets the raw ARN, ours the identity's principal
+		// (a role's, for its sessions): that it is set is compared.
+		tags := map[string]string{AttrTarget: attrStr(lr, AttrTarget), AttrPrincipal: fmt.Sprint(attrStr(lr, AttrPrincipal) != "")}
+		for _, tag := range stockRule.Static {
+			v, _ := lr.Attributes().Get(tag.Key)
+			tags[tag.Key] = v.AsString()
+		}
+		out[i] = tags
 	}
 	return out
 }
