@@ -62,7 +62,7 @@ bench: redis
 	$(GO) test -run '^$$' -bench 'BenchmarkVersusOTTL' -benchtime 15x ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkPipelineCost' -benchtime 5x -v ./processor/ssmsessionprocessor/
 	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkConcurrency' -benchtime 30x ./processor/ssmsessionprocessor/
-	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching|BenchmarkBackends' -benchmem ./processor/ssmsessionprocessor/
+	SSMSESSION_REQUIRE_REDIS=1 $(GO) test -run '^$$' -bench 'BenchmarkProcessor|BenchmarkNonMatching|BenchmarkMatches|BenchmarkBackends' -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkEnvelopeScale' -benchtime 5x -benchmem ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench 'BenchmarkFirstSeenAtScale|BenchmarkConsumeDuringPrune' -benchtime 1x -timeout 30m ./processor/ssmsessionprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./connector/ssmsessionconnector/ ./internal/firstseen/

@@ -243,6 +243,48 @@ func BenchmarkNonMatching(b *testing.B) {
 	}
 }
 
+// BenchmarkMatches measures the cost of a match on both sides: batches in
+// which every event is a StartSession (one in ten failing, 40 identities:
+// terms known after the first batch), each a fresh copy made outside the
+// timer, through ours and the best stock configuration, in ns per record.
+func BenchmarkMatches(b *testing.B) {
+	const copies = 20
+	for _, shape := range []shapes.Shape{shapes.Raw, shapes.ECS, shapes.OTel, shapes.Map} {
+		batch, err := shapes.Logs(shape, traffic.Mix(1, batchSize, 1, 40))
+		if err != nil {
+			b.Fatal(err)
+		}
+		best := stockVariants(shape)[0]
+		for _, side := range []struct {
+			name string
+			new  func(testing.TB) processor.Logs
+		}{
+			{"ssmsession", func(tb testing.TB) processor.Logs { return newOurs(tb, defaultConfig()) }},
+			{best.Name, func(tb testing.TB) processor.Logs { return newStock(tb, best) }},
+		} {
+			b.Run(string(shape)+"/"+side.name, func(b *testing.B) {
+				p := side.new(b)
+				lds := make([]plog.Logs, copies)
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					for i := range lds {
+						lds[i] = plog.NewLogs()
+						batch.CopyTo(lds[i])
+					}
+					b.StartTimer()
+					for _, ld := range lds {
+						if err := p.ConsumeLogs(ctx, ld); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(copies*batchSize*b.N), "ns/record")
+			})
+		}
+	}
+}
+
 // nonMatching is a batch of 1,000 everyday events without any StartSession.
 func nonMatching(tb testing.TB, shape shapes.Shape) plog.Logs {
 	tb.Helper()
