@@ -122,7 +122,7 @@ func countEvents(data string) (events, sessions int, err error) {
 		}
 		raws = append(raws, lines...)
 	}
-	objects, _ := filepath.Glob(filepath.Join(data, "s3", "*.json"))
+	objects, _ := filepath.Glob(filepath.Join(data, "trail", "*.json"))
 	for _, f := range objects {
 		raw, err := os.ReadFile(f)
 		if err != nil {

@@ -19,7 +19,7 @@ import (
 // keeps it equal to what the generator makes.
 const (
 	demoStream = "testdata/demo/stream/111122223333_cloudtrail.ndjson"
-	demoObject = "testdata/demo/s3/444455556666_CloudTrail_eu-west-1_20261119T2355Z_7Yq2c1Hv.json"
+	demoObject = "testdata/demo/trail/444455556666_CloudTrail_eu-west-1_20261119T2355Z_7Yq2c1Hv.json"
 )
 
 func TestDemoDataIsGenerated(t *testing.T) {
