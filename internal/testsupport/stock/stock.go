@@ -11,6 +11,7 @@ package stock // import "github.com/cloudtrail-detect/ssmsession/internal/testsu
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 )
@@ -73,6 +74,17 @@ func (r Rule) tags(f fields) []string {
 	return append(out, set(r.Target, f.target), set(r.Principal, f.arn))
 }
 
+// mergedTags sets the same with one statement: the static tags as one map
+// literal merged into the attributes, then the target and ARN.
+func (r Rule) mergedTags(f fields) []string {
+	var literal []string
+	for _, t := range r.Static {
+		literal = append(literal, strconv.Quote(t.Key)+": "+t.Literal)
+	}
+	tags := r.tags(f)
+	return append([]string{`merge_maps(log.attributes, {` + strings.Join(literal, ", ") + `}, "upsert")`}, tags[len(r.Static):]...)
+}
+
 func where(statements []string, cond string) []string {
 	out := make([]string, len(statements))
 	for i, s := range statements {
@@ -95,6 +107,7 @@ func Variants(shape shapes.Shape, r Rule) []Variant {
 	tags := r.tags(f)
 	if shape != shapes.Raw {
 		return []Variant{
+			{"grouped_merge", []Group{{Conditions: []string{f.match}, Statements: r.mergedTags(f)}}},
 			{"grouped", []Group{{Conditions: []string{f.match}, Statements: tags}}},
 			{"naive", []Group{{Statements: where(tags, f.match)}}},
 		}
@@ -103,14 +116,18 @@ func Variants(shape shapes.Shape, r Rule) []Variant {
 	// the success and source checks need the parsed event.
 	prefilter := `IsMatch(log.body, "StartSession")`
 	parsed := `log.attributes["ssm.ct"]`
-	return []Variant{
-		// Parse into a temporary attribute, gate the tags on it once, drop it.
-		{"prefilter_attribute", []Group{
+	// Parse into a temporary attribute, gate the tags on it once, drop it.
+	attribute := func(tags func(fields) []string) []Group {
+		return []Group{
 			{Conditions: []string{prefilter}, Statements: []string{`set(` + parsed + `, ParseJSON(log.body))`}},
 			{Conditions: []string{parsed + `["eventSource"] == "ssm.amazonaws.com" and ` + parsed + `["eventName"] == "StartSession" and ` + parsed + `["errorCode"] == nil`},
-				Statements: r.tags(fields{target: parsed + `["requestParameters"]["target"]`, arn: parsed + `["userIdentity"]["arn"]`})},
+				Statements: tags(fields{target: parsed + `["requestParameters"]["target"]`, arn: parsed + `["userIdentity"]["arn"]`})},
 			{Conditions: []string{parsed + ` != nil`}, Statements: []string{`delete_key(log.attributes, "ssm.ct")`}},
-		}},
+		}
+	}
+	return []Variant{
+		{"prefilter_attribute_merge", attribute(r.mergedTags)},
+		{"prefilter_attribute", attribute(r.tags)},
 		{"prefilter_cache", []Group{{Conditions: []string{prefilter}, Statements: append([]string{parseRaw}, where(tags, f.match)...)}}},
 		{"naive", []Group{{Statements: append([]string{parseRaw}, where(tags, f.match)...)}}},
 	}
