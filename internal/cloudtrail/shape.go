@@ -218,13 +218,7 @@ func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
 // wantedProvider reports whether a provider value is one whose calls the
 // components read: the scan goes on for its action.
 func wantedProvider(v pcommon.Value) bool {
-	if v.Type() != pcommon.ValueTypeStr {
-		return false
-	}
-	// Most providers are "xxx.amazonaws.com" too: a 4-byte compare tells
-	// them apart before the whole string is.
-	s := v.Str()
-	return len(s) == len(ProviderSSM) && (s[:4] == ProviderSSM[:4] && s == ProviderSSM || s[:4] == ProviderEC2[:4] && s == ProviderEC2)
+	return v.Type() == pcommon.ValueTypeStr && (v.Str() == ProviderSSM || v.Str() == ProviderEC2)
 }
 
 // qualifiedMethod reports whether an rpc.method value is
