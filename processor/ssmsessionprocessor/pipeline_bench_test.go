@@ -29,9 +29,10 @@ const pipelineRecords = 200_000
 
 // BenchmarkPipelineCost runs the built collector on one file of raw
 // CloudTrail events (file_log, then the processors, then an OTLP exporter
-// to a sink in this process), once with no processor, once with ssmsession
-// (its defaults: new_terms in memory) and once with the best stock
-// transform configuration, alternated round by round. It reports the
+// to a sink in this process): with no processor, with ssmsession (its
+// defaults, new_terms in memory; and with new_terms in file_storage) and
+// with the best stock transform configuration, alternated round by round,
+// every pipeline with the file_storage extension. It reports the
 // collector's CPU time per million records, from the moment it is ready to
 // the moment the sink holds every record, and the overhead of each
 // processor over none, as medians of the rounds (each round is logged).
@@ -50,6 +51,7 @@ func BenchmarkPipelineCost(b *testing.B) {
 	}{
 		{"none", nil},
 		{"ssmsession", map[string]any{"ssmsession": map[string]any{}}},
+		{"ssmsession_file_storage", map[string]any{"ssmsession": map[string]any{"new_terms": map[string]any{"storage": "file_storage"}}}},
 		{"transform", map[string]any{"transform": stockVariants(shapes.Raw)[0].Config()}},
 	}
 	for _, share := range []float64{0.001, 0.05} {
@@ -101,6 +103,7 @@ func pipelineCPU(b *testing.B, binary, data string, processors map[string]any) t
 		names = append(names, name)
 	}
 	config := map[string]any{
+		"extensions": map[string]any{"file_storage": map[string]any{"directory": filepath.Join(dir, "state"), "create_directory": true}},
 		"receivers": map[string]any{"file_log": map[string]any{
 			"include": []string{input + "/*"}, "start_at": "beginning", "poll_interval": "100ms",
 		}},
@@ -109,7 +112,8 @@ func pipelineCPU(b *testing.B, binary, data string, processors map[string]any) t
 			"endpoint": sink.Addr(), "tls": map[string]any{"insecure": true}, "compression": "none",
 		}},
 		"service": map[string]any{
-			"telemetry": map[string]any{"metrics": map[string]any{"level": "none"}},
+			"extensions": []string{"file_storage"},
+			"telemetry":  map[string]any{"metrics": map[string]any{"level": "none"}},
 			"pipelines": map[string]any{"logs": map[string]any{
 				"receivers": []string{"file_log"}, "processors": names, "exporters": []string{"otlp/sink"},
 			}},
