@@ -122,13 +122,29 @@ func startBench(tb testing.TB, p processor.Logs) {
 	tb.Cleanup(func() { _ = p.Shutdown(ctx) })
 }
 
+// copyOf is a fresh copy of ld: each run consumes its own, as the
+// processors modify what they consume.
+func copyOf(ld plog.Logs) plog.Logs {
+	out := plog.NewLogs()
+	ld.CopyTo(out)
+	return out
+}
+
+// copiesOf is n fresh copies of ld.
+func copiesOf(ld plog.Logs, n int) []plog.Logs {
+	out := make([]plog.Logs, n)
+	for i := range out {
+		out[i] = copyOf(ld)
+	}
+	return out
+}
+
 // run processes a fresh copy of batch, timing only the processor.
 func run(b *testing.B, p processor.Logs, batch plog.Logs) {
 	b.Helper()
 	for b.Loop() {
 		b.StopTimer()
-		ld := plog.NewLogs()
-		batch.CopyTo(ld)
+		ld := copyOf(batch)
 		b.StartTimer()
 		if err := p.ConsumeLogs(ctx, ld); err != nil {
 			b.Fatal(err)
@@ -168,8 +184,7 @@ func BenchmarkVersusOTTL(b *testing.B) {
 			timeIt := func(p processor.Logs) time.Duration {
 				var total time.Duration
 				for range perRound {
-					ld := plog.NewLogs()
-					batch.CopyTo(ld)
+					ld := copyOf(batch)
 					runtime.GC()
 					start := time.Now()
 					if err := p.ConsumeLogs(ctx, ld); err != nil {
@@ -264,14 +279,10 @@ func BenchmarkMatches(b *testing.B) {
 		} {
 			b.Run(string(shape)+"/"+side.name, func(b *testing.B) {
 				p := side.new(b)
-				lds := make([]plog.Logs, copies)
 				b.ReportAllocs()
 				for b.Loop() {
 					b.StopTimer()
-					for i := range lds {
-						lds[i] = plog.NewLogs()
-						batch.CopyTo(lds[i])
-					}
+					lds := copiesOf(batch, copies)
 					b.StartTimer()
 					for _, ld := range lds {
 						if err := p.ConsumeLogs(ctx, ld); err != nil {
@@ -468,7 +479,9 @@ func reportLatency(b *testing.B, name string, d []time.Duration) {
 // terms known, answered from the cache).
 func BenchmarkBackends(b *testing.B) {
 	known := benchBatch(b, shapes.Raw)
-	for _, be := range benchBackends(b) {
+	cluster := redistest.StartCluster(b, 3, 1)
+	clustered := benchBackend{"redis_cluster", func() *Config { return withRedisCluster(cluster.Seeds()) }, nopHost}
+	for _, be := range append(benchBackends(b), clustered) {
 		b.Run(be.name+"/new_terms", func(b *testing.B) {
 			p, n := be.start(b), benchRun.Add(1)<<32 // distinct from other runs' terms in the shared Redis
 			for b.Loop() {
@@ -496,21 +509,19 @@ type benchBackend struct {
 	host func(b *testing.B) component.Host
 }
 
-// benchBackends: memory, file_storage, one Redis server and a 3-master
-// Redis Cluster.
+// benchBackends: memory, file_storage and one Redis server.
 func benchBackends(b *testing.B) []benchBackend {
 	srv := redistest.Start(b)
-	cluster := redistest.StartCluster(b, 3, 1)
-	nop := func(*testing.B) component.Host { return componenttest.NewNopHost() }
 	return []benchBackend{
-		{"memory", defaultConfig, nop},
+		{"memory", defaultConfig, nopHost},
 		{"file_storage", withStorage, func(b *testing.B) component.Host {
 			return storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(b, b.TempDir())})
 		}},
-		{"redis", func() *Config { return withRedis(srv.Addr) }, nop},
-		{"redis_cluster", func() *Config { return withRedisCluster(cluster.Seeds()) }, nop},
+		{"redis", func() *Config { return withRedis(srv.Addr) }, nopHost},
 	}
 }
+
+func nopHost(*testing.B) component.Host { return componenttest.NewNopHost() }
 
 func (be benchBackend) start(b *testing.B) processor.Logs {
 	f := NewFactory()
@@ -543,8 +554,7 @@ func BenchmarkEnvelopeScale(b *testing.B) {
 				}
 				for b.Loop() {
 					b.StopTimer()
-					ld := plog.NewLogs()
-					object.CopyTo(ld)
+					ld := copyOf(object)
 					b.StartTimer()
 					p.process(ctx, ld)
 					if ld.LogRecordCount() != n {
@@ -582,8 +592,7 @@ func TestStockVariantsTagAsWeDo(t *testing.T) {
 // rule.
 func stockTags(t *testing.T, p processor.Logs, sink *consumertest.LogsSink, batch plog.Logs) map[int]map[string]string {
 	t.Helper()
-	ld := plog.NewLogs()
-	batch.CopyTo(ld)
+	ld := copyOf(batch)
 	require.NoError(t, p.ConsumeLogs(ctx, ld))
 	out := map[int]map[string]string{}
 	for i, lr := range records(sink.AllLogs()[0]) {

@@ -30,19 +30,12 @@ func BenchmarkConcurrency(b *testing.B) {
 	type setting struct{ procs, goroutines int }
 	settings := []setting{{1, 1}, {1, 2}, {2, 1}, {2, 2}}
 	for _, be := range benchBackends(b) {
-		if be.name == "redis_cluster" {
-			continue
-		}
 		b.Run(be.name, func(b *testing.B) {
 			p := be.start(b)
 			round := func(s setting) float64 {
 				copies := make([][]plog.Logs, s.goroutines)
 				for g := range copies {
-					copies[g] = make([]plog.Logs, perGoroutine)
-					for i := range copies[g] {
-						copies[g][i] = plog.NewLogs()
-						batch.CopyTo(copies[g][i])
-					}
+					copies[g] = copiesOf(batch, perGoroutine)
 				}
 				runtime.GOMAXPROCS(s.procs)
 				runtime.GC()
