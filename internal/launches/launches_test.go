@@ -173,3 +173,29 @@ func TestRedisOutage(t *testing.T) {
 	assert.Empty(t, launched, "the launch was lost with the outage")
 	assert.True(t, since.After(t0.Add(day)), "so nothing before it is known to be old: %s", since)
 }
+
+// TestRedisRetriedWhileLaunchesKeepComing: launches recorded while Redis
+// is left alone do not extend the wait; once RetryAfter has passed since
+// the failure, Redis is tried again and written to.
+func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testclock.At(t0.Add(2 * day))
+	s := newRedis(t, srv.Addr, clock)
+	srv.Stop()
+	_, err := s.Record(ctx, []Launch{{Instance: "i-0000000000000000a", At: t0}}, t0)
+	require.Error(t, err)
+	srv.Restart()
+	for i := range 4 { // a launch every 2 s, the wait is 5 s
+		clock.Advance(2 * time.Second)
+		st, err := s.Record(ctx, []Launch{{Instance: fmt.Sprintf("i-000000000000000%d", i+1), At: t0.Add(time.Hour)}}, time.Time{})
+		require.NoError(t, err)
+		if i < 2 {
+			assert.Zero(t, st.Writes, "left alone until 5 s after the failure")
+		} else {
+			assert.Equal(t, 1, st.Writes, "tried again once 5 s have passed")
+		}
+	}
+	launched, _, err := newRedis(t, srv.Addr, clock).Lookup(ctx, []string{"i-0000000000000003"})
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(time.Hour), launched["i-0000000000000003"])
+}

@@ -82,7 +82,7 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		return st, nil
 	}
 	if down {
-		r.failed(launches)
+		r.lose(launches)
 		return st, nil
 	}
 	tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
@@ -104,7 +104,8 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		return nil
 	})
 	if err != nil {
-		r.failed(launches)
+		r.trip()
+		r.lose(launches)
 		st.StorageErr = err
 		return st, err
 	}
@@ -149,7 +150,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			return nil
 		})
 		if err != nil && !errors.Is(err, redis.Nil) {
-			r.failed(nil)
+			r.trip()
 			return nil, time.Time{}, err
 		}
 		r.mu.Lock()
@@ -174,12 +175,19 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	return launched, later(since, time.UnixMilli(lost).UTC()), nil
 }
 
-// failed leaves Redis alone for RetryAfter and remembers that launches
-// may be missing from it.
-func (r *Redis) failed(launches []Launch) {
+// trip leaves Redis alone for RetryAfter after a failed round trip. Only
+// a failure trips it: calls made while it is left alone do not extend the
+// wait, or a steady stream of them would keep Redis untried for good.
+func (r *Redis) trip() {
+	r.mu.Lock()
+	r.downUntil = r.set.Now().Add(r.set.RetryAfter)
+	r.mu.Unlock()
+}
+
+// lose remembers that launches may be missing from Redis.
+func (r *Redis) lose(launches []Launch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.downUntil = r.set.Now().Add(r.set.RetryAfter)
 	for _, la := range launches {
 		r.lost = max(r.lost, la.At.UnixMilli()+1)
 	}
