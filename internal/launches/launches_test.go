@@ -199,3 +199,20 @@ func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, t0.Add(time.Hour), launched["i-0000000000000003"])
 }
+
+// TestRedisLookupSeesEveryCommandsError: a miss on the first key of a
+// pipeline does not hide a later key's failure, which would read as a
+// launch never made and so as a confident "not recent".
+func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := testclock.At(t0.Add(2 * day))
+	s := newRedis(t, srv.Addr, clock)
+	_, err := s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = raw.Close() })
+	require.NoError(t, raw.HSet(ctx, "test:launch:i-0000000000000000b", "x", 1).Err()) // GET fails: WRONGTYPE
+	_, since, err := s.Lookup(ctx, []string{"i-0000000000000000a", "i-0000000000000000b"})
+	require.Error(t, err)
+	assert.True(t, since.IsZero())
+}

@@ -140,7 +140,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		defer cancel()
 		gets := make([]*redis.StringCmd, len(missing))
 		var watch *redis.StringCmd
-		_, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
+		cmds, _ := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
 			for i, id := range missing {
 				gets[i] = pipe.Get(tctx, r.key(id))
 			}
@@ -149,7 +149,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err := failure(cmds); err != nil {
 			r.trip()
 			return nil, time.Time{}, err
 		}
@@ -173,6 +173,19 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	}
 	since := later(time.UnixMilli(begun).UTC(), r.set.Now().Add(-r.set.History))
 	return launched, later(since, time.UnixMilli(lost).UTC()), nil
+}
+
+// failure is the first error of cmds that is not a key's absence. The
+// pipeline's own error is only its first command's: a miss there would
+// hide a later command's failure (a timeout mid-pipeline, one Cluster
+// node down), and that command's launch would read as never made.
+func failure(cmds []redis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
 }
 
 // trip leaves Redis alone for RetryAfter after a failed round trip. Only
