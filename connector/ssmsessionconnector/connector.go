@@ -321,12 +321,7 @@ func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, calls []cal
 
 // storageHealth reports the de-duplication store's storage outcome.
 func (c *ssmConnector) storageHealth(st firstseen.Stats) {
-	switch {
-	case st.StorageErr != nil:
-		c.link.Failed(st.StorageErr)
-	case st.Recovered:
-		c.link.Recovered()
-	}
+	c.link.Report(st.StorageErr, st.Recovered)
 }
 
 // save writes the changed series (and deletes) in one batch and then
@@ -362,12 +357,9 @@ func (c *ssmConnector) save(ctx context.Context, client storage.Client, snap sna
 }
 
 func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*storage.Operation) bool {
-	if err := client.Batch(ctx, ops...); err != nil {
-		c.link.Failed(err)
-		return false
-	}
-	c.link.Recovered()
-	return true
+	err := client.Batch(ctx, ops...)
+	c.link.Report(err, err == nil)
+	return err == nil
 }
 
 // emit sends the metrics downstream, then drops the series it reported

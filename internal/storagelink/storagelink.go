@@ -202,6 +202,17 @@ func (l *Link) Recovered() {
 	}
 }
 
+// Report reports one storage outcome: Failed when err is set, else
+// Recovered when the storage answered again after failing.
+func (l *Link) Report(err error, recovered bool) {
+	switch {
+	case err != nil:
+		l.Failed(err)
+	case recovered:
+		l.Recovered()
+	}
+}
+
 // Shutdown stops asking for a client, then detaches and closes the one
 // held. Safe to call twice.
 func (l *Link) Shutdown(ctx context.Context) error {

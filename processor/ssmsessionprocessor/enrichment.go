@@ -127,12 +127,7 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 // terms report on: one storage, one health.
 func (p *ssmProcessor) launchHealth(st firstseen.Stats) {
 	p.tel.ProcessorSsmsessionStorageWrites.Add(context.Background(), int64(st.Writes))
-	switch {
-	case st.StorageErr != nil:
-		p.storage.Failed(st.StorageErr)
-	case st.Recovered:
-		p.storage.Recovered()
-	}
+	p.storage.Report(st.StorageErr, st.Recovered)
 }
 
 func earliest(a, b time.Time) time.Time {

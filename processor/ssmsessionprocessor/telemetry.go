@@ -18,10 +18,5 @@ func (p *ssmProcessor) record(ctx context.Context, st firstseen.Stats) {
 	if st.Fallback > 0 {
 		p.tel.ProcessorSsmsessionDecisionsFallback.Add(ctx, int64(st.Fallback))
 	}
-	switch {
-	case st.StorageErr != nil:
-		p.storage.Failed(st.StorageErr)
-	case st.Recovered:
-		p.storage.Recovered()
-	}
+	p.storage.Report(st.StorageErr, st.Recovered)
 }
