@@ -360,12 +360,9 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	return st
 }
 
-// learningKey holds the end of the learning period (Unix ms), one value for
-// every replica: the first to propose one sets it.
-const learningKey = "learning_end"
-
 // LearningEnd implements firstseen.Decider: SET NX then GET, in one round
-// trip, once; the answer is kept. A zero proposal only reads. While Redis
+// trip, once; the answer is kept. The key holds one end (Unix ms) for every
+// replica: the first to propose one sets it. A zero proposal only reads. While Redis
 // cannot answer, ok is false.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
@@ -376,7 +373,7 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
-	key := s.set.KeyPrefix + learningKey
+	key := s.set.KeyPrefix + firstseen.LearningKey
 	var get *redis.StringCmd
 	_, err := s.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
 		if !proposed.IsZero() {

@@ -203,8 +203,9 @@ func (p *ssmProcessor) process(ctx context.Context, ld plog.Logs) []firstseen.Al
 				}
 				b.matches = append(b.matches, match{lr: it.Record, ev: b.ev})
 			case b.ev.Is(cloudtrail.RunInstances) && !it.Time.IsZero():
+				event := b.ev.Fingerprint()
 				for _, id := range b.ev.Instances {
-					b.launches = append(b.launches, launches.Launch{Instance: id, At: it.Time, Event: b.ev.Fingerprint()})
+					b.launches = append(b.launches, launches.Launch{Instance: id, At: it.Time, Event: event})
 				}
 			}
 		}
