@@ -68,16 +68,16 @@ func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, err
 }
 
 // readSource reads one event of an envelope of lr, the same way whether it
-// was split into a record of its own or is read in place.
-func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event, h *hint) (Result, error) {
+// was split into a record of its own or is read in place; v is left with
+// what it found.
+func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event, h *hint, v *view) (Result, error) {
 	var result Result
 	var err error
-	var v view
-	switch src.view(h, &v); {
+	switch src.view(h, v); {
 	case v.kind != NoEnvelope:
 		result = Skip // nested deeper than envelopes are
 	default:
-		result, err = r.readView(res, &v, ev)
+		result, err = r.readView(res, v, ev)
 	}
 	return finish(result, err, lr, src.tsMs, ev)
 }

@@ -143,11 +143,8 @@ func (w *walker) readRecord(res pcommon.Resource, lr plog.LogRecord, v *view, fn
 }
 
 func (w *walker) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, fn func(Item)) {
-	result, err := w.r.readSource(res, lr, src, w.ev, &w.hint)
 	var v view
-	if w.times && result == Skip {
-		src.view(&w.hint, &v)
-	}
+	result, err := w.r.readSource(res, lr, src, w.ev, &w.hint, &v)
 	w.report(res, lr, result, err, &v, fn)
 }
 
