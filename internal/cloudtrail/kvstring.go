@@ -3,7 +3,10 @@
 
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // TargetFromKV reads the `target` key from Elastic's request_parameters
 // string, a Java Map.toString() such as
@@ -16,11 +19,10 @@ import "strings"
 // StartSession takes (documentName, reason, parameters), so the real key is
 // the last one at a key position; earlier candidates are ignored.
 func TargetFromKV(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+	inner, ok := kvInner(s)
+	if !ok {
 		return ""
 	}
-	inner := s[1 : len(s)-1]
 	const key = "target="
 	for end := len(inner); end > 0; {
 		i := strings.LastIndex(inner[:end], key)
@@ -115,19 +117,8 @@ func validDocumentName(v string) bool {
 // text) or from the request_parameters of TerminateSession and
 // ResumeSession (sessionId alone).
 func SessionIDFromKV(s string) string {
-	inner, ok := kvInner(s)
-	const key = "sessionId="
-	for from := 0; ok; {
-		i := strings.Index(inner[from:], key)
-		if i < 0 {
-			return ""
-		}
-		i += from
-		from = i + len(key)
-		if !atKey(inner, i) {
-			continue
-		}
-		if v := kvAt(inner, from); validSessionID(v) {
+	for v := range kvValues(s, "sessionId=") {
+		if validSessionID(v) {
 			return v
 		}
 		return ""
@@ -146,17 +137,29 @@ func validSessionID(v string) bool {
 // also carry the response as a map (aws.cloudtrail.flattened) are read from
 // the map instead.
 func InstancesFromKV(s string, add func(string)) {
-	inner, ok := kvInner(s)
-	const key = "instanceId="
-	for from := 0; ok; {
-		i := strings.Index(inner[from:], key)
-		if i < 0 {
+	for v := range kvValues(s, "instanceId=") {
+		add(v)
+	}
+}
+
+// kvValues yields the value of each key (given with its "=") found at a key
+// position of a Java map string, in order.
+func kvValues(s, key string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		inner, ok := kvInner(s)
+		if !ok {
 			return
 		}
-		i += from
-		from = i + len(key)
-		if atKey(inner, i) {
-			add(kvAt(inner, from))
+		for from := 0; ; {
+			i := strings.Index(inner[from:], key)
+			if i < 0 {
+				return
+			}
+			i += from
+			from = i + len(key)
+			if atKey(inner, i) && !yield(kvAt(inner, from)) {
+				return
+			}
 		}
 	}
 }
