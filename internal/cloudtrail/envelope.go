@@ -147,14 +147,11 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 			}
 			end := skipValue(s, i)
 			piece := s[i:end]
-			if fastjson.Validate(piece) != nil {
-				return out[:start], false
-			}
 			var ok bool
 			if k := textKind(piece); k == S3Object || k == CWLogs {
-				out, ok = r.textEvents(k, piece, out, depth+1)
-			} else {
-				out, ok = append(out, source{text: piece}), true
+				out, ok = r.textEvents(k, piece, out, depth+1) // which validates it
+			} else if ok = fastjson.Validate(piece) == nil; ok {
+				out = append(out, source{text: piece})
 			}
 			if !ok {
 				return out[:start], false
