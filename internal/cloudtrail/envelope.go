@@ -83,11 +83,8 @@ func concatenated(s string, i int) bool {
 
 // isDataMessage reads `: "DATA_MESSAGE"` after the messageType key.
 func isDataMessage(s string) bool {
-	i := skipSpace(s, 0)
-	if i == len(s) || s[i] != ':' {
-		return false
-	}
-	return strings.HasPrefix(s[skipSpace(s, i+1):], `"`+dataMessage+`"`)
+	i, ok := afterColon(s, 0)
+	return ok && strings.HasPrefix(s[i:], `"`+dataMessage+`"`)
 }
 
 // mayBeConcatenated is false when s certainly holds one object: two objects
@@ -171,12 +168,8 @@ func splitS3(body string, out []source) ([]source, bool) {
 		return out, false
 	}
 	// Validated, and opening with {"Records": the array follows the colon.
-	i := skipSpace(body, strings.Index(body, `"Records"`)+len(`"Records"`))
-	if i >= len(body) || body[i] != ':' {
-		return out, false
-	}
-	i = skipSpace(body, i+1)
-	if i >= len(body) || body[i] != '[' {
+	i, ok := afterColon(body, strings.Index(body, `"Records"`)+len(`"Records"`))
+	if !ok || i >= len(body) || body[i] != '[' {
 		return out, false
 	}
 	for i = skipSpace(body, i+1); i < len(body) && body[i] != ']'; {
@@ -267,6 +260,26 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
+// afterColon returns where the value after a key ending at s[i] begins:
+// past spaces, the colon and spaces; false when there is no colon.
+func afterColon(s string, i int) (int, bool) {
+	if i = skipSpace(s, i); i == len(s) || s[i] != ':' {
+		return i, false
+	}
+	return skipSpace(s, i+1), true
+}
+
+// skipString returns the index of the quote closing the string that opens
+// at s[i], its escapes skipped; at or past len(s) when it is not closed.
+func skipString(s string, i int) int {
+	for i++; i < len(s) && s[i] != '"'; i++ {
+		if s[i] == '\\' {
+			i++
+		}
+	}
+	return i
+}
+
 // skipValue returns the end of the JSON value starting at i. In valid text
 // strings are skipped with their escapes and containers by depth; in invalid
 // text it returns some end at or after i, which validation then rejects.
@@ -275,12 +288,7 @@ func skipValue(s string, i int) int {
 	for ; i < len(s); i++ {
 		switch s[i] {
 		case '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
+			if i = skipString(s, i); depth == 0 {
 				return min(i+1, len(s))
 			}
 		case '{', '[':

@@ -213,11 +213,7 @@ func tooDeep(raw string) bool {
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '"':
-			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
-				}
-			}
+			i = skipString(raw, i)
 		case '{', '[':
 			if depth++; depth > MaxDepth {
 				return true

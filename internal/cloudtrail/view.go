@@ -124,12 +124,9 @@ func rawEventTime(raw string) (time.Time, bool) {
 	if i < 0 || !strings.Contains(raw, `"eventSource"`) {
 		return time.Time{}, false
 	}
-	rest := raw[skipSpace(raw, i+len(key)):]
-	if rest == "" || rest[0] != ':' {
-		return time.Time{}, false
-	}
-	rest = rest[skipSpace(rest, 1):]
-	if rest == "" || rest[0] != '"' {
+	j, ok := afterColon(raw, i+len(key))
+	rest := raw[j:]
+	if !ok || rest == "" || rest[0] != '"' {
 		return time.Time{}, false
 	}
 	end := strings.IndexByte(rest[1:], '"')
