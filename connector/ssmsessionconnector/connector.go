@@ -43,7 +43,8 @@ type ssmConnector struct {
 	client  storage.Client
 	// unsettled are event marks whose counts are not saved yet: settled
 	// (the event counted) once a save covering them succeeds.
-	unsettled []marks
+	unsettled  []marks
+	nUnsettled int // event marks in unsettled, kept as they come and go
 	// seen decides whether an event id was counted before: first-seen per
 	// event within the window, persisted with the counts.
 	seen *firstseen.Store
@@ -275,12 +276,9 @@ func (c *ssmConnector) await(alerts []firstseen.Alert) {
 		return
 	}
 	c.unsettled = append(c.unsettled, marks{gen: c.counter.gen, alerts: alerts})
-	n := 0
-	for _, m := range c.unsettled {
-		n += len(m.alerts)
-	}
-	for len(c.unsettled) > 1 && n > dedupeCache {
-		n -= len(c.unsettled[0].alerts)
+	c.nUnsettled += len(alerts)
+	for len(c.unsettled) > 1 && c.nUnsettled > dedupeCache {
+		c.nUnsettled -= len(c.unsettled[0].alerts)
 		c.unsettled = c.unsettled[1:]
 	}
 }
@@ -344,6 +342,7 @@ func (c *ssmConnector) save(ctx context.Context, client storage.Client, snap sna
 	for _, m := range c.unsettled {
 		if !persistent || m.gen <= snap.gen {
 			settle = append(settle, m.alerts...)
+			c.nUnsettled -= len(m.alerts)
 		} else {
 			keep = append(keep, m)
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadatatest"
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/golden"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
@@ -303,4 +304,21 @@ func TestReplayAfterRestartIsNotCounted(t *testing.T) {
 	second := start(t, config(wide), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
 	assert.Equal(t, want, values(second.consume(t, shapes.Raw, raws)))
 	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, second.tel, []metricdata.DataPoint[int64]{{Value: 16}}, metricdatatest.IgnoreTimestamp())
+}
+
+// await keeps the newest dedupeCache event marks waiting for a save, the
+// batches beyond them dropped oldest first, and its count of them exact.
+func TestAwaitKeepsTheNewestMarks(t *testing.T) {
+	c := &ssmConnector{counter: &counter{}}
+	for range 3 {
+		c.await(make([]firstseen.Alert, dedupeCache/2))
+	}
+	c.await(nil)
+	n := 0
+	for _, m := range c.unsettled {
+		n += len(m.alerts)
+	}
+	assert.Len(t, c.unsettled, 2)
+	assert.Equal(t, dedupeCache, n)
+	assert.Equal(t, n, c.nUnsettled)
 }
