@@ -54,7 +54,6 @@ type counter struct {
 	size      int64 // bucket width, ns
 	nb        int64 // buckets per window
 	maxSeries int
-	skew      time.Duration
 	now       func() time.Time
 
 	series map[seriesKey]*series
@@ -86,7 +85,6 @@ func newCounter(l limits, now func() time.Time) *counter {
 		size:      int64(l.bucket),
 		nb:        int64(l.window / l.bucket),
 		maxSeries: l.maxSeries,
-		skew:      firstseen.FutureSkew,
 		now:       now,
 		series:    map[seriesKey]*series{},
 		sessions:  newSessions(l.maxOpen, int64(l.sessionMaxAge)),
@@ -104,7 +102,7 @@ func (c *counter) index(t time.Time) int64 {
 // plausible reports whether t may move the window: times more than an hour
 // ahead of the clock are not trusted for it. Safe without the lock.
 func (c *counter) plausible(t time.Time) bool {
-	return !t.IsZero() && !t.After(c.now().Add(c.skew))
+	return !t.IsZero() && !t.After(c.now().Add(firstseen.FutureSkew))
 }
 
 // observe moves the window's anchor with the event time of any CloudTrail

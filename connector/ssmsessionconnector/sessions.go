@@ -128,20 +128,17 @@ func (c *counter) openSessionAt(id string, key seriesKey, at int64) lifecycle {
 }
 
 // resumeSession renews a session's activity: ResumeSession keeps it open.
-func (c *counter) resumeSession(id string, at int64) lifecycle {
+func (c *counter) resumeSession(id string, at int64) {
 	s := c.sessions
 	e, ok := s.lru.Get(id)
 	switch {
 	case !ok || e.Ended != 0:
-		return lifeUnknown
 	case s.aged(e.Last, at):
 		s.forget(c, id)
-		return lifeUnknown
 	case at > e.Last:
 		e.Last = at
 		s.touch(c, id)
 	}
-	return lifeIgnored
 }
 
 // terminateSession ends a session: its duration is recorded. An end of a
