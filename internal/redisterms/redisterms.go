@@ -63,10 +63,11 @@ type entry = firstseen.State
 func carries(e entry, ev uint64, atMs int64) bool { return e.AlertEv == ev && e.AlertAt == atMs }
 
 // args are the decide script's arguments after t and the event: the
-// window, the expiry, and what this replica knows of the term.
-func (s *Store) args(o firstseen.Observation) []any {
+// window, the expiry, and what this replica knows of the term (e, when
+// cached).
+func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 	known, at, ev, status := int64(0), int64(0), "0", "d"
-	if e, ok := s.cache.Peek(o.Key); ok {
+	if cached {
 		known, at, ev = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16)
 		if e.Status == firstseen.StatusRetry {
 			status = "r"
@@ -179,7 +180,8 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (remote []int, keys []string, args [][]any) {
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
-		if e, ok := s.cache.Get(o.Key); ok && !carries(e, o.Event, t) && t-e.Latest <= s.freshness {
+		e, cached := s.cache.Get(o.Key)
+		if cached && !carries(e, o.Event, t) && t-e.Latest <= s.freshness {
 			isNew[i] = false // Redis confirmed this term moments (in event time) before
 			st.Hits++
 			continue
@@ -187,7 +189,7 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 		st.Misses++
 		remote = append(remote, i)
 		keys = append(keys, s.key(o.Key))
-		args = append(args, s.args(o))
+		args = append(args, s.args(o, e, cached))
 	}
 	return remote, keys, args
 }
