@@ -118,7 +118,9 @@ func (w *walker) scope(res pcommon.Resource, recs plog.LogRecordSlice, fn func(I
 			moved := out.AppendEmpty()
 			lr.MoveTo(moved)
 			lr = moved
-			look(moved, &w.hint, &v) // the view's handles were into the old place
+			if v.inMap { // a text view (a string, or bytes that moved along) stays valid
+				look(moved, &w.hint, &v) // the view's map handles were into the old place
+			}
 		}
 		w.counts.Records++
 		switch {
