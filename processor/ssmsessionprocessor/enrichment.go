@@ -23,11 +23,7 @@ type launch struct {
 // storage client under its own keys; backend redis builds its store at
 // start, on the Redis client.
 func (p *ssmProcessor) newLaunches() (*launches.Local, error) {
-	if !p.cfg.Enrichment.enabled() {
-		return nil, nil
-	}
-	p.reader.Calls = []cloudtrail.Call{cloudtrail.StartSession, cloudtrail.RunInstances}
-	if p.cfg.NewTerms.Backend == BackendRedis {
+	if !p.cfg.Enrichment.enabled() || p.cfg.NewTerms.Backend == BackendRedis {
 		return nil, nil
 	}
 	nt, en := p.cfg.NewTerms, p.cfg.Enrichment

@@ -84,6 +84,9 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		mode: cloudtrail.Split,
 		now:  now,
 	}
+	if cfg.Enrichment.enabled() { // a target's launch is read from RunInstances
+		p.reader.Calls = []cloudtrail.Call{cloudtrail.StartSession, cloudtrail.RunInstances}
+	}
 	attrs := metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("processor", set.ID.String()), attribute.String("otel.signal", "logs")))
 	p.added, p.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
