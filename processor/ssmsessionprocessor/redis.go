@@ -30,30 +30,23 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 			return fmt.Errorf("new_terms::redis::tls: %w", err)
 		}
 	}
-	// The store falls back instead of retrying (MaxRetries -1), and the
-	// batch deadline, not only the socket timeouts, bounds a call.
+	// One set of options for the three deployments; go-redis picks the
+	// client: a master name means Sentinel, IsClusterMode a Cluster. The
+	// store falls back instead of retrying (MaxRetries -1), and the batch
+	// deadline, not only the socket timeouts, bounds a call.
+	opts := &redis.UniversalOptions{
+		Addrs: []string{rc.Endpoint}, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
+		DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
+		MaxRetries: -1, ContextTimeoutEnabled: true,
+	}
 	switch {
 	case rc.Cluster != nil:
-		p.redis = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: rc.Cluster.Endpoints, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
-			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
-			MaxRetries: -1, ContextTimeoutEnabled: true,
-		})
+		opts.Addrs, opts.IsClusterMode = rc.Cluster.Endpoints, true
 	case rc.Sentinel != nil:
-		p.redis = redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: rc.Sentinel.MasterName, SentinelAddrs: rc.Sentinel.Endpoints,
-			SentinelUsername: rc.Sentinel.Username, SentinelPassword: string(rc.Sentinel.Password),
-			Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
-			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
-			MaxRetries: -1, ContextTimeoutEnabled: true,
-		})
-	default:
-		p.redis = redis.NewClient(&redis.Options{
-			Addr: rc.Endpoint, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
-			DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
-			MaxRetries: -1, ContextTimeoutEnabled: true,
-		})
+		opts.Addrs, opts.MasterName = rc.Sentinel.Endpoints, rc.Sentinel.MasterName
+		opts.SentinelUsername, opts.SentinelPassword = rc.Sentinel.Username, string(rc.Sentinel.Password)
 	}
+	p.redis = redis.NewUniversalClient(opts)
 	store, err := redisterms.New(redisterms.Settings{
 		Client:     p.redis,
 		KeyPrefix:  rc.KeyPrefix,
