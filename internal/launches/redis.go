@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
 
 // RedisSettings configure launches kept in Redis, shared by replicas.
@@ -98,8 +99,7 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 			st.Writes++
 		}
 		if propose {
-			pipe.SetNX(tctx, r.watchKey(), begin.UnixMilli(), 0)
-			watch = pipe.Get(tctx, r.watchKey())
+			watch = redisterms.SetOnce(tctx, pipe, r.watchKey(), begin.UnixMilli())
 		}
 		return nil
 	})
@@ -145,7 +145,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 				gets[i] = pipe.Get(tctx, r.key(id))
 			}
 			if begun == 0 {
-				watch = pipe.Get(tctx, r.watchKey())
+				watch = redisterms.SetOnce(tctx, pipe, r.watchKey(), 0)
 			}
 			return nil
 		})

@@ -90,9 +90,8 @@ type Store struct {
 
 	mu          sync.Mutex
 	cache       *simplelru.LRU[firstseen.Key, entry]
-	pending     []mark // delivery marks to send with the next round trip
-	downUntil   time.Time
-	down        bool
+	pending     []mark      // delivery marks to send with the next round trip
+	downUntil   time.Time   // decisions are local until then; zero: Redis answered last
 	loaded      atomic.Bool // the scripts are in Redis
 	evicted     int         // cache evictions since the last Observe returned
 	learningEnd int64       // Unix ms; 0: not known yet
@@ -130,7 +129,7 @@ func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.Encod
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	var st firstseen.Stats
 	s.mu.Lock()
-	if s.down && s.set.Now().Before(s.downUntil) {
+	if s.set.Now().Before(s.downUntil) {
 		alerts := s.fallback(obs, isNew, &st)
 		st.Evictions, s.evicted = s.evicted, 0
 		s.mu.Unlock()
@@ -164,8 +163,8 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			alerts = append(alerts, s.fallback(obs[i:i+1], isNew[i:i+1], &st)...)
 		}
 	} else {
-		if s.down {
-			s.down, st.Recovered = false, true
+		if !s.downUntil.IsZero() {
+			s.downUntil, st.Recovered = time.Time{}, true
 		}
 		for j, i := range remote {
 			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], cmds[j], &st)...)
@@ -264,7 +263,7 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 // which slots, so the retry reaches the promoted replica.
 func (s *Store) fail(err error, st *firstseen.Stats) {
 	s.loaded.Store(false)
-	s.down, s.downUntil = true, s.set.Now().Add(s.set.RetryAfter)
+	s.downUntil = s.set.Now().Add(s.set.RetryAfter)
 	if st.StorageErr == nil {
 		st.StorageErr = err
 	}
@@ -362,10 +361,9 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	return st
 }
 
-// LearningEnd implements firstseen.Decider: SET NX then GET, in one round
-// trip, once; the answer is kept. The key holds one end (Unix ms) for every
-// replica: the first to propose one sets it. A zero proposal only reads. While Redis
-// cannot answer, ok is false.
+// LearningEnd implements firstseen.Decider: one SetOnce round trip, once;
+// the answer is kept. The key holds one end (Unix ms) for every replica. A
+// zero proposal only reads. While Redis cannot answer, ok is false.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	end := s.learningEnd
@@ -376,12 +374,13 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
 	key := s.set.KeyPrefix + firstseen.LearningKey
+	var propose int64
+	if !proposed.IsZero() {
+		propose = proposed.UnixMilli()
+	}
 	var get *redis.StringCmd
 	_, err := s.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
-		if !proposed.IsZero() {
-			pipe.SetNX(tctx, key, proposed.UnixMilli(), 0)
-		}
-		get = pipe.Get(tctx, key)
+		get = SetOnce(tctx, pipe, key, propose)
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
@@ -398,4 +397,16 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	s.learningEnd = ms
 	s.mu.Unlock()
 	return time.UnixMilli(ms).UTC(), true
+}
+
+// SetOnce queues on pipe the proposal of a value that the first proposer
+// sets for good (SET NX, no expiry), then the read of the value that won,
+// so every replica gets the same answer; a zero proposal only reads. The
+// learning period's end and the time launches began to be watched are
+// such values.
+func SetOnce(ctx context.Context, pipe redis.Pipeliner, key string, proposed int64) *redis.StringCmd {
+	if proposed != 0 {
+		pipe.SetNX(ctx, key, proposed, 0)
+	}
+	return pipe.Get(ctx, key)
 }
