@@ -366,8 +366,9 @@ func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*
 func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Lock()
 	c.counter.trim()
-	aged := c.counter.ageOut()
 	md := c.counter.metrics(c.now(), c.version)
+	aged := c.counter.sessions.agedOut
+	c.counter.sessions.agedOut = 0
 	expired := c.counter.drop()
 	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
 	snap := c.counter.pending()

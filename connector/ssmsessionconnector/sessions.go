@@ -79,6 +79,8 @@ type sessions struct {
 	// connector last read it; dropped are their ids, for the next save.
 	evicted int
 	dropped []string
+	// agedOut counts the sessions forgotten for their age, likewise.
+	agedOut int
 }
 
 func newSessions(maxOpen int, maxAge int64) *sessions {
@@ -189,34 +191,22 @@ func (s *sessions) touch(c *counter, id string) {
 	s.changed[id] = c.gen
 }
 
-// ageOut forgets what has seen no activity within session_max_age of the
-// newest event time, and returns how many. Sessions that end without a
+// openCounts is the number of open sessions per account and target, with
+// a 0 for each that the last emission showed and that has none now. In the
+// same pass it forgets what has seen no activity within session_max_age of
+// the newest event time (counted in agedOut): sessions that end without a
 // TerminateSession (idle timeout, a closed client) leave this way.
-func (c *counter) ageOut() int {
-	s := c.sessions
-	if !c.anchorSeen {
-		return 0
-	}
-	horizon := c.newest - s.maxAge
-	n := 0
-	for _, id := range s.lru.Keys() {
-		if e, ok := s.lru.Peek(id); ok && e.Last < horizon {
-			s.forget(c, id)
-			n++
-		}
-	}
-	return n
-}
-
-// openCounts is the number of open sessions per account and target whose
-// last activity is within session_max_age of the newest event time, with
-// a 0 for each that the last emission showed and that has none now.
 func (c *counter) openCounts() map[[2]string]int64 {
 	s := c.sessions
 	horizon := c.newest - s.maxAge
 	counts := map[[2]string]int64{}
 	for _, id := range s.lru.Keys() {
-		if e, _ := s.lru.Peek(id); e.Ended == 0 && e.Last >= horizon {
+		e, _ := s.lru.Peek(id)
+		switch {
+		case c.anchorSeen && e.Last < horizon:
+			s.forget(c, id)
+			s.agedOut++
+		case e.Ended == 0:
 			counts[[2]string{e.Key.Account, e.Key.Target}]++
 		}
 	}
