@@ -156,7 +156,7 @@ func fillTable(m pcommon.Map, table *keyTable[setter], nested bool, ev *Event) {
 		return
 	}
 	m.Range(func(k string, v pcommon.Value) bool {
-		if set, ok := table.get(k); ok {
+		if set, ok := get(table, k); ok {
 			set(ev, v)
 		}
 		return true

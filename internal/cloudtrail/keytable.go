@@ -26,20 +26,8 @@ func newKeyTable[T any](entries map[string]T) keyTable[T] {
 	return t
 }
 
-func (t *keyTable[T]) get(k string) (T, bool) {
-	if len(k) < len(t.byLen) {
-		for _, e := range t.byLen[len(k)] {
-			if e.key == k {
-				return e.val, true
-			}
-		}
-	}
-	var zero T
-	return zero, false
-}
-
-// getBytes is get for a key held as bytes (fastjson), without copying it.
-func (t *keyTable[T]) getBytes(k []byte) (T, bool) {
+// get finds k, a string or a key held as bytes (fastjson's, not copied).
+func get[T any, K string | []byte](t *keyTable[T], k K) (T, bool) {
 	if len(k) < len(t.byLen) {
 		for _, e := range t.byLen[len(k)] {
 			if e.key == string(k) {

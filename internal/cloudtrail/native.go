@@ -99,7 +99,7 @@ func store(p *string, s string) {
 // walkMap reads a parsed event (a pdata map) against t.
 func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 	m.Range(func(k string, v pcommon.Value) bool {
-		n, ok := t.get(k)
+		n, ok := get(t, k)
 		switch {
 		case !ok:
 		case n.items:
@@ -128,7 +128,7 @@ func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 // parser, whose memory goes back to its pool.
 func walkJSON(o *fastjson.Object, t *keyTable[nativeNode], ev *Event) {
 	o.Visit(func(k []byte, v *fastjson.Value) {
-		n, ok := t.getBytes(k)
+		n, ok := get(t, k)
 		switch {
 		case !ok:
 		case n.items:

@@ -105,7 +105,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 	var logEvents pcommon.Slice
 	hasLogEvents, isData, nested := false, false, false
 	m.Range(func(k string, v pcommon.Value) bool {
-		key, ok := shapeKeys.get(k)
+		key, ok := get(&shapeKeys, k)
 		if !ok {
 			return true
 		}
