@@ -163,15 +163,14 @@ func fillTable(m pcommon.Map, table *keyTable[setter], nested bool, ev *Event) {
 	})
 }
 
-func fillECS(m, res pcommon.Map, ev *Event) {
-	_, flat := m.Get("event.provider")
-	fillTable(m, &ecsFields, !flat, ev)
+func fillECS(m, res pcommon.Map, nested bool, ev *Event) {
+	fillTable(m, &ecsFields, nested, ev)
 	fromKV(ev)
 	fromResource(res, "cloud.region", &ev.Region)
 	fromResource(res, "cloud.account.id", &ev.AccountIDOverride)
 }
 
-func fillOTel(m, res pcommon.Map, ev *Event) {
+func fillOTel(m, res pcommon.Map, _ bool, ev *Event) {
 	fillTable(m, &otelFields, false, ev) // contrib writes flat attributes only
 	fromResource(res, "cloud.region", &ev.Region)
 	// The resource carries the recipient account in this mapping.

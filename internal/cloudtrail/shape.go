@@ -15,7 +15,9 @@ type mapShape struct {
 	provider, action string
 	// timeKey holds the event time; "" means the record timestamp.
 	timeKey string
-	fill    func(m, res pcommon.Map, ev *Event)
+	// fill reads the event; nested: Elastic's "event" object, not its
+	// flat keys, carries the provider.
+	fill func(m, res pcommon.Map, nested bool, ev *Event)
 }
 
 const (
@@ -25,7 +27,7 @@ const (
 )
 
 var mapShapes = [...]mapShape{
-	nativeShape: {ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, ev *Event) {
+	nativeShape: {ShapeMap, "eventSource", "eventName", "eventTime", func(m, _ pcommon.Map, _ bool, ev *Event) {
 		walkMap(m, &native, ev)
 		finishNative(ev)
 	}},
@@ -82,6 +84,7 @@ type shapeScan struct {
 	detail     pcommon.Map
 	hasDetail  bool
 	detailType bool
+	nested     bool // the ECS provider is in a nested "event" object
 	// other: the provider is a string naming none whose calls are read, so
 	// the record is skipped without looking further.
 	other bool
@@ -103,7 +106,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 	var actions [len(mapShapes)]pcommon.Value
 	var seen [len(mapShapes)]bool
 	var logEvents pcommon.Slice
-	hasLogEvents, isData, nested := false, false, false
+	hasLogEvents, isData := false, false
 	m.Range(func(k string, v pcommon.Value) bool {
 		key, ok := get(&shapeKeys, k)
 		if !ok {
@@ -136,7 +139,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 				return true
 			}
 			if p, found := v.Map().Get("provider"); found {
-				sc.shape, sc.index, sc.provider, sc.hasProvider, nested = &mapShapes[ecsShape], ecsShape, p, true, true
+				sc.shape, sc.index, sc.provider, sc.hasProvider, sc.nested = &mapShapes[ecsShape], ecsShape, p, true, true
 				return false
 			}
 		case keyRecords:
@@ -162,7 +165,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 		return true
 	})
 	switch {
-	case nested:
+	case sc.nested:
 		if wantedProvider(sc.provider) {
 			sc.action, sc.hasAction = lookup(m, sc.shape.action)
 		}
@@ -293,7 +296,7 @@ func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, e
 	if result == Read {
 		ev.Reset()
 		ev.Shape = sc.shape.shape
-		sc.shape.fill(m, res.Attributes(), ev)
+		sc.shape.fill(m, res.Attributes(), sc.nested, ev)
 	}
 	return result, err
 }
