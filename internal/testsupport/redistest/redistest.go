@@ -117,13 +117,22 @@ func startNode(tb testing.TB, args ...string) *node {
 
 func waitListening(tb testing.TB, addr string) {
 	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	await(tb, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return
 		}
+		return err == nil
+	}, "redis-server did not listen on %s", addr)
+}
+
+// await polls cond until it holds; when it has not within the time given,
+// the test fails with the message.
+func await(tb testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
+	tb.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			tb.Fatalf("redis-server did not listen on %s", addr)
+			tb.Fatalf(format, args...)
 		}
 	}
 }
@@ -136,6 +145,12 @@ func requireRedis(tb testing.TB) {
 		}
 		tb.Skip("redis-server not installed (apt-get install redis-server); set SSMSESSION_REQUIRE_REDIS to make this fail")
 	}
+}
+
+// query asks the node with redis-cli; an error is an answer to poll again.
+func (n *node) query(args ...string) (string, error) {
+	out, err := exec.Command("redis-cli", append([]string{"-p", strconv.Itoa(n.port)}, args...)...).Output()
+	return string(out), err
 }
 
 // cli runs redis-cli with args and returns its output.
@@ -183,13 +198,10 @@ func StartCluster(tb testing.TB, masters, replicas int) *Cluster {
 // passes at once): a replica that never synced cannot be promoted.
 func waitSynced(tb testing.TB, n *node) {
 	tb.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "info", "replication").Output()
-		if err == nil && (strings.Contains(string(out), "role:master") || strings.Contains(string(out), "master_link_status:up")) {
-			return
-		}
-	}
-	tb.Fatalf("replica %s did not sync with its master", n.addr())
+	await(tb, 30*time.Second, func() bool {
+		out, err := n.query("info", "replication")
+		return err == nil && (strings.Contains(out, "role:master") || strings.Contains(out, "master_link_status:up"))
+	}, "replica %s did not sync with its master", n.addr())
 }
 
 // Seeds are the nodes' addresses, for a client's seed list.
@@ -207,12 +219,7 @@ func (c *Cluster) Seeds() []string {
 // master serving slots is alive: after a kill, until the failover is done.
 func (c *Cluster) WaitOK() {
 	c.tb.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if c.ok() {
-			return
-		}
-	}
-	c.tb.Fatal("the cluster did not reach cluster_state:ok with every slot on a live master")
+	await(c.tb, 30*time.Second, c.ok, "the cluster did not reach cluster_state:ok with every slot on a live master")
 }
 
 func (c *Cluster) ok() bool {
@@ -222,16 +229,16 @@ func (c *Cluster) ok() bool {
 			continue
 		}
 		live[n.addr()] = true
-		out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "cluster", "info").Output()
-		if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
+		out, err := n.query("cluster", "info")
+		if err != nil || !strings.Contains(out, "cluster_state:ok") {
 			return false
 		}
 	}
-	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes").Output()
+	out, err := c.Seed().query("cluster", "nodes")
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) > 8 && strings.Contains(f[2], "master") && !live[strings.Split(f[1], "@")[0]] {
 			return false // a dead master still holds slots
@@ -351,18 +358,13 @@ func (s *Sentinels) Replica() string { return s.replica.addr() }
 func (s *Sentinels) WaitPrimary(addr string) {
 	s.tb.Helper()
 	host, port, _ := net.SplitHostPort(addr)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		agree := true
+	await(s.tb, 30*time.Second, func() bool {
 		for _, n := range s.sentinels {
-			out, err := exec.Command("redis-cli", "-p", strconv.Itoa(n.port), "sentinel", "get-master-addr-by-name", MasterName).Output()
-			if err != nil || strings.Fields(string(out))[0] != host || strings.Fields(string(out))[1] != port {
-				agree = false
-				break
+			out, err := n.query("sentinel", "get-master-addr-by-name", MasterName)
+			if f := strings.Fields(out); err != nil || len(f) < 2 || f[0] != host || f[1] != port {
+				return false
 			}
 		}
-		if agree {
-			return
-		}
-	}
-	s.tb.Fatalf("the sentinels did not agree on %s as the primary", addr)
+		return true
+	}, "the sentinels did not agree on %s as the primary", addr)
 }
