@@ -76,19 +76,17 @@ type sessions struct {
 	// showed, so a count falling to 0 is shown once.
 	shown map[[2]string]int64
 	// evicted counts the sessions max_open_sessions pushed out, since the
-	// connector last read it; dropped are their ids, for the next save.
+	// connector last read it.
 	evicted int
-	dropped []string
 	// agedOut counts the sessions forgotten for their age, likewise.
 	agedOut int
 }
 
 func newSessions(maxOpen int, maxAge int64) *sessions {
 	s := &sessions{maxAge: maxAge, changed: map[string]uint64{}, shown: map[[2]string]int64{}}
-	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, func(id string, _ *openSession) {
-		s.evicted++
-		s.dropped = append(s.dropped, id)
-	})
+	// No eviction callback: the LRU calls it for every Remove too, and a
+	// session forgotten on purpose is not an eviction.
+	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, nil)
 	return s
 }
 
@@ -175,13 +173,15 @@ func (c *counter) endSession(e *openSession, end int64) {
 	c.sessions.forget(c, e.ID)
 }
 
+// add keeps e; when max_open_sessions is reached, the least recently
+// active session is pushed out (and removed from storage with the next save).
 func (s *sessions) add(c *counter, e *openSession) {
-	s.lru.Add(e.ID, e)
-	s.touch(c, e.ID)
-	for _, id := range s.dropped {
-		s.touch(c, id)
+	oldest, _, _ := s.lru.GetOldest()
+	if s.lru.Add(e.ID, e) {
+		s.evicted++
+		s.touch(c, oldest)
 	}
-	s.dropped = s.dropped[:0]
+	s.touch(c, e.ID)
 }
 
 // touch marks a session changed (or removed) at a new generation; an

@@ -156,7 +156,9 @@ func TestOpenSessionsBounded(t *testing.T) {
 	durations, open := sessionMetrics(t, h.consume(t, shapes.Raw, raws))
 	assert.Empty(t, durations, "bob's session was pushed out by alice's before it ended")
 	assert.Equal(t, map[string]int64{"i-0f5a1e2d3c4b5a698": 1}, open, "carol's, the newest, is kept")
-	assert.Positive(t, sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_evicted"))
+	// With room for one, each of the five sessions and early ends after the
+	// first pushes out the one before it.
+	assert.Equal(t, int64(5), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_evicted"))
 	assert.Equal(t, int64(2), sumCounter(t, h, "otelcol_connector_ssmsession_sessions_unknown_terminated"))
 }
 
@@ -176,6 +178,7 @@ func TestOpenSessionsAgeOut(t *testing.T) {
 	assert.Empty(t, open)
 	assert.Equal(t, 0, h.c.counter.sessions.lru.Len(), "forgotten, with the early end")
 	assert.Equal(t, int64(4), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_aged_out"), "alice's two, carol's, and carol's early end")
+	assert.Zero(t, sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_evicted"), "sessions forgotten on purpose are not evictions")
 }
 
 // TestDurationBuckets: each bound is an upper bound, inclusive.
