@@ -172,6 +172,11 @@ func TestRedisOutage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, launched, "the launch was lost with the outage")
 	assert.True(t, since.After(t0.Add(day)), "so nothing before it is known to be old: %s", since)
+	st, err := s.Record(ctx, nil, time.Time{})
+	require.NoError(t, err)
+	assert.True(t, st.Recovered, "the recovery Lookup found is reported with the next Record")
+	st, _ = s.Record(ctx, nil, time.Time{})
+	assert.False(t, st.Recovered, "once")
 }
 
 // TestRedisRetriedWhileLaunchesKeepComing: launches recorded while Redis
@@ -194,6 +199,7 @@ func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
 		} else {
 			assert.Equal(t, 1, st.Writes, "tried again once 5 s have passed")
 		}
+		assert.Equal(t, i == 2, st.Recovered, "the first write after the failure reports the recovery")
 	}
 	launched, _, err := newRedis(t, srv.Addr, clock).Lookup(ctx, []string{"i-0000000000000003"})
 	require.NoError(t, err)

@@ -42,7 +42,10 @@ type Redis struct {
 	mu        sync.Mutex // guards memory only
 	cache     *simplelru.LRU[string, int64]
 	begun     int64 // Unix ms; 0: not known yet
-	downUntil time.Time
+	downUntil time.Time // Redis is left alone until then; zero: it answered last
+	// recovered: a Lookup found Redis answering again after a failure; the
+	// next Record reports it, Lookup having no stats to carry it.
+	recovered bool
 	// lost: launches up to this event time (Unix ms) may not have been
 	// written, so a target not found is not known to be old before it.
 	lost int64
@@ -77,6 +80,7 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	now := r.set.Now()
 	r.mu.Lock()
 	known, down := r.begun != 0, now.Before(r.downUntil)
+	st.Recovered, r.recovered = r.recovered, false
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
 	if len(launches) == 0 && !propose {
@@ -108,6 +112,9 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		r.lose(launches)
 		st.StorageErr = err
 		return st, err
+	}
+	if r.answered() {
+		st.Recovered = true
 	}
 	if watch != nil {
 		if ms, err := watch.Int64(); err == nil {
@@ -153,7 +160,9 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			r.trip()
 			return nil, time.Time{}, err
 		}
+		tripped := r.answered()
 		r.mu.Lock()
+		r.recovered = r.recovered || tripped
 		for i, id := range missing {
 			if ms, err := gets[i].Int64(); err == nil {
 				launched[id] = time.UnixMilli(ms).UTC()
@@ -186,6 +195,17 @@ func failure(cmds []redis.Cmder) error {
 		}
 	}
 	return nil
+}
+
+// answered clears a failure's wait after a round trip succeeded and says
+// whether there was one, so the recovery is reported: the storage link
+// stays degraded until someone does.
+func (r *Redis) answered() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := !r.downUntil.IsZero()
+	r.downUntil = time.Time{}
+	return was
 }
 
 // trip leaves Redis alone for RetryAfter after a failed round trip. Only
