@@ -363,13 +363,18 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 
 // LearningEnd implements firstseen.Decider: one SetOnce round trip, once;
 // the answer is kept. The key holds one end (Unix ms) for every replica. A
-// zero proposal only reads. While Redis cannot answer, ok is false.
+// zero proposal only reads. While Redis cannot answer, ok is false: also
+// while it is left alone after a failure, so that an outage costs no
+// timeout here beyond the one Observe's fallback already paid.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
-	end := s.learningEnd
+	end, down := s.learningEnd, s.set.Now().Before(s.downUntil)
 	s.mu.Unlock()
 	if end != 0 {
 		return time.UnixMilli(end).UTC(), true
+	}
+	if down {
+		return time.Time{}, false
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()

@@ -179,11 +179,15 @@ func TestRedisDown(t *testing.T) {
 	assert.Equal(t, 1, st.Fallback)
 
 	srv.Restart()
+	_, ok := s.LearningEnd(ctx, time.Time{})
+	assert.False(t, ok, "the learning end is not asked of Redis before RetryAfter either")
 	now.Advance(5 * time.Second)
 	got, _, st = observe(t, s, obs("later", 3*day, 6))
 	require.NoError(t, st.StorageErr)
 	assert.True(t, st.Recovered)
 	assert.Equal(t, []bool{true}, got)
+	_, ok = s.LearningEnd(ctx, time.Time{})
+	assert.True(t, ok, "and is once Redis answers again")
 }
 
 func TestKeysExpireWithTheWindow(t *testing.T) {
