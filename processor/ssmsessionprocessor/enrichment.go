@@ -5,6 +5,7 @@ package ssmsessionprocessor // import "github.com/cloudtrail-detect/ssmsession/p
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
@@ -66,9 +67,16 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 	for _, la := range b.launches {
 		begin = earliest(begin, la.At)
 	}
+	ids := make([]string, 0, len(b.matches))
 	for i := range b.matches {
 		begin = earliest(begin, b.matches[i].ev.Time)
+		if t := b.matches[i].ev.Target; cloudtrail.IsInstanceID(t) {
+			ids = append(ids, t)
+		}
 	}
+	// Each instance is looked up once, however many sessions it had.
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	st, err := p.launches.Record(ctx, b.launches, begin)
 	p.launchHealth(st)
 	if len(b.launches) > 0 {
@@ -80,14 +88,8 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 	var launched map[string]time.Time
 	var since time.Time
 	if err == nil {
-		ids := make([]string, 0, len(b.matches))
-		for i := range b.matches {
-			if t := b.matches[i].ev.Target; cloudtrail.IsInstanceID(t) {
-				ids = append(ids, t)
-			}
-		}
 		if launched, since, err = p.launches.Lookup(ctx, ids); err != nil {
-			p.launchHealth(firstseen.Stats{StorageErr: err})
+			p.storage.Failed(err)
 		}
 	}
 	recent, unknown := 0, 0
