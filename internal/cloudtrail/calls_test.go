@@ -16,8 +16,6 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 )
 
-var allCalls = []Call{StartSession, TerminateSession, ResumeSession, RunInstances}
-
 // lifecycleWant is what the reader must find in an event of the lifecycle
 // corpus, read from its JSON with encoding/json: a second opinion.
 type lifecycleWant struct {
@@ -64,7 +62,7 @@ func TestLifecycleCallsEveryShape(t *testing.T) {
 	for _, raw := range raws {
 		want = append(want, wantOf(t, raw))
 	}
-	r := &Reader{Calls: allCalls}
+	r := &Reader{Calls: knownCalls}
 	for _, shape := range shapes.Every {
 		ld, err := shapes.Logs(shape, raws)
 		require.NoError(t, err)
@@ -84,7 +82,7 @@ func TestLifecycleCallsEveryShape(t *testing.T) {
 // {k=v} strings (no aws.cloudtrail.flattened maps) still give the session
 // id, the document name and the instances.
 func TestLifecycleFromElasticStrings(t *testing.T) {
-	r := &Reader{Calls: allCalls}
+	r := &Reader{Calls: knownCalls}
 	for i, raw := range corpus.Events(t, "lifecycle") {
 		ev, err := shapes.Decode(raw)
 		require.NoError(t, err)

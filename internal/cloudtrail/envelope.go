@@ -83,8 +83,8 @@ func concatenated(s string, i int) bool {
 
 // isDataMessage reads `: "DATA_MESSAGE"` after the messageType key.
 func isDataMessage(s string) bool {
-	i, ok := afterColon(s, 0)
-	return ok && strings.HasPrefix(s[i:], `"`+dataMessage+`"`)
+	v, ok := plainString(s, 0)
+	return ok && v == dataMessage
 }
 
 // mayBeConcatenated is false when s certainly holds one object: two objects
@@ -267,6 +267,21 @@ func afterColon(s string, i int) (int, bool) {
 		return i, false
 	}
 	return skipSpace(s, i+1), true
+}
+
+// plainString is the string value after a key ending at s[i], up to its
+// next quote: values AWS writes unescaped (an escape ends it early, and
+// callers check what they read).
+func plainString(s string, i int) (string, bool) {
+	j, ok := afterColon(s, i)
+	if !ok || j == len(s) || s[j] != '"' {
+		return "", false
+	}
+	end := strings.IndexByte(s[j+1:], '"')
+	if end < 0 {
+		return "", false
+	}
+	return s[j+1 : j+1+end], true
 }
 
 // skipString returns the index of the quote closing the string that opens

@@ -7,6 +7,7 @@
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,8 +32,23 @@ var (
 	RunInstances     = Call{ProviderEC2, "RunInstances"}
 )
 
+// knownCalls are all the calls a Reader can be asked for.
+var knownCalls = []Call{StartSession, TerminateSession, ResumeSession, RunInstances}
+
+// readProviders are the providers of knownCalls: a record from any other
+// is skipped on its provider alone.
+var readProviders = func() []string {
+	var out []string
+	for _, c := range knownCalls {
+		if !slices.Contains(out, c.Provider) {
+			out = append(out, c.Provider)
+		}
+	}
+	return out
+}()
+
 // Is reports whether the event is the call c.
-func (e *Event) Is(c Call) bool { return e.Provider == c.Provider && e.Action == c.Action }
+func (e *Event) Is(c Call) bool { return Call{e.Provider, e.Action} == c }
 
 // Shape names which input shape an Event was read from.
 type Shape uint8

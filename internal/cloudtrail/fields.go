@@ -104,9 +104,11 @@ var ecsFields = newKeyTable(map[string]setter{
 // rawResponse keeps the response_elements string unless a map came first.
 func rawResponse(ev *Event, v pcommon.Value) {
 	if ev.SessionID == "" && len(ev.Instances) == 0 {
-		text(func(e *Event) *string { return &e.rawResponse })(ev, v)
+		keepRawResponse(ev, v)
 	}
 }
+
+var keepRawResponse = text(func(e *Event) *string { return &e.rawResponse })
 
 // otelFields are the attributes of contrib's awslogsencodingextension
 // (CloudTrail format) under every combination of its feature gates: the
@@ -190,7 +192,7 @@ func fromKV(ev *Event) {
 		if ev.DocumentName == "" {
 			ev.DocumentName = DocumentNameFromKV(p)
 		}
-		if ev.SessionID == "" && ev.Action != ActionStart {
+		if ev.SessionID == "" && !ev.Is(StartSession) {
 			ev.SessionID = SessionIDFromKV(p)
 		}
 	}
@@ -198,7 +200,7 @@ func fromKV(ev *Event) {
 		if ev.SessionID == "" {
 			ev.SessionID = SessionIDFromKV(r)
 		}
-		if ev.Action == RunInstances.Action {
+		if ev.Is(RunInstances) {
 			InstancesFromKV(r, ev.addInstance)
 		}
 	}

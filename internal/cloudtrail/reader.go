@@ -5,6 +5,7 @@ package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/c
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,12 +67,7 @@ func (r *Reader) calls() []Call {
 
 // wants reports whether the reader reads a call from provider.
 func (r *Reader) wants(provider, action string) bool {
-	for _, c := range r.calls() {
-		if c.Provider == provider && c.Action == action {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(r.calls(), Call{provider, action})
 }
 
 // ReadJSON reads one raw CloudTrail event, bare or as the detail of an
@@ -146,18 +142,8 @@ func (r *Reader) plainlyOther(raw string) bool {
 	default:
 		return false
 	}
-	rest := raw[i+len(key):]
-	j := skipSpace(rest, 0)
-	if j == len(rest) || rest[j] != '"' {
-		return false
-	}
-	rest = rest[j+1:]
-	end := strings.IndexByte(rest, '"')
-	if end < 0 {
-		return false
-	}
-	name := rest[:end]
-	if strings.IndexByte(name, '\\') >= 0 {
+	name, ok := plainString(raw, i+len(key)-1) // the key's colon
+	if !ok || strings.IndexByte(name, '\\') >= 0 {
 		return false
 	}
 	for _, c := range r.calls() {

@@ -250,7 +250,7 @@ func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 	for _, raw := range traffic.Mix(3, 2000, 0.05, 50) {
 		raws = append(raws, raw, []byte(`{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":`+string(raw)+`}`))
 	}
-	r := Reader{Calls: allCalls}
+	r := Reader{Calls: knownCalls}
 	rejected := 0
 	for _, raw := range raws {
 		if !r.plainlyOther(string(raw)) {
@@ -263,7 +263,7 @@ func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 			v = d
 		}
 		name := string(v.GetStringBytes("eventName"))
-		for _, c := range allCalls {
+		for _, c := range knownCalls {
 			require.NotEqual(t, c.Action, name, "%s", raw)
 		}
 	}

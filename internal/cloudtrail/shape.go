@@ -4,6 +4,7 @@
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -221,7 +222,7 @@ func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
 // wantedProvider reports whether a provider value is one whose calls the
 // components read: the scan goes on for its action.
 func wantedProvider(v pcommon.Value) bool {
-	return v.Type() == pcommon.ValueTypeStr && (v.Str() == ProviderSSM || v.Str() == ProviderEC2)
+	return v.Type() == pcommon.ValueTypeStr && slices.Contains(readProviders, v.Str())
 }
 
 // qualifiedMethod reports whether an rpc.method value is
@@ -290,13 +291,14 @@ func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, e
 		return Skip, nil
 	}
 	result, err := sc.match(r)
-	if result == Read && sc.index == ecsShape && !cloudTrailDataset(m) {
+	if result != Read {
+		return result, err
+	}
+	if sc.index == ecsShape && !cloudTrailDataset(m) {
 		return Skip, nil
 	}
-	if result == Read {
-		ev.Reset()
-		ev.Shape = sc.shape.shape
-		sc.shape.fill(m, res.Attributes(), sc.nested, ev)
-	}
-	return result, err
+	ev.Reset()
+	ev.Shape = sc.shape.shape
+	sc.shape.fill(m, res.Attributes(), sc.nested, ev)
+	return Read, nil
 }

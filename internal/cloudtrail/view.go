@@ -124,14 +124,9 @@ func rawEventTime(raw string) (time.Time, bool) {
 	if i < 0 || !strings.Contains(raw, `"eventSource"`) {
 		return time.Time{}, false
 	}
-	j, ok := afterColon(raw, i+len(key))
-	rest := raw[j:]
-	if !ok || rest == "" || rest[0] != '"' {
+	v, ok := plainString(raw, i+len(key))
+	if !ok {
 		return time.Time{}, false
 	}
-	end := strings.IndexByte(rest[1:], '"')
-	if end < 0 {
-		return time.Time{}, false
-	}
-	return ParseTime(rest[1 : 1+end])
+	return ParseTime(v)
 }
