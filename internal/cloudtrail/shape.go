@@ -86,9 +86,6 @@ type shapeScan struct {
 	hasDetail  bool
 	detailType bool
 	nested     bool // the ECS provider is in a nested "event" object
-	// other: the provider is a string naming none whose calls are read, so
-	// the record is skipped without looking further.
-	other bool
 }
 
 // found reports whether the map carries any shape, envelope or EventBridge
@@ -132,9 +129,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
 			// Only a provider whose calls are read needs its action,
 			// unless already seen.
-			wanted := wantedProvider(v)
-			sc.other = !wanted && v.Type() == pcommon.ValueTypeStr
-			return wanted && !seen[key.shape]
+			return wantedProvider(v) && !seen[key.shape]
 		case keyNestedECS: // {"event":{"provider":...}}
 			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
 				return true
@@ -213,8 +208,6 @@ func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
 	}
 	if wantedProvider(sc.provider) {
 		sc.action, sc.hasAction = m.Get(s.action)
-	} else {
-		sc.other = sc.provider.Type() == pcommon.ValueTypeStr
 	}
 	return true
 }
@@ -287,7 +280,7 @@ func cloudTrailDataset(m pcommon.Map) bool {
 
 // readShape reads an event of a known map shape into ev.
 func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, ev *Event) (Result, error) {
-	if sc.shape == nil || sc.other {
+	if sc.shape == nil {
 		return Skip, nil
 	}
 	result, err := sc.match(r)
