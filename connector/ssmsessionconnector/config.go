@@ -68,11 +68,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("bucket must be positive, got %s", c.Bucket))
 	}
 	if c.Window > 0 && c.Bucket > 0 {
+		nb := int64(c.Window / c.Bucket)
 		switch {
 		case c.Window%c.Bucket != 0:
 			errs = append(errs, fmt.Errorf("window (%s) must be a whole number of buckets (%s)", c.Window, c.Bucket))
-		case c.Window/c.Bucket > maxBuckets:
-			errs = append(errs, fmt.Errorf("window/bucket is %d buckets; at most %d: use a larger bucket", c.Window/c.Bucket, maxBuckets))
+		case nb > maxBuckets:
+			errs = append(errs, fmt.Errorf("window/bucket is %d buckets; at most %d: use a larger bucket", nb, maxBuckets))
+		}
+		if total := int64(c.MaxSeries) * nb; c.Window%c.Bucket == 0 && c.MaxSeries > 0 && total > maxTotalBuckets {
+			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d buckets (%d × %d); at most %d (about 160 MB): lower max_series or use a larger bucket",
+				total, c.MaxSeries, nb, maxTotalBuckets))
 		}
 	}
 	if c.EmitInterval <= 0 {
@@ -80,12 +85,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeries <= 0 {
 		errs = append(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
-	}
-	if c.MaxSeries > 0 && c.Window > 0 && c.Bucket > 0 && c.Window%c.Bucket == 0 {
-		if total := int64(c.MaxSeries) * int64(c.Window/c.Bucket); total > maxTotalBuckets {
-			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d buckets (%d × %d); at most %d (about 160 MB): lower max_series or use a larger bucket",
-				total, c.MaxSeries, c.Window/c.Bucket, maxTotalBuckets))
-		}
 	}
 	if c.SessionMaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("session_max_age must be positive, got %s (SSM ends idle sessions after 20 minutes; 24h counts long ones)", c.SessionMaxAge))

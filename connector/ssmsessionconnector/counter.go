@@ -124,13 +124,20 @@ func (c *counter) oldest() int64 { return c.anchor - c.nb + 1 }
 // went to the overflow series.
 func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 	c.observe(t)
-	s, overflowed := c.seriesOf(key)
+	_, overflowed = c.count(key, t)
+	return overflowed
+}
+
+// count adds one at event time t to the series of key: to its total, and
+// to its bucket when t is inside the window.
+func (c *counter) count(key seriesKey, t time.Time) (s *series, overflowed bool) {
+	s, overflowed = c.seriesOf(key)
 	s.Total++
 	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
 		s.Buckets = addBucket(s.Buckets, i, 1)
 	}
 	c.touch(s)
-	return overflowed
+	return s, overflowed
 }
 
 // seriesOf is the series of key, created within max_series, else the
@@ -151,16 +158,11 @@ func (c *counter) seriesOf(key seriesKey) (s *series, overflowed bool) {
 // ns) in the durations series of key.
 func (c *counter) addDuration(key seriesKey, secs float64, end int64) {
 	key.Durations = true
-	s, _ := c.seriesOf(key)
+	s, _ := c.count(key, time.Unix(0, end))
 	if s.Hist == nil {
 		s.Hist = &histogram{}
 	}
 	s.Hist.record(secs)
-	s.Total++
-	if i := c.index(time.Unix(0, end)); !c.anchorSeen || i >= c.oldest() {
-		s.Buckets = addBucket(s.Buckets, i, 1)
-	}
-	c.touch(s)
 }
 
 // touch marks s changed at a new generation.

@@ -42,37 +42,34 @@ const (
 // sorted, so equal state gives equal metrics.
 func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
-	byAccount := map[string][]*series{}
-	durations := map[string][]*series{}
+	accounts := map[string]*accountSeries{}
+	of := func(account string) *accountSeries {
+		a, ok := accounts[account]
+		if !ok {
+			a = &accountSeries{}
+			accounts[account] = a
+		}
+		return a
+	}
 	for _, s := range c.series {
-		if s.Key.Durations {
-			durations[s.Key.Account] = append(durations[s.Key.Account], s)
+		if a := of(s.Key.Account); s.Key.Durations {
+			a.durations = append(a.durations, s)
 		} else {
-			byAccount[s.Key.Account] = append(byAccount[s.Key.Account], s)
+			a.starts = append(a.starts, s)
 		}
 	}
-	open := map[string]map[string]int64{}
 	counts := c.openCounts()
 	for k, n := range counts {
-		if open[k[0]] == nil {
-			open[k[0]] = map[string]int64{}
+		a := of(k[0])
+		if a.open == nil {
+			a.open = map[string]int64{}
 		}
-		open[k[0]][k[1]] = n
+		a.open[k[1]] = n
 	}
 	c.sessions.shownOpen(counts)
-	accounts := map[string]bool{}
-	for _, m := range []map[string][]*series{byAccount, durations} {
-		for a := range m {
-			accounts[a] = true
-		}
-	}
-	for a := range open {
-		accounts[a] = true
-	}
 	ts := pcommon.NewTimestampFromTime(now)
 	for _, account := range slices.Sorted(maps.Keys(accounts)) {
-		list := byAccount[account]
-		slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
+		a := accounts[account]
 		rm := md.ResourceMetrics().AppendEmpty()
 		rm.Resource().Attributes().PutStr("cloud.provider", "aws")
 		if account != "" {
@@ -81,11 +78,18 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 		sm := rm.ScopeMetrics().AppendEmpty()
 		sm.Scope().SetName(scopeName)
 		sm.Scope().SetVersion(version)
-		c.startMetrics(sm, list, ts)
-		c.durationMetric(sm, durations[account], ts)
-		openMetric(sm, open[account], ts)
+		c.startMetrics(sm, a.starts, ts)
+		c.durationMetric(sm, a.durations, ts)
+		openMetric(sm, a.open, ts)
 	}
 	return md
+}
+
+// accountSeries is what one account's resource shows: its start and
+// duration series and its open sessions per target.
+type accountSeries struct {
+	starts, durations []*series
+	open              map[string]int64
 }
 
 // startMetrics renders the starts of one account's series: cumulative,
@@ -94,6 +98,7 @@ func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcomm
 	if len(list) == 0 {
 		return
 	}
+	slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
 	starts := newMetric(sm, MetricStarts, "{session}",
 		"SSM StartSession calls since the count began, by target instance, identity and outcome.")
 	sum := starts.SetEmptySum()

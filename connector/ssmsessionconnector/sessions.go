@@ -200,11 +200,10 @@ func (c *counter) openCounts() map[[2]string]int64 {
 	s := c.sessions
 	horizon := c.newest - s.maxAge
 	counts := map[[2]string]int64{}
-	for _, id := range s.lru.Keys() {
-		e, _ := s.lru.Peek(id)
+	for _, e := range s.lru.Values() {
 		switch {
 		case c.anchorSeen && e.Last < horizon:
-			s.forget(c, id)
+			s.forget(c, e.ID)
 			s.agedOut++
 		case e.Ended == 0:
 			counts[[2]string{e.Key.Account, e.Key.Target}]++
