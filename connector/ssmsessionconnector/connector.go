@@ -67,7 +67,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 	}
 	seen, err := firstseen.New(firstseen.Settings{
 		Window: cfg.Window, CacheSize: dedupeCache, Persistent: cfg.Storage != nil,
-		PruneInterval: time.Hour, FutureSkew: firstseen.FutureSkew, Now: now,
+		PruneInterval: time.Hour, Now: now,
 	})
 	if err != nil {
 		return nil, err

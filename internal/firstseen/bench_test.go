@@ -20,7 +20,7 @@ func BenchmarkCacheBytesPerTerm(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		s, err := New(Settings{Window: window, CacheSize: terms, PruneInterval: time.Hour, FutureSkew: time.Hour, Now: fixedAt})
+		s, err := New(Settings{Window: window, CacheSize: terms, PruneInterval: time.Hour, Now: fixedAt})
 		if err != nil {
 			b.Fatal(err)
 		}

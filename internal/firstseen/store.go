@@ -38,10 +38,6 @@ type Settings struct {
 	// PruneInterval is the wall time between sweeps of stored terms older
 	// than the window.
 	PruneInterval time.Duration
-	// FutureSkew: event times further ahead of Now do not advance the clock
-	// that pruning uses, so one bad timestamp cannot empty the store
-	// (firstseen.FutureSkew, unless a test needs another).
-	FutureSkew time.Duration
 	// Now is the wall clock (injectable for tests).
 	Now func() time.Time
 	// OnPrune, when set, is told how many stored terms each sweep removed.
@@ -293,7 +289,7 @@ func (s *Store) load(ctx context.Context, client storage.Client, keys []Key, st 
 // decide applies the rule to each observation in order. Called with mu held.
 func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Alert {
 	var alerts []Alert
-	horizon := clampNanos(s.set.Now().Add(s.set.FutureSkew))
+	horizon := clampNanos(s.set.Now().Add(FutureSkew))
 	for i, o := range obs {
 		t := clampNanos(o.Time)
 		sl := work[o.Key]

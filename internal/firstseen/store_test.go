@@ -30,7 +30,7 @@ var (
 
 func newStore(t *testing.T, cache int, client storage.Client) *Store {
 	t.Helper()
-	s, err := New(Settings{Window: window, CacheSize: cache, Persistent: client != nil, PruneInterval: time.Hour, FutureSkew: time.Hour, Now: fixedAt})
+	s, err := New(Settings{Window: window, CacheSize: cache, Persistent: client != nil, PruneInterval: time.Hour, Now: fixedAt})
 	require.NoError(t, err)
 	if client != nil {
 		s.SetClient(client)
@@ -332,8 +332,7 @@ func TestConcurrentBatchesOnStorage(t *testing.T) {
 func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
 	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
 	clock := t0.Add(30 * day)
-	s, err := New(Settings{Window: window, CacheSize: 10, Persistent: true, PruneInterval: time.Hour, FutureSkew: time.Hour,
-		Now: func() time.Time { return clock }})
+	s, err := New(Settings{Window: window, CacheSize: 10, Persistent: true, PruneInterval: time.Hour, Now: func() time.Time { return clock }})
 	require.NoError(t, err)
 	s.SetClient(faulty)
 	observe(t, s, obs("a", 20*day, 1))

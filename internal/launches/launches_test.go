@@ -51,7 +51,7 @@ func TestRecent(t *testing.T) {
 
 func localSettings(clock *testclock.Clock, persistent bool, cache int) firstseen.Settings {
 	return firstseen.Settings{Window: 10 * day, CacheSize: cache, Persistent: persistent, PruneInterval: time.Hour,
-		FutureSkew: firstseen.FutureSkew, Now: clock.Now}
+		Now: clock.Now}
 }
 
 // exercise is the same story told to any Store: a launch, then lookups of

@@ -41,7 +41,7 @@ type Redis struct {
 
 	mu        sync.Mutex // guards memory only
 	cache     *simplelru.LRU[string, int64]
-	begun     int64 // Unix ms; 0: not known yet
+	begun     int64     // Unix ms; 0: not known yet
 	downUntil time.Time // Redis is left alone until then; zero: it answered last
 	// recovered: a Lookup found Redis answering again after a failure; the
 	// next Record reports it, Lookup having no stats to carry it.

@@ -58,7 +58,7 @@ func TestReplicasDecideAsOne(t *testing.T) {
 	srv := redistest.Start(t)
 	now := testclock.At(t0.Add(40 * day))
 	a, b := replica(t, srv, now), replica(t, srv, now)
-	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, FutureSkew: time.Hour, Now: now.Now})
+	local, err := firstseen.New(firstseen.Settings{Window: window, CacheSize: 1000, PruneInterval: time.Hour, Now: now.Now})
 	require.NoError(t, err)
 
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -30,7 +30,7 @@ func (p *ssmProcessor) newLaunches() (*launches.Local, error) {
 	nt, en := p.cfg.NewTerms, p.cfg.Enrichment
 	store, err := launches.NewLocal(firstseen.Settings{
 		Window: en.LaunchHistory, CacheSize: en.CacheSize, Persistent: nt.Storage != nil,
-		PruneInterval: nt.PruneInterval, FutureSkew: firstseen.FutureSkew, Now: p.now,
+		PruneInterval: nt.PruneInterval, Now: p.now,
 	})
 	if err != nil {
 		return nil, err

@@ -103,7 +103,6 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 			CacheSize:     cfg.NewTerms.CacheSize,
 			Persistent:    cfg.NewTerms.Storage != nil,
 			PruneInterval: cfg.NewTerms.PruneInterval,
-			FutureSkew:    firstseen.FutureSkew,
 			Now:           now,
 			OnPrune:       func(n int) { tel.ProcessorSsmsessionTermsPruned.Add(context.Background(), int64(n)) },
 		})
