@@ -14,11 +14,11 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 )
 
-// WatchKey is the storage key of the event time watching began; Prefix
-// begins the keys of launches, in the storage client the terms use.
+// watchBeginKey is the storage key of the event time watching began;
+// keyPrefix begins the keys of launches, in the storage client the terms use.
 const (
-	WatchKey = "launch_watch_begin"
-	Prefix   = "l:"
+	watchBeginKey = "launch_watch_begin"
+	keyPrefix     = "l:"
 )
 
 // Local keeps launches in a firstseen.Store: an instance's first
@@ -41,7 +41,7 @@ var _ Store = (*Local)(nil)
 
 // NewLocal returns a store over set (its Window is the launch history).
 func NewLocal(set firstseen.Settings) (*Local, error) {
-	set.KeyPrefix, set.MarkKey = Prefix, WatchKey
+	set.KeyPrefix, set.MarkKey = keyPrefix, watchBeginKey
 	s, err := firstseen.New(set)
 	if err != nil {
 		return nil, err
@@ -78,8 +78,7 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	if !begin.IsZero() {
 		l.store.Mark(ctx, begin)
 		if len(launches) == 0 { // a new mark is written now (no I/O if none is)
-			flushed := l.store.Flush(ctx)
-			st.Writes, st.StorageErr, st.Recovered = flushed.Writes, flushed.StorageErr, flushed.Recovered
+			st = l.store.Flush(ctx)
 		}
 	}
 	return st, st.StorageErr

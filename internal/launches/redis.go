@@ -70,7 +70,7 @@ func NewRedis(set RedisSettings) (*Redis, error) {
 
 func (r *Redis) key(instance string) string { return r.set.KeyPrefix + "launch:" + instance }
 
-func (r *Redis) watchKey() string { return r.set.KeyPrefix + WatchKey }
+func (r *Redis) watchKey() string { return r.set.KeyPrefix + watchBeginKey }
 
 // Record implements Store: SET NX with the key's remaining life, so the
 // first launch time written is kept, and launches already past the history

@@ -146,7 +146,7 @@ func (l *Link) connect(ctx context.Context) bool {
 	l.client = client
 	l.mu.Unlock()
 	l.set.Attach(ctx, client)
-	l.Recovered()
+	l.markRecovered()
 	return true
 }
 
@@ -190,8 +190,8 @@ func (l *Link) degrade(err error) {
 	}
 }
 
-// Recovered records a storage operation that succeeded after failures.
-func (l *Link) Recovered() {
+// markRecovered records a storage operation that succeeded after failures.
+func (l *Link) markRecovered() {
 	l.mu.Lock()
 	was, host := l.degraded, l.host
 	l.degraded = false
@@ -209,7 +209,7 @@ func (l *Link) Report(err error, recovered bool) {
 	case err != nil:
 		l.Failed(err)
 	case recovered:
-		l.Recovered()
+		l.markRecovered()
 	}
 }
 
