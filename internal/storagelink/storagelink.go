@@ -203,7 +203,7 @@ func (l *Link) markRecovered() {
 }
 
 // Report reports one storage outcome: Failed when err is set, else
-// Recovered when the storage answered again after failing.
+// markRecovered when the storage answered again after failing.
 func (l *Link) Report(err error, recovered bool) {
 	switch {
 	case err != nil:
