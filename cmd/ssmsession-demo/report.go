@@ -31,6 +31,7 @@ type session struct {
 	target, source, terms         string
 	newTerm, decided, viaFallback bool
 	launch, document              string // what the alert says of the target, and the session's document
+	recentLaunch                  bool   // the target was launched recently
 }
 
 // body is what the report reads from the untouched CloudTrail event.
@@ -65,7 +66,7 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 		s.at, _ = time.Parse(time.RFC3339, b.EventTime)
 		s.target = str(lr, ssmsessionprocessor.AttrTarget)
 		s.source = str(lr, ssmsessionprocessor.AttrSourceInstance)
-		s.launch = launchNote(lr)
+		s.launch, s.recentLaunch = launchNote(lr)
 		s.document = str(lr, ssmsessionprocessor.AttrDocumentName)
 		if v, ok := attrs.Get(ssmsessionprocessor.AttrNewTerm); ok {
 			s.decided, s.newTerm = true, v.Bool()
@@ -97,11 +98,14 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.at.Format("2006-01-02 15:04:05"), s.account, s.terms, s.target, s.launch, why(s))
 	}
 	tw.Flush()
+	if alerts == 0 {
+		fmt.Fprintln(w, "  (none: every identity was already known from the state in", info.state+")")
+	}
 	fmt.Fprintln(w, "\nTARGET LAUNCHED answers the hunt's first question on the alert (ssmsession.target.recently_launched):")
 	fmt.Fprintln(w, "an instance running for more than a day, reached by a new identity, is the one to investigate.")
 	fresh := 0
 	for _, s := range tagged {
-		if strings.HasPrefix(s.launch, "recently") {
+		if s.recentLaunch {
 			if fresh == 0 {
 				fmt.Fprintln(w, "\nSessions on instances launched within the last day (ssmsession.target.launched_at):")
 			}
@@ -109,9 +113,7 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 			fmt.Fprintf(w, "  %s  %s -> %s, %s\n", s.at.Format("2006-01-02 15:04:05"), s.who, s.target, s.launch)
 		}
 	}
-	if alerts == 0 {
-		fmt.Fprintln(w, "  (none: every identity was already known from the state in", info.state+")")
-	} else {
+	if alerts > 0 {
 		fmt.Fprintln(w, "\nThe first day's alerts are what a deployment without history raises: every identity is new to it.")
 		fmt.Fprintln(w, "In production, set new_terms.learning_period (and backfill the archive) so the first days are learnt, not alerted;")
 		fmt.Fprintln(w, "the demo leaves it off, as Elastic's rule does (README: First deployment).")
@@ -148,16 +150,16 @@ func report(w io.Writer, recs []plog.LogRecord, info reportInfo) {
 }
 
 // launchNote is what an alert says of its target's launch.
-func launchNote(lr plog.LogRecord) string {
+func launchNote(lr plog.LogRecord) (note string, recent bool) {
 	v, ok := lr.Attributes().Get(ssmsessionprocessor.AttrRecentLaunch)
 	switch {
 	case !ok:
-		return "unknown yet"
+		return "unknown yet", false
 	case v.Bool():
 		at, _ := time.Parse(time.RFC3339, str(lr, ssmsessionprocessor.AttrLaunchedAt))
-		return "recently, at " + at.Format("15:04:05")
+		return "recently, at " + at.Format("15:04:05"), true
 	}
-	return "no: running > 24h"
+	return "no: running > 24h", false
 }
 
 func why(s session) string {
