@@ -70,7 +70,9 @@ type Link struct {
 	client   storage.Client
 	degraded bool
 
-	stop chan struct{} // closed at Shutdown: ends the reconnect loop
+	// stop ends the reconnect loop and what it waits on, at Shutdown.
+	ctx  context.Context
+	stop context.CancelFunc
 	done sync.WaitGroup
 }
 
@@ -83,13 +85,19 @@ func New(set Settings) *Link {
 	if set.Now == nil {
 		set.Now = time.Now
 	}
-	return &Link{set: set, label: label, stop: make(chan struct{})}
+	return newLink(set, label)
+}
+
+func newLink(set Settings, label string) *Link {
+	l := &Link{set: set, label: label}
+	l.ctx, l.stop = context.WithCancel(context.Background())
+	return l
 }
 
 // Health returns a link that connects nothing and reports the health of a
 // store named by label through the same status, logs and counter.
 func Health(label string, logger *zap.Logger, onError func()) *Link {
-	return &Link{set: Settings{Logger: logger, OnError: onError}, label: label, stop: make(chan struct{})}
+	return newLink(Settings{Logger: logger, OnError: onError}, label)
 }
 
 // Start connects; failing to is not an error for the component: the link
@@ -112,19 +120,13 @@ func (l *Link) reconnect(last time.Time) {
 	defer l.done.Done()
 	tick := time.NewTicker(retryPoll)
 	defer tick.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-l.stop
-		cancel()
-	}()
 	for {
 		select {
-		case <-l.stop:
+		case <-l.ctx.Done():
 			return
 		case <-tick.C:
 			if now := l.set.Now(); now.Sub(last) >= RetryInterval {
-				if l.connect(ctx) {
+				if l.connect(l.ctx) {
 					return
 				}
 				last = now
@@ -216,11 +218,7 @@ func (l *Link) Report(err error, recovered bool) {
 // Shutdown stops asking for a client, then detaches and closes the one
 // held. Safe to call twice.
 func (l *Link) Shutdown(ctx context.Context) error {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
+	l.stop()
 	l.done.Wait()
 	l.mu.Lock()
 	client := l.client
