@@ -78,6 +78,9 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 		sm := rm.ScopeMetrics().AppendEmpty()
 		sm.Scope().SetName(scopeName)
 		sm.Scope().SetVersion(version)
+		for _, list := range [][]*series{a.starts, a.durations} {
+			slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
+		}
 		c.startMetrics(sm, a.starts, ts)
 		c.durationMetric(sm, a.durations, ts)
 		openMetric(sm, a.open, ts)
@@ -98,7 +101,6 @@ func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcomm
 	if len(list) == 0 {
 		return
 	}
-	slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
 	starts := newMetric(sm, MetricStarts, "{session}",
 		"SSM StartSession calls since the count began, by target instance, identity and outcome.")
 	sum := starts.SetEmptySum()
@@ -163,7 +165,6 @@ func (c *counter) durationMetric(sm pmetric.ScopeMetrics, list []*series, ts pco
 	if len(list) == 0 {
 		return
 	}
-	slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
 	m := newMetric(sm, MetricDuration, "s",
 		"Duration of SSM sessions, StartSession to the TerminateSession naming the same session id, by the start's target instance and identity.")
 	h := m.SetEmptyHistogram()
