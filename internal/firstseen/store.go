@@ -10,7 +10,6 @@ package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/fi
 import (
 	"context"
 	"errors"
-	"maps"
 	"math"
 	"sync"
 	"time"
@@ -380,7 +379,7 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 			return
 		}
 		gen, client := s.changes, s.client
-		snapshot := maps.Clone(s.unsaved)
+		snapshot := s.unwritten()
 		learningEnd, writeLearning := s.learning.end, s.learning.unsaved
 		w.busy = make(chan struct{})
 		s.mu.Unlock()
@@ -418,6 +417,30 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 		}
 		return
 	}
+}
+
+// unwritten copies the unsaved states no earlier write stored as they are:
+// those kept only for reads in flight are not written again. Called with mu
+// held.
+func (s *Store) unwritten() map[Key]State {
+	out := make(map[Key]State, len(s.unsaved))
+	for k, v := range s.unsaved {
+		if !s.stored(k, v) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// stored reports whether the newest write that stored k stored v. Called
+// with mu held.
+func (s *Store) stored(k Key, v State) bool {
+	for i := len(s.writer.written) - 1; i >= 0; i-- {
+		if w, ok := s.writer.written[i].states[k]; ok {
+			return w == v
+		}
+	}
+	return false
 }
 
 // forgetWritten drops from unsaved the states of writes that every storage

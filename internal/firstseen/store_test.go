@@ -328,6 +328,67 @@ func TestConcurrentBatchesOnStorage(t *testing.T) {
 	}
 }
 
+// A state kept in memory only because a storage read began before its
+// write is not written again by the writes that follow.
+func TestStatesAreWrittenOnce(t *testing.T) {
+	client := &readGate{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID), sets: map[string]int{}}
+	s := newStore(t, 100, client)
+	observe(t, s, obs("a", 0, 1), obs("c", 0, 2))
+
+	client.hold()
+	slow := make(chan struct{})
+	go func() {
+		defer close(slow)
+		s.Observe(context.Background(), []Observation{obs("b", 0, 3)}, make([]bool, 1))
+	}()
+	<-client.reading
+	before := client.setsOf(key("a"))
+	observe(t, s, obs("a", time.Minute, 4)) // a cache hit: written while b's read is in flight
+	observe(t, s, obs("c", time.Minute, 5)) // the next write holds c only
+	assert.Equal(t, before+1, client.setsOf(key("a")), "a written once more, not again with c")
+	assert.Equal(t, 2, client.setsOf(key("c")))
+	client.release()
+	<-slow
+	assert.Equal(t, before+1, client.setsOf(key("a")), "nor with b")
+}
+
+// readGate holds storage reads (Batches of gets) while held, and counts
+// the writes of each key.
+type readGate struct {
+	storage.Client
+	mu      sync.Mutex
+	held    chan struct{}
+	reading chan struct{} // receives when a held read begins
+	sets    map[string]int
+}
+
+func (g *readGate) hold() {
+	g.held, g.reading = make(chan struct{}), make(chan struct{}, 1)
+}
+
+func (g *readGate) release() { close(g.held) }
+
+func (g *readGate) setsOf(k Key) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sets[storageKeyOf(k)]
+}
+
+func (g *readGate) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if len(ops) > 0 && ops[0].Type == storage.Get && g.held != nil {
+		g.reading <- struct{}{}
+		<-g.held
+	}
+	g.mu.Lock()
+	for _, op := range ops {
+		if op.Type == storage.Set {
+			g.sets[op.Key]++
+		}
+	}
+	g.mu.Unlock()
+	return g.Client.Batch(ctx, ops...)
+}
+
 // Close gives up on a sweep that outlasts the shutdown deadline.
 func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
 	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
