@@ -75,9 +75,9 @@ func (c *Config) Validate() error {
 		case nb > maxBuckets:
 			errs = append(errs, fmt.Errorf("window/bucket is %d buckets; at most %d: use a larger bucket", nb, maxBuckets))
 		}
-		if total := int64(c.MaxSeries) * nb; c.Window%c.Bucket == 0 && c.MaxSeries > 0 && total > maxTotalBuckets {
-			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d buckets (%d × %d); at most %d (about 160 MB): lower max_series or use a larger bucket",
-				total, c.MaxSeries, nb, maxTotalBuckets))
+		if c.Window%c.Bucket == 0 && c.MaxSeries > 0 && int64(c.MaxSeries) > maxTotalBuckets/nb { // divided: a product could overflow
+			errs = append(errs, fmt.Errorf("max_series × window/bucket is %d × %d buckets; at most %d (about 160 MB): lower max_series or use a larger bucket",
+				c.MaxSeries, nb, maxTotalBuckets))
 		}
 	}
 	if c.EmitInterval <= 0 {

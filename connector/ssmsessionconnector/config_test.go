@@ -46,6 +46,8 @@ func TestConfig(t *testing.T) {
 		"zeros": {"window must be positive", "bucket must be positive", "emit_interval must be positive", "max_series must be positive",
 			"session_max_age must be positive, got 0s", "max_open_sessions must be 1 to 1000000, got 0"},
 		"too_many_open": {"max_open_sessions must be 1 to 1000000, got 2000000"},
+		// A product of the two would overflow to 0 and pass.
+		"too_many_series": {"max_series × window/bucket is 4611686018427387904 × 4 buckets; at most 10000000"},
 	} {
 		_, err := loadConfig(t, name)
 		require.Error(t, err, name)

@@ -5,6 +5,7 @@ package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/c
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ type ssmConnector struct {
 	// seen decides whether an event id was counted before: first-seen per
 	// event within the window, persisted with the counts.
 	seen *firstseen.Store
+	// saving is held by the one save in flight: each takes its snapshot
+	// only once it holds it, so writes reach storage in generation order
+	// and an older snapshot never overwrites a newer one.
+	saving chan struct{}
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -81,6 +86,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		version: set.BuildInfo.Version,
 		counter: newCounter(limitsOf(cfg), now),
 		seen:    seen,
+		saving:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	c.reader.Calls = []cloudtrail.Call{cloudtrail.StartSession, cloudtrail.TerminateSession, cloudtrail.ResumeSession}
@@ -105,23 +111,27 @@ func (c *ssmConnector) Start(ctx context.Context, host component.Host) error {
 }
 
 // attach takes a new storage client: the stored counts are read, outside
-// the lock, and merged into those made meanwhile.
-func (c *ssmConnector) attach(ctx context.Context, client storage.Client) {
-	c.seen.SetClient(client)
+// the lock, and merged into those made meanwhile. When they cannot be
+// read, the client is refused (the link asks again later): writing over
+// counts not restored would lose them.
+func (c *ssmConnector) attach(ctx context.Context, client storage.Client) error {
 	if client == nil {
+		c.seen.SetClient(nil)
 		c.mu.Lock()
 		c.client = nil
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	stored, err := loadSeries(ctx, client)
 	if err != nil {
-		c.logger.Warn("stored counts not restored", zap.Error(err))
+		return fmt.Errorf("stored counts not restored: %w", err)
 	}
+	c.seen.SetClient(client)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counter.restore(stored)
 	c.client = client
+	return nil
 }
 
 func (c *ssmConnector) emitLoop() {
@@ -217,11 +227,9 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	evicted := c.counter.sessions.evicted
 	c.counter.sessions.evicted = 0
 	c.await(alerts)
-	snap := c.counter.pending()
-	client := c.client
 	c.mu.Unlock()
 
-	c.save(ctx, client, snap, nil)
+	c.save(ctx)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted)
 	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups)
@@ -289,13 +297,12 @@ func (c *ssmConnector) await(alerts []firstseen.Alert) {
 func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, calls []call, newest time.Time) {
 	var ev cloudtrail.Event
 	counts = c.reader.Walk(ld, cloudtrail.InPlace, true, &ev, func(it cloudtrail.Item) {
+		if it.Time.After(newest) && c.counter.plausible(it.Time) {
+			newest = it.Time
+		}
 		switch it.Result {
 		case cloudtrail.Malformed:
 			c.logger.Warn("CloudTrail record could not be read; not counted", zap.Error(it.Err))
-		case cloudtrail.Skip:
-			if it.Time.After(newest) && c.counter.plausible(it.Time) {
-				newest = it.Time
-			}
 		case cloudtrail.Read:
 			cl := call{at: it.Time, event: dedupeKey(&ev)}
 			switch {
@@ -325,17 +332,37 @@ func (c *ssmConnector) storageHealth(st firstseen.Stats) {
 // save writes the changed series (and deletes) in one batch and then
 // settles the event marks their counts cover. Without storage configured
 // the counts live in memory and the marks settle at once; with storage but
-// no client, or after a failed write, marks wait for the next save.
-func (c *ssmConnector) save(ctx context.Context, client storage.Client, snap snapshot, deletes []*storage.Operation) {
-	ops := append(snap.ops, deletes...)
-	persistent := c.cfg.Storage != nil
-	if persistent && (client == nil || len(ops) > 0 && !c.write(ctx, client, ops)) {
+// no client, or after a failed write, marks wait for the next save. A save
+// that cannot begin within ctx leaves its changes to the next.
+func (c *ssmConnector) save(ctx context.Context) {
+	select {
+	case c.saving <- struct{}{}:
+	case <-ctx.Done():
 		return
+	}
+	c.mu.Lock()
+	snap, client := c.counter.pending(), c.client
+	c.mu.Unlock()
+	settle := c.store(ctx, client, snap)
+	<-c.saving
+	if len(settle) > 0 {
+		c.seen.Settle(settle, true)
+		c.storageHealth(c.seen.Flush(ctx))
+	}
+}
+
+// store writes snap and, once it is written, returns the event marks its
+// counts cover. Called holding saving.
+func (c *ssmConnector) store(ctx context.Context, client storage.Client, snap snapshot) []firstseen.Alert {
+	persistent := c.cfg.Storage != nil
+	if persistent && (client == nil || len(snap.ops) > 0 && !c.write(ctx, client, snap.ops)) {
+		return nil
 	}
 	if persistent {
 		c.tel.ConnectorSsmsessionStorageWrites.Add(ctx, int64(len(snap.series)))
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.counter.saved(snap)
 	var settle []firstseen.Alert
 	keep := c.unsettled[:0]
@@ -348,11 +375,7 @@ func (c *ssmConnector) save(ctx context.Context, client storage.Client, snap sna
 		}
 	}
 	c.unsettled = keep
-	c.mu.Unlock()
-	if len(settle) > 0 {
-		c.seen.Settle(settle, true)
-		c.storageHealth(c.seen.Flush(ctx))
-	}
+	return settle
 }
 
 func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*storage.Operation) bool {
@@ -371,11 +394,9 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	c.counter.sessions.agedOut = 0
 	expired := c.counter.drop()
 	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
-	snap := c.counter.pending()
-	client := c.client
 	c.mu.Unlock()
 
-	c.save(ctx, client, snap, deletes(expired))
+	c.save(ctx)
 	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)))
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n))
 	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open))

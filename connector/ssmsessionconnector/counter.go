@@ -66,6 +66,15 @@ type counter struct {
 	newest     int64
 
 	sessions *sessions
+
+	// persistent says the counts are stored; gone then holds the series
+	// that left memory (dropped, or folded into the overflow series at a
+	// restore) and whose stored entries a save must still delete, with the
+	// generation they left at. Folds are bounded by what storage held;
+	// drops waiting for a save by maxSeries: beyond, a stale entry comes
+	// back at a restart and is dropped again once reported.
+	persistent bool
+	gone       map[seriesKey]uint64
 }
 
 // limits bound what a counter holds.
@@ -74,10 +83,11 @@ type limits struct {
 	maxSeries      int
 	maxOpen        int
 	sessionMaxAge  time.Duration
+	persistent     bool
 }
 
 func limitsOf(cfg *Config) limits {
-	return limits{cfg.Window, cfg.Bucket, cfg.MaxSeries, cfg.MaxOpenSessions, cfg.SessionMaxAge}
+	return limits{cfg.Window, cfg.Bucket, cfg.MaxSeries, cfg.MaxOpenSessions, cfg.SessionMaxAge, cfg.Storage != nil}
 }
 
 func newCounter(l limits, now func() time.Time) *counter {
@@ -88,6 +98,9 @@ func newCounter(l limits, now func() time.Time) *counter {
 		now:       now,
 		series:    map[seriesKey]*series{},
 		sessions:  newSessions(l.maxOpen, int64(l.sessionMaxAge)),
+
+		persistent: l.persistent,
+		gone:       map[seriesKey]uint64{},
 	}
 }
 
@@ -129,11 +142,13 @@ func (c *counter) add(key seriesKey, t time.Time) (overflowed bool) {
 }
 
 // count adds one at event time t to the series of key: to its total, and
-// to its bucket when t is inside the window.
+// to its bucket when t is inside the window. A time the window does not
+// follow (too far ahead of the clock) has no bucket, so a series holds at
+// most window/bucket of them.
 func (c *counter) count(key seriesKey, t time.Time) (s *series, overflowed bool) {
 	s, overflowed = c.seriesOf(key)
 	s.Total++
-	if i := c.index(t); !c.anchorSeen || i >= c.oldest() {
+	if i := c.index(t); c.anchorSeen && i >= c.oldest() && i <= c.anchor {
 		s.Buckets = addBucket(s.Buckets, i, 1)
 	}
 	c.touch(s)
@@ -248,8 +263,19 @@ func (c *counter) drop() []seriesKey {
 	for k, s := range c.series {
 		if len(s.Buckets) == 0 && s.reported == s.version && s.Shown == 0 {
 			delete(c.series, k)
+			if len(c.gone) < c.maxSeries {
+				c.left(k)
+			}
 			dropped = append(dropped, k)
 		}
 	}
 	return dropped
+}
+
+// left records that the series of k left memory, for a save to delete.
+func (c *counter) left(k seriesKey) {
+	if c.persistent {
+		c.gen++
+		c.gone[k] = c.gen
+	}
 }

@@ -79,6 +79,17 @@ func TestFutureTimesDoNotMoveTheWindow(t *testing.T) {
 	c.observe(wall().Add(1000 * time.Hour))
 	assert.Empty(t, cycle(c))
 	assert.Equal(t, int64(1), c.inWindow(c.series[key("i-1")]))
+
+	// Sessions stamped that far ahead count in the total only: they hold
+	// no bucket, so a series never holds more than window/bucket of them,
+	// and one holding only such sessions is dropped once reported.
+	for h := 2; h < 200; h++ {
+		c.add(key("i-1"), wall().Add(time.Duration(h)*time.Hour))
+	}
+	c.add(key("i-2"), wall().Add(1000*time.Hour))
+	assert.Len(t, c.series[key("i-1")].Buckets, 1)
+	assert.Equal(t, int64(199), c.series[key("i-1")].Total)
+	assert.Equal(t, []seriesKey{key("i-2")}, cycle(c))
 }
 
 func TestOverflowBeyondMaxSeries(t *testing.T) {

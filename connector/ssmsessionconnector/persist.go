@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -49,12 +50,14 @@ func boolStr(b bool) string {
 }
 
 // snapshot is what one save writes: the changed series and open sessions
-// at the counter generation gen, with the version each had.
+// at the counter generation gen, with the version each had, and the
+// deletes of series gone from memory.
 type snapshot struct {
 	gen    uint64
 	ops    []*storage.Operation
 	series []savedSeries
 	opens  map[string]uint64
+	gone   map[seriesKey]uint64
 }
 
 type savedSeries struct {
@@ -63,25 +66,31 @@ type savedSeries struct {
 }
 
 // pending lists the writes for series changed since the last successful
-// save, with the anchor.
+// save, with the anchor; without storage, only what a save covers.
 func (c *counter) pending() snapshot {
-	snap := snapshot{gen: c.gen}
+	snap := snapshot{gen: c.gen, gone: maps.Clone(c.gone)}
 	for _, s := range c.series {
 		if !s.changed {
 			continue
 		}
-		raw, err := json.Marshal(s)
-		if err != nil {
-			continue // plain data: cannot fail
-		}
-		snap.ops = append(snap.ops, storage.SetOperation(storageKey(s.Key), raw))
 		snap.series = append(snap.series, savedSeries{s, s.version})
+		if raw, err := json.Marshal(s); c.persistent && err == nil { // plain data: cannot fail
+			snap.ops = append(snap.ops, storage.SetOperation(storageKey(s.Key), raw))
+		}
+	}
+	for k := range snap.gone {
+		if _, back := c.series[k]; !back { // else its Set is above
+			snap.ops = append(snap.ops, storage.DeleteOperation(storageKey(k)))
+		}
 	}
 	if len(c.sessions.changed) > 0 {
 		snap.opens = make(map[string]uint64, len(c.sessions.changed))
 	}
 	for id, version := range c.sessions.changed {
 		snap.opens[id] = version
+		if !c.persistent {
+			continue
+		}
 		e, ok := c.sessions.lru.Peek(id)
 		if !ok {
 			snap.ops = append(snap.ops, storage.DeleteOperation(openKey(id)))
@@ -112,14 +121,11 @@ func (c *counter) saved(snap snapshot) {
 			delete(c.sessions.changed, id)
 		}
 	}
-}
-
-func deletes(keys []seriesKey) []*storage.Operation {
-	ops := make([]*storage.Operation, len(keys))
-	for i, k := range keys {
-		ops[i] = storage.DeleteOperation(storageKey(k))
+	for k, gen := range snap.gone {
+		if c.gone[k] == gen {
+			delete(c.gone, k)
+		}
 	}
-	return ops
 }
 
 // stored is what storage held for the counter.
@@ -146,7 +152,7 @@ func loadSeries(ctx context.Context, client storage.Client) (st stored, err erro
 			st.newest = int64(binary.BigEndian.Uint64(value))
 		case strings.HasPrefix(key, seriesPrefix):
 			var s series
-			if err := json.Unmarshal(value, &s); err != nil {
+			if err := json.Unmarshal(value, &s); err != nil || !s.Hist.valid() {
 				return []*storage.Operation{storage.DeleteOperation(key)}, nil // unreadable: drop it
 			}
 			st.series = append(st.series, &s)
@@ -199,8 +205,10 @@ func (c *counter) merge(stored *series) {
 			stored.version = c.gen // not reported yet, and already saved
 			return
 		}
-		// Beyond max_series: its counts go to the overflow series.
+		// Beyond max_series: its counts go to the overflow series, and
+		// its entry is deleted when that is saved.
 		s = c.overflowSeries(stored.Key.Durations)
+		c.left(stored.Key)
 	}
 	s.Total += stored.Total
 	s.Start = min(s.Start, stored.Start)

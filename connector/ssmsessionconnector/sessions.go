@@ -35,6 +35,12 @@ func (h *histogram) record(secs float64) {
 	h.Min, h.Max = min(h.Min, secs), max(h.Max, secs)
 }
 
+// valid reports whether a stored histogram has one count per bucket (or
+// none: nothing recorded yet).
+func (h *histogram) valid() bool {
+	return h == nil || h.Counts == nil || len(h.Counts) == len(DurationBounds)+1
+}
+
 // merge adds another histogram's counts.
 func (h *histogram) merge(o *histogram) {
 	if o == nil || o.Counts == nil {

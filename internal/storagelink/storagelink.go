@@ -51,8 +51,10 @@ type Settings struct {
 	// Logger is the component's (sampled) logger.
 	Logger *zap.Logger
 	// Attach hands a new client (or nil at shutdown) to the component; it
-	// runs without any lock of the link held, within ctx.
-	Attach func(ctx context.Context, c storage.Client)
+	// runs without any lock of the link held, within ctx. A component that
+	// cannot take the client (its stored state cannot be read) returns an
+	// error: the client is closed and asked for again later.
+	Attach func(ctx context.Context, c storage.Client) error
 	// OnError counts a storage failure in the component's telemetry.
 	OnError func()
 	// Now is the component's clock (injectable for tests).
@@ -144,10 +146,15 @@ func (l *Link) connect(ctx context.Context) bool {
 		l.degrade(fmt.Errorf("%s unavailable, keeping state in memory only: %w", l.label, err))
 		return false
 	}
+	if err := l.set.Attach(ctx, client); err != nil {
+		_ = client.Close(ctx)
+		l.set.OnError()
+		l.degrade(fmt.Errorf("%s not used, keeping state in memory only: %w", l.label, err))
+		return false
+	}
 	l.mu.Lock()
 	l.client = client
 	l.mu.Unlock()
-	l.set.Attach(ctx, client)
 	l.markRecovered()
 	return true
 }
@@ -227,6 +234,6 @@ func (l *Link) Shutdown(ctx context.Context) error {
 	if client == nil {
 		return nil
 	}
-	l.set.Attach(ctx, nil)
+	_ = l.set.Attach(ctx, nil) // detaching cannot fail
 	return client.Close(ctx)
 }

@@ -112,11 +112,12 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 		p.decider = store
 		p.storage = storagelink.New(storagelink.Settings{
 			Kind: component.KindProcessor, Self: set.ID, Extension: cfg.NewTerms.Storage, Logger: logger,
-			Attach: func(_ context.Context, c storage.Client) {
+			Attach: func(_ context.Context, c storage.Client) error {
 				store.SetClient(c)
 				if launchStore != nil {
 					launchStore.SetClient(c)
 				}
+				return nil
 			}, OnError: onError, Now: now,
 		})
 	}

@@ -1,0 +1,212 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ssmsessionconnector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+)
+
+// Two batches of one series saved at once: the first one's write is slow.
+// Storage ends with the newest count, not the slow write's older one.
+func TestSavesReachStorageInOrder(t *testing.T) {
+	first := corpus.Events(t, "identities")[0]
+	second := bytes.Replace(first, []byte(`"eventID":"e7c10001`), []byte(`"eventID":"e7c1ffff`), 1)
+	require.NotEqual(t, first, second)
+	slow := &slowSeries{Extension: storagetest.FileStorage(t, t.TempDir()), held: make(chan struct{}), holding: make(chan struct{})}
+	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: slow})
+
+	consume := func(raw []byte) chan struct{} {
+		done := make(chan struct{})
+		ld, err := shapes.Logs(shapes.Raw, [][]byte{raw})
+		require.NoError(t, err)
+		go func() {
+			defer close(done)
+			assert.NoError(t, h.c.ConsumeLogs(ctx, ld))
+		}()
+		return done
+	}
+	a := consume(first)
+	<-slow.holding // a's counts are being written
+	b := consume(second)
+	select { // b saves after a; before the fix it wrote at once
+	case <-b:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(slow.held)
+	<-a
+	<-b
+
+	h.c.mu.Lock()
+	want := map[string]int64{}
+	for k, s := range h.c.counter.series {
+		want[storageKey(k)] = s.Total
+	}
+	h.c.mu.Unlock()
+	require.Equal(t, map[string]int64{storageKey(keyOf1(t, first)): 2}, want)
+	assert.Equal(t, want, storedTotals(t, slow.client))
+}
+
+// A restart with a smaller max_series folds the stored series beyond it
+// into the overflow series once: the folded entries are deleted with the
+// overflow's save, so later restarts do not add them again.
+func TestRestartWithFewerSeriesFoldsOnce(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	dir := t.TempDir()
+	fewer := func(n int) func(*Config) { return func(c *Config) { c.MaxSeries = n } }
+	total := func(vals map[string]int64) int64 {
+		var n int64
+		for k, v := range vals {
+			if strings.HasPrefix(k, MetricStarts+"|") {
+				n += v
+			}
+		}
+		return n
+	}
+	got, _ := lifetime(t, storagetest.FileStorage(t, dir), fewer(100), raws)
+	want := total(got)
+	require.Positive(t, want)
+	for range 3 {
+		got, _ := lifetime(t, storagetest.FileStorage(t, dir), fewer(2), nil)
+		assert.Equal(t, want, total(got), "the same sessions after each restart")
+	}
+}
+
+// Stored counts that cannot be read are not written over: the client is
+// refused, the counts live in memory, and the next process with readable
+// storage finds them as they were.
+func TestUnreadableStoredCountsAreNotOverwritten(t *testing.T) {
+	raws := corpus.Events(t, "identities")
+	dir := t.TempDir()
+	before, _ := lifetime(t, storagetest.FileStorage(t, dir), nil, raws[:11])
+	_, blind := lifetime(t, noWalk{storagetest.FileStorage(t, dir)}, nil, raws[11:])
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, blind.host.Statuses())
+	after, _ := lifetime(t, storagetest.FileStorage(t, dir), nil, nil)
+	assert.Equal(t, before, after)
+}
+
+// lifetime runs one collector process's connector on ext, with a 30-day
+// window: it counts raws, emits, and shuts down cleanly.
+func lifetime(t *testing.T, ext storage.Extension, mod func(*Config), raws [][]byte) (map[string]int64, *harness) {
+	t.Helper()
+	h := start(t, config(func(c *Config) {
+		withStorage(c)
+		c.Window = 30 * 24 * time.Hour
+		if mod != nil {
+			mod(c)
+		}
+	}), map[component.ID]component.Component{storagetest.ID: ext})
+	if len(raws) > 0 {
+		ld, err := shapes.Logs(shapes.Raw, raws)
+		require.NoError(t, err)
+		require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	}
+	got := values(h.emit(t))
+	require.NoError(t, h.c.Shutdown(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+	return got, h
+}
+
+// A stored histogram without one count per bound is dropped at restore,
+// not indexed past its end by the next duration.
+func TestShortStoredHistogramIsDropped(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindConnector, component.MustNewID("x"))
+	k := seriesKey{Target: "i-1", Durations: true}
+	raw, err := json.Marshal(series{Key: k, Total: 1, Hist: &histogram{Counts: []int64{1}}})
+	require.NoError(t, err)
+	require.NoError(t, client.Set(ctx, storageKey(k), raw))
+	st, err := loadSeries(ctx, client)
+	require.NoError(t, err)
+	assert.Empty(t, st.series)
+	v, err := client.Get(ctx, storageKey(k))
+	require.NoError(t, err)
+	assert.Nil(t, v, "deleted")
+}
+
+func keyOf1(t *testing.T, raw []byte) seriesKey {
+	t.Helper()
+	ld, err := shapes.Logs(shapes.Raw, [][]byte{raw})
+	require.NoError(t, err)
+	c := start(t, config(nil), nil)
+	_, calls, _ := c.c.read(ld)
+	require.Len(t, calls, 1)
+	return calls[0].key
+}
+
+// storedTotals reads the total of every stored series.
+func storedTotals(t *testing.T, client storage.Client) map[string]int64 {
+	t.Helper()
+	st, err := loadSeries(ctx, client)
+	require.NoError(t, err)
+	out := map[string]int64{}
+	for _, s := range st.series {
+		out[storageKey(s.Key)] = s.Total
+	}
+	return out
+}
+
+// slowSeries holds the first write of series counts until held is closed.
+type slowSeries struct {
+	storage.Extension
+	once    sync.Once
+	held    chan struct{}
+	holding chan struct{} // closed when the held write begins
+	client  *slowClient
+}
+
+func (e *slowSeries) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := e.Extension.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, err
+	}
+	e.client = &slowClient{Client: c, ext: e}
+	return e.client, nil
+}
+
+type slowClient struct {
+	storage.Client
+	ext *slowSeries
+}
+
+func (c *slowClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	for _, op := range ops {
+		if op.Type == storage.Set && strings.HasPrefix(op.Key, seriesPrefix) {
+			hold := false
+			c.ext.once.Do(func() { hold = true })
+			if hold {
+				close(c.ext.holding)
+				<-c.ext.held
+			}
+			break
+		}
+	}
+	return c.Client.Batch(ctx, ops...)
+}
+
+func (c *slowClient) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	return c.Client.(storage.Walker).Walk(ctx, fn)
+}
+
+// noWalk is a storage extension whose clients cannot list their keys.
+type noWalk struct{ storage.Extension }
+
+func (e noWalk) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := e.Extension.GetClient(ctx, kind, id, name)
+	return struct{ storage.Client }{c}, err
+}
