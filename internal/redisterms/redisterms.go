@@ -269,9 +269,11 @@ func (s *Store) fail(err error, st *firstseen.Stats) {
 	}
 }
 
-// roundTrip sends the commands queue adds, with the delivery marks, in
-// one pipeline. Scripts are loaded first when Redis may not have them (at
-// start, after a restart of Redis, which forgets them).
+// roundTrip sends the delivery marks, then the commands queue adds, in one
+// pipeline: marks first, so that a batch the next consumer refused and its
+// retry in the same round trip are decided with the refusal known. Scripts
+// are loaded first when Redis may not have them (at start, after a restart
+// of Redis, which forgets them).
 func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
@@ -282,7 +284,6 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pi
 			}
 		}
 		pipe := s.set.Client.Pipeline()
-		cmds := queue(pipe)
 		for _, m := range marks {
 			status := "d"
 			if !m.delivered {
@@ -291,6 +292,7 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pi
 			pipe.EvalSha(tctx, settle.Hash(), []string{s.key(m.alert.Key)},
 				m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
 		}
+		cmds := queue(pipe)
 		_, err := pipe.Exec(tctx)
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):

@@ -143,6 +143,14 @@ func TestDuplicateAndRedelivery(t *testing.T) {
 	b.Close(ctx)
 	got, _, _ = observe(t, a, obs("alice", 0, 7))
 	assert.Equal(t, []bool{false}, got)
+
+	// A refusal and the receiver's retry at once: the mark goes to Redis
+	// ahead of the retry's decision, in the same round trip.
+	got, alerts, _ = observe(t, a, obs("bob", 0, 8))
+	require.Equal(t, []bool{true}, got)
+	a.Settle(alerts, false)
+	got, _, _ = observe(t, a, obs("bob", 0, 8))
+	assert.Equal(t, []bool{true}, got, "the retry carries the alert")
 }
 
 // TestFreshnessSavesRoundTrips: terms Redis confirmed within 1% of the
