@@ -196,10 +196,6 @@ func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([
 	loaded := s.load(ctx, client, missing, &st)
 
 	s.mu.Lock()
-	if s.loads[began]--; s.loads[began] == 0 {
-		delete(s.loads, began)
-	}
-	s.forgetWritten()
 	for _, k := range missing {
 		if v, ok := s.peek(k); ok { // a concurrent batch decided it meanwhile
 			work[k] = slot{s: v, known: true}
@@ -207,6 +203,12 @@ func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([
 			work[k] = slot{s: v, known: true}
 		}
 	}
+	// Only now is this read done with: until the peeks above, the states
+	// written since it began had to stay in memory for it.
+	if s.loads[began]--; s.loads[began] == 0 {
+		delete(s.loads, began)
+	}
+	s.forgetWritten()
 	alerts := s.decide(obs, isNew, work)
 	st.Evictions, s.evicted = s.evicted, 0
 	upTo := s.changes

@@ -335,13 +335,13 @@ func TestStatesAreWrittenOnce(t *testing.T) {
 	s := newStore(t, 100, client)
 	observe(t, s, obs("a", 0, 1), obs("c", 0, 2))
 
-	client.hold()
+	reading := client.hold()
 	slow := make(chan struct{})
 	go func() {
 		defer close(slow)
 		s.Observe(context.Background(), []Observation{obs("b", 0, 3)}, make([]bool, 1))
 	}()
-	<-client.reading
+	<-reading
 	before := client.setsOf(key("a"))
 	observe(t, s, obs("a", time.Minute, 4)) // a cache hit: written while b's read is in flight
 	observe(t, s, obs("c", time.Minute, 5)) // the next write holds c only
@@ -352,18 +352,43 @@ func TestStatesAreWrittenOnce(t *testing.T) {
 	assert.Equal(t, before+1, client.setsOf(key("a")), "nor with b")
 }
 
-// readGate holds storage reads (Batches of gets) while held, and counts
-// the writes of each key.
+// A batch whose storage read is overtaken (another batch decides and writes
+// the term, a third evicts it from the cache) decides from what the others
+// did, not from its stale read.
+func TestOvertakenReadDoesNotAlertAgain(t *testing.T) {
+	client := &readGate{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID), sets: map[string]int{}}
+	s := newStore(t, 1, client)
+	reading := client.hold()
+	slow := make(chan []bool)
+	go func() {
+		isNew := make([]bool, 1)
+		s.Observe(context.Background(), []Observation{obs("k", time.Hour, 1)}, isNew)
+		slow <- isNew
+	}()
+	<-reading // k read: not stored yet
+	got, _ := observe(t, s, obs("k", 2*time.Hour, 2))
+	require.Equal(t, []bool{true}, got)
+	observe(t, s, obs("z", 0, 3)) // evicts k from the cache of one
+	client.release()
+	assert.Equal(t, []bool{false}, <-slow, "k was new once, an hour later")
+}
+
+// readGate holds the first storage read (a Batch of gets) after hold, once
+// it has read, and counts the writes of each key.
 type readGate struct {
 	storage.Client
 	mu      sync.Mutex
 	held    chan struct{}
-	reading chan struct{} // receives when a held read begins
+	reading chan struct{}
 	sets    map[string]int
 }
 
-func (g *readGate) hold() {
-	g.held, g.reading = make(chan struct{}), make(chan struct{}, 1)
+// hold returns a channel closed once the held read has read.
+func (g *readGate) hold() chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.held, g.reading = make(chan struct{}), make(chan struct{})
+	return g.reading
 }
 
 func (g *readGate) release() { close(g.held) }
@@ -375,18 +400,23 @@ func (g *readGate) setsOf(k Key) int {
 }
 
 func (g *readGate) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	if len(ops) > 0 && ops[0].Type == storage.Get && g.held != nil {
-		g.reading <- struct{}{}
-		<-g.held
-	}
 	g.mu.Lock()
 	for _, op := range ops {
 		if op.Type == storage.Set {
 			g.sets[op.Key]++
 		}
 	}
+	var reading, held chan struct{}
+	if len(ops) > 0 && ops[0].Type == storage.Get {
+		reading, held, g.reading = g.reading, g.held, nil
+	}
 	g.mu.Unlock()
-	return g.Client.Batch(ctx, ops...)
+	err := g.Client.Batch(ctx, ops...)
+	if reading != nil {
+		close(reading)
+		<-held
+	}
+	return err
 }
 
 // Close gives up on a sweep that outlasts the shutdown deadline.
