@@ -331,34 +331,34 @@ func TestConcurrentBatchesOnStorage(t *testing.T) {
 // A state kept in memory only because a storage read began before its
 // write is not written again by the writes that follow.
 func TestStatesAreWrittenOnce(t *testing.T) {
-	client := &readGate{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID), sets: map[string]int{}}
+	client := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
 	s := newStore(t, 100, client)
 	observe(t, s, obs("a", 0, 1), obs("c", 0, 2))
 
-	reading := client.hold()
+	reading := client.HoldNextRead()
 	slow := make(chan struct{})
 	go func() {
 		defer close(slow)
 		s.Observe(context.Background(), []Observation{obs("b", 0, 3)}, make([]bool, 1))
 	}()
 	<-reading
-	before := client.setsOf(key("a"))
+	before := client.SetsOf(storageKeyOf(key("a")))
 	observe(t, s, obs("a", time.Minute, 4)) // a cache hit: written while b's read is in flight
 	observe(t, s, obs("c", time.Minute, 5)) // the next write holds c only
-	assert.Equal(t, before+1, client.setsOf(key("a")), "a written once more, not again with c")
-	assert.Equal(t, 2, client.setsOf(key("c")))
-	client.release()
+	assert.Equal(t, before+1, client.SetsOf(storageKeyOf(key("a"))), "a written once more, not again with c")
+	assert.Equal(t, 2, client.SetsOf(storageKeyOf(key("c"))))
+	client.Release()
 	<-slow
-	assert.Equal(t, before+1, client.setsOf(key("a")), "nor with b")
+	assert.Equal(t, before+1, client.SetsOf(storageKeyOf(key("a"))), "nor with b")
 }
 
 // A batch whose storage read is overtaken (another batch decides and writes
 // the term, a third evicts it from the cache) decides from what the others
 // did, not from its stale read.
 func TestOvertakenReadDoesNotAlertAgain(t *testing.T) {
-	client := &readGate{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID), sets: map[string]int{}}
+	client := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
 	s := newStore(t, 1, client)
-	reading := client.hold()
+	reading := client.HoldNextRead()
 	slow := make(chan []bool)
 	go func() {
 		isNew := make([]bool, 1)
@@ -369,54 +369,8 @@ func TestOvertakenReadDoesNotAlertAgain(t *testing.T) {
 	got, _ := observe(t, s, obs("k", 2*time.Hour, 2))
 	require.Equal(t, []bool{true}, got)
 	observe(t, s, obs("z", 0, 3)) // evicts k from the cache of one
-	client.release()
+	client.Release()
 	assert.Equal(t, []bool{false}, <-slow, "k was new once, an hour later")
-}
-
-// readGate holds the first storage read (a Batch of gets) after hold, once
-// it has read, and counts the writes of each key.
-type readGate struct {
-	storage.Client
-	mu      sync.Mutex
-	held    chan struct{}
-	reading chan struct{}
-	sets    map[string]int
-}
-
-// hold returns a channel closed once the held read has read.
-func (g *readGate) hold() chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.held, g.reading = make(chan struct{}), make(chan struct{})
-	return g.reading
-}
-
-func (g *readGate) release() { close(g.held) }
-
-func (g *readGate) setsOf(k Key) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.sets[storageKeyOf(k)]
-}
-
-func (g *readGate) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	g.mu.Lock()
-	for _, op := range ops {
-		if op.Type == storage.Set {
-			g.sets[op.Key]++
-		}
-	}
-	var reading, held chan struct{}
-	if len(ops) > 0 && ops[0].Type == storage.Get {
-		reading, held, g.reading = g.reading, g.held, nil
-	}
-	g.mu.Unlock()
-	err := g.Client.Batch(ctx, ops...)
-	if reading != nil {
-		close(reading)
-		<-held
-	}
-	return err
 }
 
 // Close gives up on a sweep that outlasts the shutdown deadline.

@@ -97,6 +97,34 @@ func TestLocalEvictionForgets(t *testing.T) {
 	assert.True(t, since.After(ls[0].At), "since moves past what was forgotten: %s", since)
 }
 
+// A lookup that races a launch being recorded does not remember the
+// instance as never launched: the next lookup finds the launch.
+func TestLocalLookupRacingARecord(t *testing.T) {
+	clock := testclock.At(t0.Add(2 * day))
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)}
+	s, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	s.SetClient(faulty)
+	_, err = s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+
+	read := faulty.HoldNextRead()
+	recorded := make(chan error)
+	go func() {
+		_, err := s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(time.Hour), Event: 7}}, time.Time{})
+		recorded <- err
+	}()
+	<-read // the launch's state is being read, not decided yet
+	launched, _, err := s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Empty(t, launched, "not recorded yet")
+	faulty.Release()
+	require.NoError(t, <-recorded)
+	launched, _, err = s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{"i-0f5a1e2d3c4b5a697": t0.Add(time.Hour)}, launched)
+}
+
 // TestLocalRestart: with file_storage, launches and the start of watching
 // survive a restart.
 func TestLocalRestart(t *testing.T) {

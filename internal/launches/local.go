@@ -30,11 +30,13 @@ type Local struct {
 	// Only this component writes its storage client, so an instance
 	// storage said was never launched stays so until Record says
 	// otherwise: absent caches those answers (bounded), so a long-lived
-	// target costs one read, not one per session. records counts Record
-	// calls, so a read that raced one is not cached.
-	mu      sync.Mutex
-	absent  *simplelru.LRU[string, struct{}]
-	records uint64
+	// target costs one read, not one per session. A lookup that raced a
+	// Record is not cached: records moves when one begins and when it
+	// ends, recording counts those in flight.
+	mu        sync.Mutex
+	absent    *simplelru.LRU[string, struct{}]
+	records   uint64
+	recording int
 }
 
 var _ Store = (*Local)(nil)
@@ -64,6 +66,7 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	if len(launches) > 0 {
 		l.mu.Lock()
 		l.records++
+		l.recording++
 		for _, la := range launches {
 			l.absent.Remove(la.Instance)
 		}
@@ -74,6 +77,10 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		}
 		// Launches raise nothing to deliver: the decisions are not kept.
 		_, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
+		l.mu.Lock()
+		l.records++
+		l.recording--
+		l.mu.Unlock()
 	}
 	if !begin.IsZero() {
 		l.store.Mark(ctx, begin)
@@ -87,7 +94,7 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 // Lookup implements Store.
 func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time, time.Time, error) {
 	l.mu.Lock()
-	gen := l.records
+	gen, idle := l.records, l.recording == 0
 	asked := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if !l.absent.Contains(id) {
@@ -108,7 +115,7 @@ func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	for i, id := range asked {
 		if v, ok := states[keys[i]]; ok {
 			launched[id] = time.Unix(0, v.AlertAt).UTC()
-		} else if complete && l.records == gen {
+		} else if complete && idle && l.records == gen {
 			l.absent.Add(id, struct{}{})
 		}
 	}

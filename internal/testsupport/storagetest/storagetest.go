@@ -90,13 +90,17 @@ func (h *Host) Statuses() []componentstatus.Status {
 var ErrInjected = errors.New("injected storage fault")
 
 // Faulty wraps a client and fails every operation while failing, or holds
-// each one while held.
+// each one while held, and counts the writes of each key.
 type Faulty struct {
 	storage.Client
 	mu    sync.Mutex
 	err   error
 	held  chan struct{} // closed on Release
 	Calls int
+	sets  map[string]int
+	// read is closed when the read HoldNextRead holds has read; readHeld
+	// is that read's hold, closed on Release.
+	read, readHeld chan struct{}
 }
 
 // Hold makes every operation wait (within its context) until Release, as a
@@ -107,14 +111,33 @@ func (f *Faulty) Hold() {
 	f.held = make(chan struct{})
 }
 
+// HoldNextRead makes the next Batch of gets wait, once it has read, until
+// Release: a reply that comes late, overtaken by what other batches do
+// meanwhile. The channel returned is closed when it has read.
+func (f *Faulty) HoldNextRead() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.read, f.readHeld = make(chan struct{}), make(chan struct{})
+	return f.read
+}
+
 // Release lets held operations go on.
 func (f *Faulty) Release() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.held != nil {
-		close(f.held)
-		f.held = nil
+	for _, c := range []*chan struct{}{&f.held, &f.readHeld} {
+		if *c != nil {
+			close(*c)
+			*c = nil
+		}
 	}
+}
+
+// SetsOf is how many times key was written.
+func (f *Faulty) SetsOf(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sets[key]
 }
 
 func (f *Faulty) wait(ctx context.Context) error {
@@ -149,11 +172,33 @@ func (f *Faulty) FailWith(err error) {
 	f.err = err
 }
 
-func (f *Faulty) fail() error {
+// fail counts an operation and returns the fault to answer with.
+func (f *Faulty) fail(ops ...*storage.Operation) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
+	if f.err == nil {
+		for _, op := range ops {
+			if op.Type == storage.Set {
+				if f.sets == nil {
+					f.sets = map[string]int{}
+				}
+				f.sets[op.Key]++
+			}
+		}
+	}
 	return f.err
+}
+
+// heldRead takes the hold of HoldNextRead when ops are its read.
+func (f *Faulty) heldRead(ops []*storage.Operation) (read, held chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.read == nil || len(ops) == 0 || ops[0].Type != storage.Get {
+		return nil, nil
+	}
+	read, held, f.read = f.read, f.readHeld, nil
+	return read, held
 }
 
 // CallCount is how many operations were asked for so far.
@@ -165,13 +210,19 @@ func (f *Faulty) CallCount() int {
 
 // Batch implements storage.Client.
 func (f *Faulty) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	if err := f.fail(); err != nil {
+	if err := f.fail(ops...); err != nil {
 		return err
 	}
 	if err := f.wait(ctx); err != nil {
 		return err
 	}
-	return f.Client.Batch(ctx, ops...)
+	read, held := f.heldRead(ops)
+	err := f.Client.Batch(ctx, ops...)
+	if read != nil {
+		close(read)
+		<-held
+	}
+	return err
 }
 
 // Walk passes through to the wrapped client's Walker.
