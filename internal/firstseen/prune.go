@@ -29,6 +29,26 @@ type pruner struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the running sweep ends; nil when none ran
 	running bool
+	// written holds the terms stored while the sweep runs: a walk may have
+	// found one expired before it came back, so it is not deleted. Beyond
+	// a cache's worth the sweep stops deleting (overflow) until next time.
+	written  map[Key]struct{}
+	overflow bool
+}
+
+// wrote records terms stored while a sweep runs. Called with the store's
+// mutex held.
+func (p *pruner) wrote(states map[Key]State, limit int) {
+	if !p.running {
+		return
+	}
+	for k := range states {
+		if len(p.written) >= limit {
+			p.overflow = true
+			return
+		}
+		p.written[k] = struct{}{}
+	}
 }
 
 func (p *pruner) init(now time.Time) {
@@ -48,6 +68,7 @@ func (p *pruner) maybeStart(s *Store) {
 		return
 	}
 	p.last, p.running = now, true
+	p.written, p.overflow = map[Key]struct{}{}, false
 	done := make(chan struct{})
 	p.done = done
 	client, horizon := s.client, s.watermark-s.window
@@ -59,7 +80,7 @@ func (p *pruner) maybeStart(s *Store) {
 			s.set.OnPrune(removed)
 		}
 		s.mu.Lock()
-		p.running = false
+		p.running, p.written = false, nil
 		s.mu.Unlock()
 	}()
 }
@@ -100,6 +121,7 @@ func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage
 		if err != nil {
 			return removed, err
 		}
+		before := removed
 		for i := 0; i < len(expired); i += pruneChunk {
 			ops := s.deletable(expired[i:min(i+pruneChunk, len(expired))], horizon)
 			if len(ops) == 0 {
@@ -110,23 +132,31 @@ func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage
 			}
 			removed += len(ops)
 		}
-		if len(expired) < pruneScan {
+		// Another walk would find the same keys when none of them went.
+		if len(expired) < pruneScan || removed == before {
 			return removed, nil
 		}
 	}
 }
 
 // deletable turns expired storage keys into deletes, leaving out the terms
-// memory knows a recent occurrence of.
+// memory knows a recent occurrence of and those stored since the sweep
+// began (their stored state may be newer than the walk's).
 func (s *Store) deletable(keys []string, horizon int64) []*storage.Operation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pruner.overflow {
+		return nil
+	}
 	ops := make([]*storage.Operation, 0, len(keys))
 	for _, sk := range keys {
 		var k Key
 		if raw, err := hex.DecodeString(strings.TrimPrefix(sk, s.set.KeyPrefix)); err == nil && len(raw) == len(k) {
 			copy(k[:], raw)
 			if v, ok := s.peek(k); ok && v.Latest >= horizon {
+				continue
+			}
+			if _, ok := s.pruner.written[k]; ok {
 				continue
 			}
 		}

@@ -404,6 +404,7 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 			}
 			w.saved = gen
 			w.written = append(w.written, written{gen: gen, states: snapshot})
+			s.pruner.wrote(snapshot, s.set.CacheSize)
 			s.forgetWritten()
 			st.Writes += len(ops)
 			if s.degraded {

@@ -232,6 +232,47 @@ func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {
 	assert.Equal(t, []byte("kept"), v)
 }
 
+// A term that comes back, is stored and leaves the cache while a sweep
+// runs is not deleted by it: the walk found its old state, not its new one.
+func TestSweepSparesTermsStoredWhileItRuns(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	clock := fixedAt()
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	swept := make(chan int, 1)
+	s, err := New(Settings{Window: window, CacheSize: 1, Persistent: true, PruneInterval: time.Hour, Now: now,
+		OnPrune: func(n int) { swept <- n }})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	var once sync.Once
+	s.SetClient(afterWalk{client, func() {
+		once.Do(func() { // k comes back between the walk and its deletes, then leaves the cache of one
+			observe(t, s, obs("k", 20*day, 4))
+			observe(t, s, obs("w", 20*day, 5))
+		})
+	}})
+	observe(t, s, obs("k", 0, 1), obs("z", 20*day, 2)) // k is 20 days old: expired
+	mu.Lock()
+	clock = clock.Add(2 * time.Hour) // a sweep is due
+	mu.Unlock()
+	observe(t, s, obs("y", 20*day, 3)) // and starts
+	<-swept
+	got, _ := observe(t, s, obs("k", 20*day+time.Hour, 6))
+	assert.Equal(t, []bool{false}, got, "k was new an hour before")
+}
+
+// afterWalk runs then after each walk of its client.
+type afterWalk struct {
+	storage.Client
+	then func()
+}
+
+func (a afterWalk) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	err := a.Client.(storage.Walker).Walk(ctx, fn)
+	a.then()
+	return err
+}
+
 // A timestamp far in the future must not move the pruning clock.
 func TestFutureTimestampsDoNotPruneEverything(t *testing.T) {
 	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
