@@ -26,6 +26,9 @@ type RedisSettings struct {
 	// Timeout bounds one round trip; after a failure Redis is left alone
 	// for RetryAfter, so an outage costs one timeout, not one per batch.
 	Timeout, RetryAfter time.Duration
+	// Backoff is shared with the replica's other Redis stores (the terms);
+	// nil: one of its own, by RetryAfter.
+	Backoff *redisterms.Backoff
 	// CacheSize bounds the launches cached locally: a launch time never
 	// changes, so a cached one is always right.
 	CacheSize int
@@ -39,13 +42,9 @@ type RedisSettings struct {
 type Redis struct {
 	set RedisSettings
 
-	mu        sync.Mutex // guards memory only
-	cache     *simplelru.LRU[string, int64]
-	begun     int64     // Unix ms; 0: not known yet
-	downUntil time.Time // Redis is left alone until then; zero: it answered last
-	// recovered: a Lookup found Redis answering again after a failure; the
-	// next Record reports it, Lookup having no stats to carry it.
-	recovered bool
+	mu    sync.Mutex // guards memory only
+	cache *simplelru.LRU[string, int64]
+	begun int64 // Unix ms; 0: not known yet
 	// lost: launches up to this event time (Unix ms) may not have been
 	// written, so a target not found is not known to be old before it.
 	lost int64
@@ -60,6 +59,9 @@ func NewRedis(set RedisSettings) (*Redis, error) {
 	}
 	if set.Now == nil {
 		set.Now = time.Now
+	}
+	if set.Backoff == nil {
+		set.Backoff = redisterms.NewBackoff(set.Client, set.RetryAfter, set.Now)
 	}
 	cache, err := simplelru.NewLRU[string, int64](set.CacheSize, nil)
 	if err != nil {
@@ -79,11 +81,11 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	var st firstseen.Stats
 	now := r.set.Now()
 	r.mu.Lock()
-	known, down := r.begun != 0, now.Before(r.downUntil)
-	st.Recovered, r.recovered = r.recovered, false
+	known, down := r.begun != 0, r.set.Backoff.Down()
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
 	if len(launches) == 0 && !propose {
+		st.Recovered = r.set.Backoff.Recovered() // a Lookup's, which has no stats to carry it
 		return st, nil
 	}
 	if down {
@@ -92,6 +94,7 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	}
 	tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
 	defer cancel()
+	r.set.Backoff.Ready(tctx)
 	var watch *redis.StringCmd
 	_, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
 		for _, la := range launches {
@@ -108,14 +111,13 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		return nil
 	})
 	if err != nil {
-		r.trip()
+		r.set.Backoff.Trip()
 		r.lose(launches)
 		st.StorageErr = err
 		return st, err
 	}
-	if r.answered() {
-		st.Recovered = true
-	}
+	r.set.Backoff.Reached()
+	st.Recovered = r.set.Backoff.Recovered()
 	if watch != nil {
 		if ms, err := watch.Int64(); err == nil {
 			r.setBegun(ms)
@@ -137,7 +139,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			missing = append(missing, id)
 		}
 	}
-	begun, lost, down := r.begun, r.lost, r.set.Now().Before(r.downUntil)
+	begun, lost, down := r.begun, r.lost, r.set.Backoff.Down()
 	r.mu.Unlock()
 	if down {
 		return launched, time.Time{}, nil // misses cannot be told from the old
@@ -145,6 +147,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	if len(missing) > 0 || begun == 0 {
 		tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
 		defer cancel()
+		r.set.Backoff.Ready(tctx)
 		gets := make([]*redis.StringCmd, len(missing))
 		var watch *redis.StringCmd
 		cmds, _ := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
@@ -157,12 +160,11 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			return nil
 		})
 		if err := failure(cmds); err != nil {
-			r.trip()
+			r.set.Backoff.Trip()
 			return nil, time.Time{}, err
 		}
-		tripped := r.answered()
+		r.set.Backoff.Reached() // reported by the next store with stats
 		r.mu.Lock()
-		r.recovered = r.recovered || tripped
 		for i, id := range missing {
 			if ms, err := gets[i].Int64(); err == nil {
 				launched[id] = time.UnixMilli(ms).UTC()
@@ -195,26 +197,6 @@ func failure(cmds []redis.Cmder) error {
 		}
 	}
 	return nil
-}
-
-// answered clears a failure's wait after a round trip succeeded and says
-// whether there was one, so the recovery is reported: the storage link
-// stays degraded until someone does.
-func (r *Redis) answered() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	was := !r.downUntil.IsZero()
-	r.downUntil = time.Time{}
-	return was
-}
-
-// trip leaves Redis alone for RetryAfter after a failed round trip. Only
-// a failure trips it: calls made while it is left alone do not extend the
-// wait, or a steady stream of them would keep Redis untried for good.
-func (r *Redis) trip() {
-	r.mu.Lock()
-	r.downUntil = r.set.Now().Add(r.set.RetryAfter)
-	r.mu.Unlock()
 }
 
 // lose remembers that launches may be missing from Redis.

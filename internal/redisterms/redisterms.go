@@ -47,6 +47,9 @@ type Settings struct {
 	// Timeout bounds one batch's round trip; RetryAfter is how long local
 	// state decides alone after Redis failed.
 	Timeout, RetryAfter time.Duration
+	// Backoff is shared with the replica's other Redis stores; nil: one of
+	// its own, by RetryAfter.
+	Backoff *Backoff
 	// CacheSize bounds the local cache.
 	CacheSize int
 	Now       func() time.Time
@@ -91,7 +94,6 @@ type Store struct {
 	mu          sync.Mutex
 	cache       *simplelru.LRU[firstseen.Key, entry]
 	pending     []mark      // delivery marks to send with the next round trip
-	downUntil   time.Time   // decisions are local until then; zero: Redis answered last
 	loaded      atomic.Bool // the scripts are in Redis
 	evicted     int         // cache evictions since the last Observe returned
 	learningEnd int64       // Unix ms; 0: not known yet
@@ -104,6 +106,9 @@ func New(set Settings) (*Store, error) {
 	}
 	if set.Now == nil {
 		set.Now = time.Now
+	}
+	if set.Backoff == nil {
+		set.Backoff = NewBackoff(set.Client, set.RetryAfter, set.Now)
 	}
 	// A confirmation within 1% of the window answers locally: Redis's copy
 	// of a term's latest occurrence lags by at most that much.
@@ -129,7 +134,7 @@ func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.Encod
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	var st firstseen.Stats
 	s.mu.Lock()
-	if s.set.Now().Before(s.downUntil) {
+	if s.set.Backoff.Down() {
 		alerts := s.fallback(obs, isNew, &st)
 		st.Evictions, s.evicted = s.evicted, 0
 		s.mu.Unlock()
@@ -163,9 +168,8 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			alerts = append(alerts, s.fallback(obs[i:i+1], isNew[i:i+1], &st)...)
 		}
 	} else {
-		if !s.downUntil.IsZero() {
-			s.downUntil, st.Recovered = time.Time{}, true
-		}
+		s.set.Backoff.Reached()
+		st.Recovered = s.set.Backoff.Recovered()
 		for j, i := range remote {
 			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], cmds[j], &st)...)
 		}
@@ -259,11 +263,10 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 
 // fail decides locally until RetryAfter has passed. The scripts are loaded
 // again on the next round trip: a restarted or promoted node may not have
-// them, and loading them on a Cluster client re-reads which node serves
-// which slots, so the retry reaches the promoted replica.
+// them.
 func (s *Store) fail(err error, st *firstseen.Stats) {
 	s.loaded.Store(false)
-	s.downUntil = s.set.Now().Add(s.set.RetryAfter)
+	s.set.Backoff.Trip()
 	if st.StorageErr == nil {
 		st.StorageErr = err
 	}
@@ -277,6 +280,7 @@ func (s *Store) fail(err error, st *firstseen.Stats) {
 func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
+	s.set.Backoff.Ready(tctx)
 	for attempt := 0; ; attempt++ {
 		if !s.loaded.Load() {
 			if err := s.loadScripts(tctx); err != nil {
@@ -366,20 +370,21 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 // LearningEnd implements firstseen.Decider: one SetOnce round trip, once;
 // the answer is kept. The key holds one end (Unix ms) for every replica. A
 // zero proposal only reads. While Redis cannot answer, ok is false: also
-// while it is left alone after a failure, so that an outage costs no
-// timeout here beyond the one Observe's fallback already paid.
+// while it is left alone after a failure (its own or another store's), so
+// that an outage costs one timeout per retry interval in all.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
-	end, down := s.learningEnd, s.set.Now().Before(s.downUntil)
+	end := s.learningEnd
 	s.mu.Unlock()
 	if end != 0 {
 		return time.UnixMilli(end).UTC(), true
 	}
-	if down {
+	if s.set.Backoff.Down() {
 		return time.Time{}, false
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
+	s.set.Backoff.Ready(tctx)
 	key := s.set.KeyPrefix + firstseen.LearningKey
 	var propose int64
 	if !proposed.IsZero() {
@@ -394,8 +399,10 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 		return time.Time{}, true // not begun
 	}
 	if err != nil {
+		s.set.Backoff.Trip()
 		return time.Time{}, false
 	}
+	s.set.Backoff.Reached()
 	ms, err := get.Int64()
 	if err != nil {
 		return time.Time{}, false

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/launches"
+	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
 
 // launch is what a match is told of its target's launch.
@@ -39,15 +40,16 @@ func (p *ssmProcessor) newLaunches() (*launches.Local, error) {
 	return store, nil
 }
 
-// startRedisLaunches keeps launches in the Redis the terms are decided in.
-func (p *ssmProcessor) startRedisLaunches() error {
+// startRedisLaunches keeps launches in the Redis the terms are decided in,
+// leaving it alone when the terms' backoff does.
+func (p *ssmProcessor) startRedisLaunches(backoff *redisterms.Backoff) error {
 	if !p.cfg.Enrichment.enabled() {
 		return nil
 	}
 	rc, en := p.cfg.NewTerms.Redis, p.cfg.Enrichment
 	store, err := launches.NewRedis(launches.RedisSettings{
 		Client: p.redis, KeyPrefix: rc.KeyPrefix, History: en.LaunchHistory, Slack: lateSlack,
-		Timeout: rc.Timeout, RetryAfter: rc.RetryInterval, CacheSize: en.CacheSize, Now: p.now,
+		Timeout: rc.Timeout, RetryAfter: rc.RetryInterval, Backoff: backoff, CacheSize: en.CacheSize, Now: p.now,
 	})
 	if err != nil {
 		return err

@@ -138,9 +138,6 @@ func (p *ssmProcessor) Start(ctx context.Context, host component.Host) error {
 		if err := p.startRedis(ctx); err != nil {
 			return err
 		}
-		if err := p.startRedisLaunches(); err != nil {
-			return err
-		}
 	}
 	p.logLearning(ctx)
 	return nil

@@ -47,6 +47,9 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		opts.SentinelUsername, opts.SentinelPassword = rc.Sentinel.Username, string(rc.Sentinel.Password)
 	}
 	p.redis = redis.NewUniversalClient(opts)
+	// One backoff for the terms and the launches: an outage costs one
+	// timeout per retry interval, whichever store meets it first.
+	backoff := redisterms.NewBackoff(p.redis, rc.RetryInterval, p.now)
 	store, err := redisterms.New(redisterms.Settings{
 		Client:     p.redis,
 		KeyPrefix:  rc.KeyPrefix,
@@ -54,6 +57,7 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		Slack:      lateSlack,
 		Timeout:    rc.Timeout,
 		RetryAfter: rc.RetryInterval,
+		Backoff:    backoff,
 		CacheSize:  p.cfg.NewTerms.CacheSize,
 		Now:        p.now,
 	})
@@ -61,7 +65,7 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		return err
 	}
 	p.decider = store
-	return nil
+	return p.startRedisLaunches(backoff)
 }
 
 // redisLabel names the Redis deployment in logs and status messages.

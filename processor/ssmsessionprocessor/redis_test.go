@@ -4,10 +4,13 @@
 package ssmsessionprocessor
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componentstatus"
@@ -89,9 +92,9 @@ func TestRedisKilledMidStream(t *testing.T) {
 	got = append(got, newTerms(out)...)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 	assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", int64(decided))
-	// The first failure of the terms and of the launches (read for the
-	// matches' targets); both then leave Redis alone for retry_interval.
-	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 2)
+	// One failure: the terms and the launches (read for the matches'
+	// targets) then leave Redis alone for retry_interval, both.
+	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 1)
 
 	srv.Restart()
 	h.clock.Advance(h.logs.(*logsProcessor).Value.cfg.NewTerms.Redis.RetryInterval)
@@ -100,6 +103,38 @@ func TestRedisKilledMidStream(t *testing.T) {
 	// One replica alone: its own knowledge bridges the outage, so the
 	// answers are those of an uninterrupted run.
 	assertExpected(t, 0, got)
+}
+
+// TestRedisHangsOneTimeout: with Redis frozen (commands hang), a batch
+// that records a launch, decides a term and asks for the learning end tries
+// Redis once: the first store to time out leaves it alone for all of them.
+func TestRedisHangsOneTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := withRedis(srv.Addr)
+	cfg.NewTerms.LearningPeriod = 24 * time.Hour
+	cfg.NewTerms.Redis.Timeout = 200 * time.Millisecond
+	h := start(t, cfg, nil, nil)
+	tries := &countTries{}
+	h.logs.(*logsProcessor).Value.redis.AddHook(tries)
+	srv.Pause()
+	defer srv.Resume()
+	raws := lifecycleRaws(t) // launches and sessions
+	out := process(t, h, rawLogs(t, raws))
+	assert.Equal(t, len(raws), out.LogRecordCount())
+	assert.Equal(t, int64(1), tries.n.Load(), "one round trip timed out; the rest were answered locally")
+}
+
+// countTries counts the commands and pipelines sent to Redis.
+type countTries struct{ n atomic.Int64 }
+
+func (c *countTries) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *countTries) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+
+func (c *countTries) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
 }
 
 // TestRedisAtStart: bad TLS material fails the start with a message that
