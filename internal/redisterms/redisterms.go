@@ -288,6 +288,7 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pi
 			}
 		}
 		pipe := s.set.Client.Pipeline()
+		s.restoreLearningEnd(tctx, pipe)
 		for _, m := range marks {
 			status := "d"
 			if !m.delivered {
@@ -385,7 +386,7 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
 	s.set.Backoff.Ready(tctx)
-	key := s.set.KeyPrefix + firstseen.LearningKey
+	key := s.learningKey()
 	var propose int64
 	if !proposed.IsZero() {
 		propose = proposed.UnixMilli()
@@ -412,6 +413,20 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	s.mu.Unlock()
 	return time.UnixMilli(ms).UTC(), true
 }
+
+// restoreLearningEnd queues, once the end is known, its proposal again
+// with every round trip: should Redis lose its data, replicas that knew the
+// end put it back before a newcomer can begin another learning period.
+func (s *Store) restoreLearningEnd(ctx context.Context, pipe redis.Pipeliner) {
+	s.mu.Lock()
+	end := s.learningEnd
+	s.mu.Unlock()
+	if end != 0 {
+		pipe.SetNX(ctx, s.learningKey(), end, 0)
+	}
+}
+
+func (s *Store) learningKey() string { return s.set.KeyPrefix + firstseen.LearningKey }
 
 // SetOnce queues on pipe the proposal of a value that the first proposer
 // sets for good (SET NX, no expiry), then the read of the value that won,

@@ -239,6 +239,31 @@ func TestRedisLostItsData(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "a replica that never saw alice")
 }
 
+// The learning end outlives a loss of Redis's data too: the replicas that
+// know it put it back with their next round trip, so a replica started
+// after the loss does not begin another learning period.
+func TestRedisLostTheLearningEnd(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(2 * day))
+	a := replica(t, srv, now)
+	end, ok := a.LearningEnd(ctx, t0.Add(day))
+	require.True(t, ok)
+	require.Equal(t, t0.Add(day), end)
+
+	srv.Stop()
+	srv.Restart()
+	now.Advance(5 * time.Second)
+	for range 2 { // a's broken connection may fail the first
+		if _, _, st := observe(t, a, obs("alice", 0, 1)); st.StorageErr == nil {
+			break
+		}
+		now.Advance(5 * time.Second)
+	}
+	end, ok = replica(t, srv, now).LearningEnd(ctx, t0.Add(3*day))
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(day), end, "the first end, not the newcomer's")
+}
+
 // TestOutageKnowledgeReachesRedis: occurrences a replica decided alone
 // while Redis was unreachable move the term's latest time in Redis once it
 // is back, so the window runs from them.
