@@ -56,19 +56,22 @@ type source struct {
 	group, stream string
 }
 
-// textKind tells which envelope a text body is: S3 objects and CloudWatch
-// Logs payloads by their first key (AWS writes them so), concatenated objects
-// by a cheap hint confirmed by finding where the first object ends.
+// textKind tells which envelope a text body is: S3 objects by their first
+// key (AWS writes them so), unless their first record is an AWS event
+// notification; CloudWatch Logs payloads by a first key of theirs and a
+// DATA_MESSAGE type (AWS writes messageType first; re-serialised payloads
+// may not); concatenated objects by a cheap hint confirmed by finding where
+// the first object ends. Every other body costs a look at its first key.
 func textKind(s string) Kind {
 	i := skipSpace(s, 0)
 	if i == len(s) || s[i] != '{' {
 		return NoEnvelope
 	}
-	rest := s[skipSpace(s, i+1):]
+	first, _ := memberKey(s, skipSpace(s, i+1))
 	switch {
-	case strings.HasPrefix(rest, `"`+recordsKey+`"`):
+	case first == recordsKey && !notificationRecords(s, i):
 		return S3Object // or S3 objects back to back: textEvents finds out
-	case strings.HasPrefix(rest, `"`+messageTypeKey+`"`) && isDataMessage(rest[len(messageTypeKey)+2:]):
+	case isCWPayloadKey(first) && isDataMessage(s, i):
 		return CWLogs // likewise
 	case concatenated(s, i):
 		return Concatenated
@@ -76,30 +79,108 @@ func textKind(s string) Kind {
 	return NoEnvelope // one event; a CONTROL_MESSAGE (a health check) has none
 }
 
+// isCWPayloadKey reports whether k is a key of a CloudWatch Logs
+// subscription payload (a switch: this runs for every text body).
+func isCWPayloadKey(k string) bool {
+	switch k {
+	case messageTypeKey, "owner", "logGroup", "logStream", "subscriptionFilters", logEventsKey, "policyLevel":
+		return true
+	}
+	return false
+}
+
+// notificationRecords reports whether the Records array of the object at
+// i holds AWS event notifications, not CloudTrail events: S3, SQS, SNS,
+// DynamoDB and Kinesis payloads share the {"Records":[...]} form, and
+// their first record names an "aws:" source (eventSource, or SNS's
+// EventSource). Those are not split. Text that ends before that can be
+// told (a file cut short) is CloudTrail's, to be reported as malformed.
+func notificationRecords(s string, i int) bool {
+	j, ok := member(s, i, recordsKey)
+	if !ok || j == len(s) || s[j] != '[' {
+		return false
+	}
+	if j = skipSpace(s, j+1); j == len(s) || s[j] != '{' {
+		return false
+	}
+	for _, key := range [...]string{"eventSource", "EventSource"} {
+		if k, ok := member(s, j, key); ok {
+			src, ok := stringAt(s, k)
+			return ok && isNotificationSource(src)
+		}
+	}
+	return false
+}
+
+// isNotificationSource reports whether src names an AWS event notification
+// source ("aws:s3"...); CloudTrail's name a service ("ssm.amazonaws.com").
+func isNotificationSource(src string) bool { return strings.HasPrefix(src, "aws:") }
+
+// isDataMessage reports whether the object at i has messageType
+// "DATA_MESSAGE".
+func isDataMessage(s string, i int) bool {
+	j, ok := member(s, i, messageTypeKey)
+	if !ok {
+		return false
+	}
+	v, ok := stringAt(s, j)
+	return ok && v == dataMessage
+}
+
+// memberKey reads the key of the member at s[i] (its opening quote), as
+// AWS writes keys (no escapes), and returns where its text ends.
+func memberKey(s string, i int) (string, int) {
+	if i >= len(s) || s[i] != '"' {
+		return "", i
+	}
+	end := skipString(s, i)
+	if end >= len(s) {
+		return "", len(s)
+	}
+	return s[i+1 : end], end + 1
+}
+
+// member finds key among the members of the object at s[i] (its opening
+// brace) and returns where its value begins; members before it are skipped
+// whole, nested values included. false when it is not there or the text is
+// not an object.
+func member(s string, i int, key string) (int, bool) {
+	for i = skipSpace(s, i+1); i < len(s) && s[i] == '"'; {
+		k, end := memberKey(s, i)
+		j, ok := afterColon(s, end)
+		if !ok {
+			return 0, false
+		}
+		if k == key {
+			return j, true
+		}
+		if i = skipSpace(s, skipValue(s, j)); i == len(s) || s[i] != ',' {
+			return 0, false
+		}
+		i = skipSpace(s, i+1)
+	}
+	return 0, false
+}
+
 // concatenated reports whether another value follows the object at i.
 func concatenated(s string, i int) bool {
 	return mayBeConcatenated(s) && skipSpace(s, skipValue(s, i)) < len(s)
 }
 
-// isDataMessage reads `: "DATA_MESSAGE"` after the messageType key.
-func isDataMessage(s string) bool {
-	v, ok := plainString(s, 0)
-	return ok && v == dataMessage
-}
-
 // mayBeConcatenated is false when s certainly holds one object: two objects
-// back to back meet at "}{", or "}\n{" when Firehose adds a delimiter. One
-// scan for '}' looks for both (an event has a handful).
+// back to back meet at a '}' followed by a '{', with at most whitespace
+// between ("}{", or "}\n{" when Firehose adds a delimiter). One scan for
+// '}' looks for them (an event has a handful).
 func mayBeConcatenated(s string) bool {
-	for i := strings.IndexByte(s, '}'); i >= 0 && i+1 < len(s); {
-		if c := s[i+1]; c == '{' || c == '\n' && i+2 < len(s) && s[i+2] == '{' {
+	for i := strings.IndexByte(s, '}'); i >= 0; {
+		if j := skipSpace(s, i+1); j < len(s) && s[j] == '{' {
 			return true
 		}
-		j := strings.IndexByte(s[i+1:], '}')
-		if j < 0 {
+		k := strings.IndexByte(s[i+1:], '}')
+		if k < 0 {
 			return false
 		}
-		i += j + 1
+		i += k + 1
 	}
 	return false
 }
@@ -274,7 +355,16 @@ func afterColon(s string, i int) (int, bool) {
 // callers check what they read).
 func plainString(s string, i int) (string, bool) {
 	j, ok := afterColon(s, i)
-	if !ok || j == len(s) || s[j] != '"' {
+	if !ok {
+		return "", false
+	}
+	return stringAt(s, j)
+}
+
+// stringAt is the string that opens at s[j], up to its next quote, as
+// plainString reads it.
+func stringAt(s string, j int) (string, bool) {
+	if j == len(s) || s[j] != '"' {
 		return "", false
 	}
 	end := strings.IndexByte(s[j+1:], '"')

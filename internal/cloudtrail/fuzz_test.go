@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -164,6 +166,11 @@ func FuzzEnvelopes(f *testing.F) {
 	f.Add(" {\n \"Records\" : [ ] } ")
 	f.Add(`{"a":1}{"b":"}{"}` + "\n" + `{"Records":[{"c":2}]}`)
 	f.Add(`{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`)
+	f.Add(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put"}]}`) // an S3 notification
+	s := string(seeds(f)[0])
+	f.Add(s + "\r\n" + s + " \n\t" + s)
+	cw := cwPayload(s) // keys sorted, as a Go re-serialiser writes them
+	f.Add(`{"logEvents":` + cw[strings.Index(cw, "[{"):len(cw)-1] + `,"logGroup":"g","messageType":"DATA_MESSAGE","owner":"1"}`)
 	r := Reader{Calls: knownCalls}
 	f.Fuzz(func(t *testing.T, body string) {
 		ld := plog.NewLogs()
@@ -195,45 +202,58 @@ func FuzzEnvelopes(f *testing.F) {
 	})
 }
 
-// oracleEvents is an independent reading of the envelope rules: the opening
-// key says S3 object or CloudWatch Logs payload, "}{" or "}\n{" hints at
-// concatenated objects; encoding/json does the parsing.
+// oracleEvents is an independent reading of the envelope rules: the first
+// key says S3 object (unless the first record names an "aws:" notification
+// source) or CloudWatch Logs payload (any of its keys, with messageType
+// DATA_MESSAGE anywhere), a '}' and a '{' with only spaces between hint at
+// concatenated objects; encoding/json does the parsing. Keys and the values
+// tested are read as written (up to the next quote), not unescaped.
 func oracleEvents(body string, depth int) ([]string, bool) {
 	trimmed := strings.TrimLeft(body, " \t\r\n")
 	if !strings.HasPrefix(trimmed, "{") || tooDeep(body) {
 		return nil, false // envelopes nest no deeper than events may
 	}
-	if depth == 0 && (strings.Contains(body, "}{") || strings.Contains(body, "}\n{")) {
+	if depth == 0 && concatHint.MatchString(body) {
 		if out, ok := oracleConcatenated(body); ok {
 			return out, true
 		}
 	}
-	inner := strings.TrimLeft(trimmed[1:], " \t\r\n")
-	switch {
-	case strings.HasPrefix(inner, `"Records"`):
-		d := json.NewDecoder(strings.NewReader(body))
+	members, ok := oracleMembers(body)
+	if !ok || len(members) == 0 || !json.Valid([]byte(body)) {
+		return nil, false
+	}
+	switch first := members[0].key; {
+	case first == "Records":
 		var records []json.RawMessage
-		if _, err := d.Token(); err != nil {
+		if json.Unmarshal(members[0].value, &records) != nil {
 			return nil, false
 		}
-		if _, err := d.Token(); err != nil || d.Decode(&records) != nil || !json.Valid([]byte(body)) {
-			return nil, false
+		if len(records) > 0 {
+			inner, _ := oracleMembers(string(records[0]))
+			raw := oracleValue(inner, "eventSource")
+			if raw == nil {
+				raw = oracleValue(inner, "EventSource")
+			}
+			if src, _ := oracleString(raw); strings.HasPrefix(src, "aws:") {
+				return nil, false // not CloudTrail's: S3 notifications and the like
+			}
 		}
 		out := make([]string, len(records))
 		for i, r := range records {
 			out[i] = string(r)
 		}
 		return out, true
-	case strings.HasPrefix(inner, `"messageType"`):
-		var payload struct {
-			MessageType string                        `json:"messageType"`
-			LogEvents   *[]map[string]json.RawMessage `json:"logEvents"`
+	case slices.Contains([]string{"messageType", "owner", "logGroup", "logStream", "subscriptionFilters", "logEvents", "policyLevel"}, first):
+		if mt, _ := oracleString(oracleValue(members, "messageType")); mt != "DATA_MESSAGE" {
+			return nil, false
 		}
-		if json.Unmarshal([]byte(body), &payload) != nil || payload.MessageType != "DATA_MESSAGE" || payload.LogEvents == nil {
+		var logEvents []map[string]json.RawMessage
+		raw := oracleValue(members, "logEvents")
+		if raw == nil || json.Unmarshal(raw, &logEvents) != nil || logEvents == nil {
 			return nil, false
 		}
 		var out []string
-		for _, e := range *payload.LogEvents {
+		for _, e := range logEvents {
 			var msg string
 			if e == nil || json.Unmarshal(e["message"], &msg) != nil || !bytes.HasPrefix(bytes.TrimSpace(e["message"]), []byte(`"`)) {
 				return nil, false
@@ -243,6 +263,57 @@ func oracleEvents(body string, depth int) ([]string, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+var concatHint = regexp.MustCompile(`\}[ \t\r\n]*\{`)
+
+// oracleMember is one top-level member of an object: its key as written
+// (escapes kept) and its value.
+type oracleMember struct {
+	key   string
+	value json.RawMessage
+}
+
+// oracleMembers lists the top-level members of the object raw, in order.
+func oracleMembers(raw string) ([]oracleMember, bool) {
+	d := json.NewDecoder(strings.NewReader(raw))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var out []oracleMember
+	for d.More() {
+		before := d.InputOffset()
+		if _, err := d.Token(); err != nil {
+			return nil, false
+		}
+		key := strings.TrimLeft(raw[before:d.InputOffset()], ", \t\r\n")
+		var v json.RawMessage
+		if d.Decode(&v) != nil {
+			return nil, false
+		}
+		out = append(out, oracleMember{strings.TrimSuffix(strings.TrimPrefix(key, `"`), `"`), v})
+	}
+	return out, true
+}
+
+// oracleValue is the value of the first member named key.
+func oracleValue(members []oracleMember, key string) json.RawMessage {
+	for _, m := range members {
+		if m.key == key {
+			return m.value
+		}
+	}
+	return nil
+}
+
+// oracleString is a string value as written, up to its next quote.
+func oracleString(raw json.RawMessage) (string, bool) {
+	s := string(raw)
+	if !strings.HasPrefix(s, `"`) {
+		return "", false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	return s[1 : 1+end], true
 }
 
 // oracleConcatenated reads back-to-back objects with encoding/json's stream

@@ -139,7 +139,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 				return false
 			}
 		case keyRecords:
-			if v.Type() == pcommon.ValueTypeSlice && sc.shape == nil {
+			if v.Type() == pcommon.ValueTypeSlice && sc.shape == nil && !notificationList(v.Slice()) {
 				sc.envelope, sc.list = S3Object, v.Slice()
 				return false
 			}
@@ -174,6 +174,20 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 	if sc.envelope != NoEnvelope || !sc.detailType {
 		sc.hasDetail = false // a detail map alone is not an EventBridge event
 	}
+}
+
+// notificationList is notificationRecords for a parsed Records array.
+func notificationList(list pcommon.Slice) bool {
+	if list.Len() == 0 || list.At(0).Type() != pcommon.ValueTypeMap {
+		return false
+	}
+	first := list.At(0).Map()
+	for _, key := range [...]string{"eventSource", "EventSource"} {
+		if v, ok := first.Get(key); ok {
+			return v.Type() == pcommon.ValueTypeStr && isNotificationSource(v.Str())
+		}
+	}
+	return false
 }
 
 // hint is the map shape a walk found last. The records of a batch share a
