@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
@@ -30,14 +32,18 @@ import (
 const dedupeCache = 1 << 16
 
 type ssmConnector struct {
-	cfg     *Config
-	logger  *zap.Logger
-	tel     *metadata.TelemetryBuilder
-	next    consumer.Metrics
-	reader  cloudtrail.Reader
-	link    *storagelink.Link
-	now     func() time.Time
-	version string
+	cfg    *Config
+	logger *zap.Logger
+	tel    *metadata.TelemetryBuilder
+	// added and recorded name this connector on its telemetry, so that
+	// two instances in one collector are told apart.
+	added    []metric.AddOption
+	recorded []metric.RecordOption
+	next     consumer.Metrics
+	reader   cloudtrail.Reader
+	link     *storagelink.Link
+	now      func() time.Time
+	version  string
 
 	mu      sync.Mutex // guards the fields below; never held across I/O
 	counter *counter
@@ -89,10 +95,12 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		saving:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
+	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("connector", set.ID.String())))
+	c.added, c.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
 	c.reader.Calls = []cloudtrail.Call{cloudtrail.StartSession, cloudtrail.TerminateSession, cloudtrail.ResumeSession}
 	c.link = storagelink.New(storagelink.Settings{
 		Kind: component.KindConnector, Self: set.ID, Extension: cfg.Storage, Logger: c.logger, Attach: c.attach,
-		OnError: func() { tel.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1) }, Now: now,
+		OnError: func() { tel.ConnectorSsmsessionStorageErrors.Add(context.Background(), 1, c.added...) }, Now: now,
 	})
 	return c, nil
 }
@@ -230,14 +238,14 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.mu.Unlock()
 
 	c.save(ctx)
-	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
-	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted)
-	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups)
-	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, tl.overflow)
-	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
-	c.tel.ConnectorSsmsessionSessionsTerminated.Add(ctx, tl.terminated)
-	c.tel.ConnectorSsmsessionSessionsUnknownTerminated.Add(ctx, tl.unknown)
-	c.tel.ConnectorSsmsessionOpenSessionsEvicted.Add(ctx, int64(evicted))
+	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records), c.added...)
+	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted, c.added...)
+	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups, c.added...)
+	c.tel.ConnectorSsmsessionOverflowSessions.Add(ctx, tl.overflow, c.added...)
+	c.tel.ConnectorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed), c.added...)
+	c.tel.ConnectorSsmsessionSessionsTerminated.Add(ctx, tl.terminated, c.added...)
+	c.tel.ConnectorSsmsessionSessionsUnknownTerminated.Add(ctx, tl.unknown, c.added...)
+	c.tel.ConnectorSsmsessionOpenSessionsEvicted.Add(ctx, int64(evicted), c.added...)
 	return nil
 }
 
@@ -359,7 +367,7 @@ func (c *ssmConnector) store(ctx context.Context, client storage.Client, snap sn
 		return nil
 	}
 	if persistent {
-		c.tel.ConnectorSsmsessionStorageWrites.Add(ctx, int64(len(snap.series)))
+		c.tel.ConnectorSsmsessionStorageWrites.Add(ctx, int64(len(snap.series)), c.added...)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -397,10 +405,10 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.save(ctx)
-	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)))
-	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n))
-	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open))
-	c.tel.ConnectorSsmsessionOpenSessionsAgedOut.Add(ctx, int64(aged))
+	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)), c.added...)
+	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n), c.recorded...)
+	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open), c.recorded...)
+	c.tel.ConnectorSsmsessionOpenSessionsAgedOut.Add(ctx, int64(aged), c.added...)
 	if md.DataPointCount() == 0 {
 		return nil
 	}

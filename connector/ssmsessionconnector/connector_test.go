@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -96,6 +97,12 @@ func (h *harness) emit(t *testing.T) pmetric.Metrics {
 		return pmetric.NewMetrics()
 	}
 	return all[len(all)-1]
+}
+
+// points is a counter's one data point, named after the connector as
+// every series of its telemetry is.
+func points(v int64) []metricdata.DataPoint[int64] {
+	return []metricdata.DataPoint[int64]{{Value: v, Attributes: attribute.NewSet(attribute.String("connector", "ssmsession"))}}
 }
 
 // values maps "metric|attr=value,..." to the value of each data point (a
@@ -283,9 +290,9 @@ func TestOverflowTelemetry(t *testing.T) {
 	assert.True(t, found, "overflow series emitted")
 	// 15 sessions; the first two series (alice on i-0a11..a: 3, on
 	// i-0a22..b: 1) hold 4, the other 11 are folded into the overflow.
-	metadatatest.AssertEqualConnectorSsmsessionOverflowSessions(t, h.tel, []metricdata.DataPoint[int64]{{Value: 11}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualConnectorSsmsessionSessionsCounted(t, h.tel, []metricdata.DataPoint[int64]{{Value: 15}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionOverflowSessions(t, h.tel, points(11), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionSessionsCounted(t, h.tel, points(15), metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, h.tel, points(1), metricdatatest.IgnoreTimestamp())
 }
 
 // TestReplayAfterRestartIsNotCounted: a receiver that re-reads everything
@@ -303,7 +310,7 @@ func TestReplayAfterRestartIsNotCounted(t *testing.T) {
 
 	second := start(t, config(wide), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
 	assert.Equal(t, want, values(second.consume(t, shapes.Raw, raws)))
-	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, second.tel, []metricdata.DataPoint[int64]{{Value: 16}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorSsmsessionSessionsDuplicate(t, second.tel, points(16), metricdatatest.IgnoreTimestamp())
 }
 
 // await keeps the newest dedupeCache event marks waiting for a save, the

@@ -82,7 +82,7 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 	st, err := p.launches.Record(ctx, b.launches, begin)
 	p.launchHealth(st)
 	if len(b.launches) > 0 {
-		p.tel.ProcessorSsmsessionLaunchesRecorded.Add(ctx, int64(len(b.launches)))
+		p.tel.ProcessorSsmsessionLaunchesRecorded.Add(ctx, int64(len(b.launches)), p.added...)
 	}
 	if len(b.matches) == 0 {
 		return
@@ -116,17 +116,17 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 		}
 	}
 	if recent > 0 {
-		p.tel.ProcessorSsmsessionTargetsRecentlyLaunched.Add(ctx, int64(recent))
+		p.tel.ProcessorSsmsessionTargetsRecentlyLaunched.Add(ctx, int64(recent), p.added...)
 	}
 	if unknown > 0 {
-		p.tel.ProcessorSsmsessionTargetsLaunchUnknown.Add(ctx, int64(unknown))
+		p.tel.ProcessorSsmsessionTargetsLaunchUnknown.Add(ctx, int64(unknown), p.added...)
 	}
 }
 
 // launchHealth reports the launch store's storage outcome, on the link the
 // terms report on: one storage, one health.
 func (p *ssmProcessor) launchHealth(st firstseen.Stats) {
-	p.tel.ProcessorSsmsessionStorageWrites.Add(context.Background(), int64(st.Writes))
+	p.tel.ProcessorSsmsessionStorageWrites.Add(context.Background(), int64(st.Writes), p.added...)
 	p.storage.Report(st.StorageErr, st.Recovered)
 }
 

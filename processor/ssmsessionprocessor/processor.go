@@ -90,7 +90,7 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 	attrs := metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("processor", set.ID.String()), attribute.String("otel.signal", "logs")))
 	p.added, p.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
-	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1) }
+	onError := func() { tel.ProcessorSsmsessionStorageErrors.Add(context.Background(), 1, p.added...) }
 	launchStore, err := p.newLaunches()
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 			Persistent:    cfg.NewTerms.Storage != nil,
 			PruneInterval: cfg.NewTerms.PruneInterval,
 			Now:           now,
-			OnPrune:       func(n int) { tel.ProcessorSsmsessionTermsPruned.Add(context.Background(), int64(n)) },
+			OnPrune:       func(n int) { tel.ProcessorSsmsessionTermsPruned.Add(context.Background(), int64(n), p.added...) },
 		})
 		if err != nil {
 			return nil, err
@@ -156,7 +156,7 @@ func (p *ssmProcessor) logLearning(ctx context.Context) {
 	case end.IsZero():
 		p.logger.Info("new_terms learning period: begins with the first match's event time", zap.Duration("learning_period", period))
 	default:
-		p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix())
+		p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix(), p.recorded...)
 		p.logger.Info("new_terms learning period: ends at this event time; matches before it are recorded, not alerted",
 			zap.Duration("learning_period", period), zap.Time("learning_end", end))
 	}
@@ -210,17 +210,17 @@ func (p *ssmProcessor) process(ctx context.Context, ld plog.Logs) []firstseen.Al
 			}
 		}
 	})
-	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records))
+	p.tel.ProcessorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records), p.added...)
 	if counts.Envelopes > 0 {
-		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(counts.Envelopes))
+		p.tel.ProcessorSsmsessionEnvelopesSplit.Add(ctx, int64(counts.Envelopes), p.added...)
 	}
 	if counts.Malformed > 0 {
-		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed))
+		p.tel.ProcessorSsmsessionRecordsMalformed.Add(ctx, int64(counts.Malformed), p.added...)
 	}
 	var alerts []firstseen.Alert
 	p.enrich(ctx, b)
 	if len(b.matches) > 0 {
-		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)))
+		p.tel.ProcessorSsmsessionRecordsMatched.Add(ctx, int64(len(b.matches)), p.added...)
 		alerts = p.decide(ctx, b)
 	}
 	p.tel.ProcessorIncomingItems.Add(ctx, int64(in), p.added...)
@@ -269,12 +269,12 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 		}
 		tag(m.lr, p.cfg.Rule, &m.ev, m.d, m.launch)
 	}
-	p.tel.ProcessorSsmsessionNewTerms.Add(ctx, int64(fresh))
+	p.tel.ProcessorSsmsessionNewTerms.Add(ctx, int64(fresh), p.added...)
 	if learned > 0 {
-		p.tel.ProcessorSsmsessionLearned.Add(ctx, int64(learned))
+		p.tel.ProcessorSsmsessionLearned.Add(ctx, int64(learned), p.added...)
 	}
 	if skipped > 0 {
-		p.tel.ProcessorSsmsessionDecisionsSkipped.Add(ctx, int64(skipped))
+		p.tel.ProcessorSsmsessionDecisionsSkipped.Add(ctx, int64(skipped), p.added...)
 	}
 	return p.unlearned(alerts, learnEnd)
 }
@@ -301,12 +301,12 @@ func (p *ssmProcessor) learningEnd(ctx context.Context, obs []firstseen.Observat
 	if !ok {
 		return time.Time{}
 	}
-	p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix())
+	p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix(), p.recorded...)
 	learning := int64(0)
 	if newest.Before(end) {
 		learning = 1
 	}
-	p.tel.ProcessorSsmsessionLearning.Record(ctx, learning)
+	p.tel.ProcessorSsmsessionLearning.Record(ctx, learning, p.recorded...)
 	return end
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -45,20 +46,26 @@ func TestSelfTelemetry(t *testing.T) {
 	process(t, h, in)
 
 	ignore := metricdatatest.IgnoreTimestamp()
-	metadatatest.AssertEqualProcessorSsmsessionEnvelopesSplit(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, ignore)
-	metadatatest.AssertEqualProcessorSsmsessionRecordsInspected(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(raws))}}, ignore)
-	metadatatest.AssertEqualProcessorSsmsessionRecordsMatched(t, h.tel, []metricdata.DataPoint[int64]{{Value: int64(len(corpus.Expected(t)))}}, ignore)
+	// Each series names the processor, as the collector's own item counts
+	// do: two instances in one collector are told apart.
+	ours := attribute.NewSet(attribute.String("processor", "ssmsession"), attribute.String("otel.signal", "logs"))
+	points := func(v int64) []metricdata.DataPoint[int64] {
+		return []metricdata.DataPoint[int64]{{Value: v, Attributes: ours}}
+	}
+	metadatatest.AssertEqualProcessorSsmsessionEnvelopesSplit(t, h.tel, points(1), ignore)
+	metadatatest.AssertEqualProcessorSsmsessionRecordsInspected(t, h.tel, points(int64(len(raws))), ignore)
+	metadatatest.AssertEqualProcessorSsmsessionRecordsMatched(t, h.tel, points(int64(len(corpus.Expected(t)))), ignore)
 	// alice in the production account is new twice (12 days apart).
-	metadatatest.AssertEqualProcessorSsmsessionNewTerms(t, h.tel, []metricdata.DataPoint[int64]{{Value: 10}}, ignore)
+	metadatatest.AssertEqualProcessorSsmsessionNewTerms(t, h.tel, points(10), ignore)
 	// 9 distinct terms in one batch: each is looked up once, and misses.
-	metadatatest.AssertEqualProcessorSsmsessionCacheMisses(t, h.tel, []metricdata.DataPoint[int64]{{Value: 9}}, ignore)
-	metadatatest.AssertEqualProcessorSsmsessionCacheHits(t, h.tel, []metricdata.DataPoint[int64]{{Value: 0}}, ignore)
+	metadatatest.AssertEqualProcessorSsmsessionCacheMisses(t, h.tel, points(9), ignore)
+	metadatatest.AssertEqualProcessorSsmsessionCacheHits(t, h.tel, points(0), ignore)
 
 	// The same events again (a replay): answered from the cache, and the
 	// alerts already delivered are not raised again.
 	in, err = shapes.Logs(shapes.Raw, raws)
 	require.NoError(t, err)
 	process(t, h, in)
-	metadatatest.AssertEqualProcessorSsmsessionCacheHits(t, h.tel, []metricdata.DataPoint[int64]{{Value: 9}}, ignore)
-	metadatatest.AssertEqualProcessorSsmsessionNewTerms(t, h.tel, []metricdata.DataPoint[int64]{{Value: 10}}, ignore)
+	metadatatest.AssertEqualProcessorSsmsessionCacheHits(t, h.tel, points(9), ignore)
+	metadatatest.AssertEqualProcessorSsmsessionNewTerms(t, h.tel, points(10), ignore)
 }
