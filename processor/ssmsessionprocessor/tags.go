@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
@@ -74,9 +76,15 @@ type decision struct {
 }
 
 // tag adds the rule's attributes, the session's and its target's to a
-// matching record; nothing else of the record changes.
+// matching record; nothing else of the record changes. A record tagged
+// before (a receiver sending a refused batch again) loses the earlier tags
+// first: an alert id or launch answer of the earlier attempt must not stand
+// beside this decision.
 func tag(lr plog.LogRecord, rule RuleConfig, ev *cloudtrail.Event, d decision, la launch) {
 	a := lr.Attributes()
+	if _, again := a.Get(AttrRuleID); again {
+		a.RemoveIf(func(k string, _ pcommon.Value) bool { return slices.Contains(AddedAttributes, k) })
+	}
 	a.EnsureCapacity(a.Len() + len(AddedAttributes)) // one growth of the attribute slice, not several
 	a.PutStr(AttrRuleID, RuleID)
 	a.PutStr(AttrRuleName, RuleName)
