@@ -34,8 +34,12 @@ func Decide(s State, known bool, t int64, ev uint64, window int64) (next State, 
 	switch {
 	case !known:
 		// first occurrence
-	case ev == s.AlertEv && t == s.AlertAt:
+	case ev == s.AlertEv:
 		// The event that raised the alert, again: a duplicate delivery.
+		// Its fingerprint says so (an eventID's, or its time's and
+		// identity's), whatever time it comes with: an event without an
+		// eventTime is dated by its record, which a receiver may stamp
+		// anew on each read.
 		if s.Status != StatusRetry {
 			return s, false, false
 		}

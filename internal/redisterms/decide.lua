@@ -34,7 +34,7 @@ local latest = t
 if l then
   l, at = tonumber(l), tonumber(at)
   local keep = nil
-  if aev == ev and at == t then
+  if aev == ev then
     if st ~= 'r' then keep = l end
   elseif t - l <= window then
     keep = math.max(l, t)

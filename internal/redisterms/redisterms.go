@@ -62,8 +62,9 @@ type Settings struct {
 type entry = firstseen.State
 
 // carries reports whether the alert cached for the term is that of event
-// ev at atMs (Unix ms): the alerting event itself, come again.
-func carries(e entry, ev uint64, atMs int64) bool { return e.AlertEv == ev && e.AlertAt == atMs }
+// ev: the alerting event itself, come again (at any time, as the rule has
+// it).
+func carries(e entry, ev uint64) bool { return e.AlertEv == ev }
 
 // args are the decide script's arguments after t and the event: the
 // window, the expiry, and what this replica knows of the term (e, when
@@ -184,7 +185,7 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
 		e, cached := s.cache.Get(o.Key)
-		if cached && !carries(e, o.Event, t) && t-e.Latest <= s.freshness {
+		if cached && !carries(e, o.Event) && t-e.Latest <= s.freshness {
 			isNew[i] = false // Redis confirmed this term moments (in event time) before
 			st.Hits++
 			continue
@@ -328,7 +329,7 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		s.pending = append(s.pending, mark{a, delivered})
-		if e, ok := s.cache.Peek(a.Key); ok && !delivered && carries(e, a.Event, a.At/int64(time.Millisecond)) {
+		if e, ok := s.cache.Peek(a.Key); ok && !delivered && carries(e, a.Event) {
 			e.Status = firstseen.StatusRetry
 			s.cache.Add(a.Key, e)
 		}

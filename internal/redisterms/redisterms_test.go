@@ -391,6 +391,8 @@ func TestDecideMirrorsGo(t *testing.T) {
 		"the alerting event, in flight":    {&inFlight, 4 * w, 0xa1},
 		"the alerting event, failed":       {&retry, 4 * w, 0xa1},
 		"same time, another event":         {&stored, 4 * w, 0xa2},
+		"the alerting event, another time": {&stored, 4*w + 7, 0xa1},
+		"the failed alert, another time":   {&retry, 5 * w, 0xa1},
 		"retry state, another event later": {&retry, 5*w + 1, 0xc3},
 	} {
 		var prior firstseen.State

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
@@ -112,6 +113,47 @@ func TestRejectedBatchIsAlertedAgain(t *testing.T) {
 	require.Len(t, next.refused, 1)
 	assert.Equal(t, []string{"true"}, newTerms(next.refused[0]))
 	assert.Equal(t, attrStr(records(next.refused[0])[0], AttrAlertID), attrStr(records(got[0])[0], AttrAlertID), "same alert, same id")
+}
+
+// The same batch object sent again (a receiver retrying what was refused)
+// after a duplicate copy of its event was delivered: the retry's decision
+// stands alone, without the first attempt's alert id.
+func TestRetriedBatchKeepsNoStaleTags(t *testing.T) {
+	raws := identities(t)[:1]
+	next := &failingConsumer{fails: 1}
+	h := start(t, defaultConfig(), nil, next)
+	batch := rawLogs(t, raws)
+	require.Error(t, h.logs.ConsumeLogs(ctx, batch))
+	require.NotEmpty(t, attrStr(records(batch)[0], AttrAlertID))
+	require.NoError(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws))) // the copy: alerted and delivered
+	require.NoError(t, h.logs.ConsumeLogs(ctx, batch))            // the retry: a duplicate now
+	lr := records(batch)[0]
+	assert.Equal(t, "false", attrStr(lr, AttrNewTerm))
+	_, stale := lr.Attributes().Get(AttrAlertID)
+	assert.False(t, stale, "no alert id beside new_term=false")
+}
+
+// An event without an eventTime is dated by its record, whose observed
+// time a receiver stamps on each read, so a redelivery comes with another
+// time: its eventID still says it is the alerting event, alerted again
+// after a refusal, with the same id.
+func TestRefusedEventWithoutTimeIsAlertedAgain(t *testing.T) {
+	raw := bytes.Replace(identities(t)[0], []byte(`"eventTime":"2026-11-02T09:00:05Z",`), nil, 1)
+	require.NotEqual(t, identities(t)[0], raw)
+	read := func(at time.Time) plog.Logs {
+		ld := rawLogs(t, [][]byte{raw})
+		records(ld)[0].SetObservedTimestamp(pcommon.NewTimestampFromTime(at))
+		return ld
+	}
+	next := &failingConsumer{fails: 1}
+	h := start(t, defaultConfig(), nil, next)
+	require.Error(t, h.logs.ConsumeLogs(ctx, read(h.clock.Now())))
+	require.NoError(t, h.logs.ConsumeLogs(ctx, read(h.clock.Now().Add(time.Second))))
+	require.Len(t, next.refused, 1)
+	require.Len(t, next.AllLogs(), 1)
+	first, retry := records(next.refused[0])[0], records(next.AllLogs()[0])[0]
+	assert.Equal(t, "true", attrStr(retry, AttrNewTerm))
+	assert.Equal(t, attrStr(first, AttrAlertID), attrStr(retry, AttrAlertID))
 }
 
 // TestUnsettledAlertSurvivesCrash: state is written before the batch goes
