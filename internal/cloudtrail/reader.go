@@ -78,13 +78,13 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 		return Skip, nil
 	}
 	if tooDeep(raw) {
-		return Malformed, errTooDeep
+		return unreadable(raw, errTooDeep)
 	}
 	p := r.parsers.Get()
 	defer r.parsers.Put(p)
 	v, err := p.Parse(raw)
 	if err != nil {
-		return Malformed, err
+		return unreadable(raw, err)
 	}
 	if v.Type() != fastjson.TypeObject {
 		return Malformed, errNotObject
@@ -112,6 +112,19 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 	walkJSON(v.GetObject(), &native, ev)
 	finishNative(ev)
 	return Read, nil
+}
+
+// unreadable is the result for text that cannot be parsed: Malformed when
+// it names a CloudTrail event's keys (a file cut short, a bad escape),
+// else Skip: other JSON-like logs in the same pipeline are not CloudTrail
+// records gone bad, and are not counted or logged as such.
+func unreadable(raw string, err error) (Result, error) {
+	for _, key := range [...]string{`"eventVersion"`, `"eventSource"`, `"eventName"`} {
+		if strings.Contains(raw, key) {
+			return Malformed, err
+		}
+	}
+	return Skip, nil
 }
 
 // plainlyOther is true when raw's own eventName, read without parsing, is

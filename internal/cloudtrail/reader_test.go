@@ -92,12 +92,26 @@ func TestReadMalformed(t *testing.T) {
 		"eventSource int":   strings.Replace(startSession, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":7`, 1) + ` ` + `"ssm.amazonaws.com"`,
 		"invalid utf8 arn":  strings.Replace(startSession, "web-tier/i-0a1b", "web-tier/\xff\xfe-0a1b", 1),
 		"huge principal id": strings.Replace(startSession, "AROAEXAMPLEID", strings.Repeat("A", MaxFieldLen+1), 1),
-		"too deep":          strings.Repeat(`{"a":`, 400) + `"StartSession ssm.amazonaws.com"` + strings.Repeat(`}`, 400),
+		"too deep":          `{"eventVersion":"1.09","a":` + strings.Repeat(`{"a":`, 400) + `"StartSession ssm.amazonaws.com"` + strings.Repeat(`}`, 401),
 		"deeper than ours":  `{"eventSource":"ssm.amazonaws.com","eventName":"StartSession","x":` + strings.Repeat(`[`, MaxDepth) + strings.Repeat(`]`, MaxDepth) + `}`,
 	} {
 		got, _, err := readRaw(t, body)
 		assert.Equal(t, Malformed, got, name)
 		assert.Error(t, err, name)
+	}
+}
+
+// Text that cannot be parsed and names no CloudTrail key is another log,
+// not a CloudTrail record gone bad: skipped, not counted as malformed.
+func TestUnreadableOtherLogsAreSkipped(t *testing.T) {
+	for _, body := range []string{
+		`{"level":"info","msg":"caf\u00e9 StartSession"} trailing`,
+		`{"msg":"caf\u00e9","trunc`,
+		strings.Repeat(`{"a":`, 400) + `"StartSession ssm.amazonaws.com"` + strings.Repeat(`}`, 400),
+	} {
+		got, _, err := readRaw(t, body)
+		assert.Equal(t, Skip, got, body[:20])
+		assert.NoError(t, err)
 	}
 }
 

@@ -146,7 +146,7 @@ func TestBadInputPassesThrough(t *testing.T) {
 		good[:len(good)/2], // truncated
 		strings.Replace(good, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":["ssm.amazonaws.com"]`, 1),
 		strings.Replace(good, "user/alice", "user/\xc3\x28alice", 1),       // invalid UTF-8
-		strings.Repeat(`{"a":`, 5000) + `"StartSession ssm.amazonaws.com"`, // nested too deep
+		`{"eventVersion":"1.09","a":` + strings.Repeat(`{"a":`, 5000) + `"StartSession ssm.amazonaws.com"`, // nested too deep
 		`{"eventSource":"ssm.amazonaws.com","eventName":"StartSession","userIdentity":{"arn":"` + strings.Repeat("x", 1<<20) + `"}}`,
 	}
 	ld := plog.NewLogs()
