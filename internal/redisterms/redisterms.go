@@ -98,6 +98,9 @@ type Store struct {
 	loaded      atomic.Bool // the scripts are in Redis
 	evicted     int         // cache evictions since the last Observe returned
 	learningEnd int64       // Unix ms; 0: not known yet
+	// learningErr is a failure of LearningEnd, which has no stats to carry
+	// it: the next Observe, which then finds Redis left alone, reports it.
+	learningErr error
 }
 
 // New returns a store; Redis is reached lazily, on the first batch.
@@ -138,9 +141,11 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 	if s.set.Backoff.Down() {
 		alerts := s.fallback(obs, isNew, &st)
 		st.Evictions, s.evicted = s.evicted, 0
+		st.StorageErr, s.learningErr = s.learningErr, nil
 		s.mu.Unlock()
 		return alerts, st
 	}
+	s.learningErr = nil // Redis is tried again: this round trip tells
 	remote, keys, args := s.ask(obs, isNew, &st)
 	marks := s.pending
 	s.pending = nil
@@ -402,6 +407,9 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	}
 	if err != nil {
 		s.set.Backoff.Trip()
+		s.mu.Lock()
+		s.learningErr = err
+		s.mu.Unlock()
 		return time.Time{}, false
 	}
 	s.set.Backoff.Reached()

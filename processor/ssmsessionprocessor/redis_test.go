@@ -124,6 +124,25 @@ func TestRedisHangsOneTimeout(t *testing.T) {
 	assert.Equal(t, int64(1), tries.n.Load(), "one round trip timed out; the rest were answered locally")
 }
 
+// TestRedisDownWhileLearningIsReported: with a learning period whose end
+// the replica never read, the learning end is the first to meet a dead
+// Redis; its failure is reported (status and counter) by the decisions it
+// leaves Redis alone for.
+func TestRedisDownWhileLearningIsReported(t *testing.T) {
+	port, err := collectorrun.FreePort()
+	require.NoError(t, err)
+	cfg := withRedis(fmt.Sprintf("127.0.0.1:%d", port))
+	cfg.NewTerms.LearningPeriod = 24 * time.Hour
+	cfg.Enrichment.LaunchHistory = 0 // no launch store to meet it first
+	h := start(t, cfg, nil, nil)
+	for range 2 {
+		process(t, h, rawLogs(t, identities(t)[:1]))
+		h.clock.Advance(cfg.NewTerms.Redis.RetryInterval)
+	}
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
+	assertCounter(t, h, "otelcol_processor_ssmsession_storage_errors", 2)
+}
+
 // countTries counts the commands and pipelines sent to Redis.
 type countTries struct{ n atomic.Int64 }
 
