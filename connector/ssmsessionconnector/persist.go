@@ -26,7 +26,7 @@ const (
 	newestKey    = "newest"
 )
 
-var errNoWalk = errors.New("the storage extension cannot list its keys, so counts cannot be restored")
+var errNoWalk = errors.New("the storage extension cannot list its keys, so counts cannot be restored: use file_storage")
 
 func storageKey(k seriesKey) string {
 	fields := []string{k.Account, k.Target, k.ARN, k.Type, k.Outcome, boolStr(k.InstanceToInstance), boolStr(k.Overflow)}

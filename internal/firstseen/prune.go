@@ -31,10 +31,15 @@ type pruner struct {
 	running bool
 	// written holds the terms stored while the sweep runs: a walk may have
 	// found one expired before it came back, so it is not deleted. Beyond
-	// a cache's worth the sweep stops deleting (overflow) until next time.
+	// sweepWritten (or a cache's worth, if more) the sweep stops deleting
+	// (overflow) until the next one.
 	written  map[Key]struct{}
 	overflow bool
 }
+
+// sweepWritten bounds the terms a sweep remembers as stored meanwhile (16
+// bytes each and the map's overhead: a few MiB).
+const sweepWritten = 1 << 16
 
 // wrote records terms stored while a sweep runs. Called with the store's
 // mutex held.
@@ -43,7 +48,7 @@ func (p *pruner) wrote(states map[Key]State, limit int) {
 		return
 	}
 	for k := range states {
-		if len(p.written) >= limit {
+		if len(p.written) >= max(limit, sweepWritten) {
 			p.overflow = true
 			return
 		}
