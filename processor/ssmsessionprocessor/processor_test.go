@@ -145,7 +145,7 @@ func TestBadInputPassesThrough(t *testing.T) {
 	bad := []string{
 		good[:len(good)/2], // truncated
 		strings.Replace(good, `"eventSource":"ssm.amazonaws.com"`, `"eventSource":["ssm.amazonaws.com"]`, 1),
-		strings.Replace(good, "user/alice", "user/\xc3\x28alice", 1),       // invalid UTF-8
+		strings.Replace(good, "user/alice", "user/\xc3\x28alice", 1),                                       // invalid UTF-8
 		`{"eventVersion":"1.09","a":` + strings.Repeat(`{"a":`, 5000) + `"StartSession ssm.amazonaws.com"`, // nested too deep
 		`{"eventSource":"ssm.amazonaws.com","eventName":"StartSession","userIdentity":{"arn":"` + strings.Repeat("x", 1<<20) + `"}}`,
 	}
