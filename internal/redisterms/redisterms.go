@@ -281,39 +281,72 @@ func (s *Store) fail(err error, st *firstseen.Stats) {
 // roundTrip sends the delivery marks, then the commands queue adds, in one
 // pipeline: marks first, so that a batch the next consumer refused and its
 // retry in the same round trip are decided with the refusal known. Scripts
-// are loaded first when Redis may not have them (at start, after a restart
-// of Redis, which forgets them).
+// are loaded first when Redis may not have them (at start, after a
+// failure). A node that still has none (restarted, or a replica just
+// promoted: scripts are not replicated) refuses them; they are loaded and
+// what it refused is sent again, only that: a decision that ran must not
+// run twice, or it would meet its own alert and say "not new".
 func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
 	defer cancel()
 	s.set.Backoff.Ready(tctx)
-	for attempt := 0; ; attempt++ {
-		if !s.loaded.Load() {
-			if err := s.loadScripts(tctx); err != nil {
-				return nil, err
-			}
-		}
-		pipe := s.set.Client.Pipeline()
-		s.restoreLearningEnd(tctx, pipe)
-		for _, m := range marks {
-			status := "d"
-			if !m.delivered {
-				status = "r"
-			}
-			pipe.EvalSha(tctx, settle.Hash(), []string{s.key(m.alert.Key)},
-				m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
-		}
-		cmds := queue(pipe)
-		_, err := pipe.Exec(tctx)
-		switch {
-		case err == nil || errors.Is(err, redis.Nil):
-			return cmds, nil
-		case redis.HasErrorPrefix(err, "NOSCRIPT") && attempt == 0:
-			s.loaded.Store(false)
-		default:
+	if !s.loaded.Load() {
+		if err := s.loadScripts(tctx); err != nil {
 			return nil, err
 		}
 	}
+	pipe := s.set.Client.Pipeline()
+	s.restoreLearningEnd(tctx, pipe)
+	for _, m := range marks {
+		status := "d"
+		if !m.delivered {
+			status = "r"
+		}
+		pipe.EvalSha(tctx, settle.Hash(), []string{s.key(m.alert.Key)},
+			m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
+	}
+	cmds := queue(pipe)
+	sent, err := pipe.Exec(tctx)
+	if err != nil && !errors.Is(err, redis.Nil) && onlyNoScript(sent) {
+		s.loaded.Store(false)
+		if err = s.loadScripts(tctx); err == nil {
+			err = s.resend(tctx, sent, cmds)
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	return cmds, nil
+}
+
+// onlyNoScript reports whether every command that failed failed for want
+// of a script.
+func onlyNoScript(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return false
+		}
+	}
+	return true
+}
+
+// resend sends again, in one pipeline, the commands of sent refused for
+// want of a script, and puts the answers in decisions where they stand.
+func (s *Store) resend(ctx context.Context, sent []redis.Cmder, decisions []*redis.Cmd) error {
+	pipe := s.set.Client.Pipeline()
+	again := map[redis.Cmder]*redis.Cmd{}
+	for _, c := range sent {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again[c] = pipe.Do(ctx, c.Args()...)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	for j, c := range decisions {
+		if redo, ok := again[c]; ok {
+			decisions[j] = redo
+		}
+	}
+	return err
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {

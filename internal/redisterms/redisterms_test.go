@@ -210,6 +210,36 @@ func TestKeysExpireWithTheWindow(t *testing.T) {
 	assert.InDelta(t, (window + time.Hour).Seconds(), ttl.Seconds(), 5)
 }
 
+// A Cluster master without the scripts (restarted, or a replica just
+// promoted: scripts are not replicated) refuses its share of a batch; the
+// scripts are loaded and only that share is sent again. Every new term of
+// the batch is new once: a decision that ran is not run a second time,
+// where it would meet its own alert.
+func TestScriptsMissingOnOneNode(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	now := testclock.At(t0.Add(2 * day))
+	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+		Timeout: 5 * time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
+	require.NoError(t, err)
+	_, _, st := observe(t, s, obs("warm", 0, 1)) // the scripts are loaded
+	require.NoError(t, st.StorageErr)
+	node := redis.NewClient(&redis.Options{Addr: cl.Seeds()[0]})
+	t.Cleanup(func() { _ = node.Close() })
+	require.NoError(t, node.ScriptFlush(ctx).Err())
+
+	batch := make([]firstseen.Observation, 30) // spread over the three masters' slots
+	for i := range batch {
+		batch[i] = obs(fmt.Sprint("user-", i), time.Hour, uint64(100+i))
+	}
+	got, _, st := observe(t, s, batch...)
+	require.NoError(t, st.StorageErr)
+	for i, isNew := range got {
+		assert.True(t, isNew, "user-%d", i)
+	}
+}
+
 // TestRedisLostItsData: Redis restarts empty (no persistence). A replica
 // that still knows a term puts it back with its next decision, so neither
 // it nor a replica with an empty cache alerts the term again.
