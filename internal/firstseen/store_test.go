@@ -414,6 +414,21 @@ func TestOvertakenReadDoesNotAlertAgain(t *testing.T) {
 	assert.Equal(t, []bool{false}, <-slow, "k was new once, an hour later")
 }
 
+// While storage cannot be read, the learning end is not known: nothing is
+// proposed (two ends could exist), and ok says the state cannot say; once
+// storage answers, the first proposal is recorded.
+func TestLearningEndWhileStorageFails(t *testing.T) {
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
+	s := newStore(t, 10, faulty)
+	faulty.SetFailing(true)
+	_, ok := s.LearningEnd(context.Background(), t0.Add(day))
+	assert.False(t, ok, "storage cannot say")
+	faulty.SetFailing(false)
+	end, ok := s.LearningEnd(context.Background(), t0.Add(2*day))
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(2*day), end, "the first proposal storage could record")
+}
+
 // Close gives up on a sweep that outlasts the shutdown deadline.
 func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
 	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}

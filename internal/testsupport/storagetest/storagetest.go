@@ -225,6 +225,23 @@ func (f *Faulty) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	return err
 }
 
+// Get implements storage.Client, faulted and held as Batch is.
+func (f *Faulty) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	err := f.Batch(ctx, op)
+	return op.Value, err
+}
+
+// Set implements storage.Client, faulted and held as Batch is.
+func (f *Faulty) Set(ctx context.Context, key string, value []byte) error {
+	return f.Batch(ctx, storage.SetOperation(key, value))
+}
+
+// Delete implements storage.Client, faulted and held as Batch is.
+func (f *Faulty) Delete(ctx context.Context, key string) error {
+	return f.Batch(ctx, storage.DeleteOperation(key))
+}
+
 // Walk passes through to the wrapped client's Walker.
 func (f *Faulty) Walk(ctx context.Context, fn storage.WalkFunc) error {
 	if err := f.fail(); err != nil {
