@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
@@ -25,6 +26,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
@@ -37,10 +39,11 @@ import (
 // pipeline is processor -> (sink, connector), as a logs pipeline fanning
 // out to an exporter and the hunt connector.
 type pipeline struct {
-	proc processor.Logs
-	conn connector.Logs
-	sink *countingSink
-	mets *consumertest.MetricsSink
+	proc       processor.Logs
+	conn       connector.Logs
+	sink       *countingSink
+	mets       *consumertest.MetricsSink
+	ptel, ctel *componenttest.Telemetry // the components' self-telemetry
 }
 
 // countingSink counts records and keeps none, so the heap measured is the
@@ -69,7 +72,7 @@ func newPipeline(t *testing.T, procCfg func(*ssmsessionprocessor.Config), connCf
 	ext := storagetest.FileStorage(t, t.TempDir())
 	host := storagetest.NewHost(map[component.ID]component.Component{storagetest.ID: ext})
 	id := storagetest.ID
-	p := &pipeline{sink: &countingSink{}, mets: &consumertest.MetricsSink{}}
+	p := &pipeline{sink: &countingSink{}, mets: &consumertest.MetricsSink{}, ptel: componenttest.NewTelemetry(), ctel: componenttest.NewTelemetry()}
 
 	cf := ssmsessionconnector.NewFactory()
 	ccfg := cf.CreateDefaultConfig().(*ssmsessionconnector.Config)
@@ -77,6 +80,7 @@ func newPipeline(t *testing.T, procCfg func(*ssmsessionprocessor.Config), connCf
 	connCfg(ccfg)
 	cset := connectortest.NewNopSettings(cf.Type())
 	cset.ID = component.NewID(cf.Type())
+	cset.TelemetrySettings = p.ctel.NewTelemetrySettings()
 	var err error
 	p.conn, err = cf.CreateLogsToMetrics(ctx, cset, ccfg, p.mets)
 	require.NoError(t, err)
@@ -87,6 +91,7 @@ func newPipeline(t *testing.T, procCfg func(*ssmsessionprocessor.Config), connCf
 	procCfg(pcfg)
 	pset := processortest.NewNopSettings(pf.Type())
 	pset.ID = component.NewID(pf.Type())
+	pset.TelemetrySettings = p.ptel.NewTelemetrySettings()
 	fan := consumerFunc(func(ctx context.Context, ld plog.Logs) error {
 		if err := p.conn.ConsumeLogs(ctx, ld); err != nil {
 			return err
@@ -179,9 +184,30 @@ func TestHostileLoad(t *testing.T) {
 	kept := int64(after.HeapAlloc) - int64(base.HeapAlloc)
 	t.Logf("%d hostile records (%d distinct identities): %.0f records/s in processor and connector; peak heap %d MiB; kept after GC %d MiB",
 		sent, sent/2, float64(sent)/busy.Seconds(), peak>>20, kept>>20)
+	// The caps hold: the cache keeps at most 2,000 terms (every miss adds
+	// one, so all but 2,000 were evicted), the connector at most 500
+	// series (every session beyond them went to the overflow series).
+	misses, evicted := sum(t, p.ptel, "otelcol_processor_ssmsession_cache_misses"), sum(t, p.ptel, "otelcol_processor_ssmsession_cache_evictions")
+	require.Greater(t, misses, int64(2000), "more identities than the cache holds")
+	assert.GreaterOrEqual(t, evicted, misses-2000, "the cache holds at most 2,000 terms")
+	counted, overflow := sum(t, p.ctel, "otelcol_connector_ssmsession_sessions_counted"), sum(t, p.ctel, "otelcol_connector_ssmsession_overflow_sessions")
+	require.Greater(t, counted, int64(500))
+	assert.GreaterOrEqual(t, overflow, counted-500, "at most 500 series")
 	// 2,000 cached terms, 500 series and a 65,536-entry event cache: a few
 	// MiB, against hundreds for unbounded state.
 	assert.Less(t, kept, int64(32<<20), "state must stay within the caps")
+}
+
+// sum is the total of a counter of the components' self-telemetry.
+func sum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	require.NoError(t, err, name)
+	var n int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		n += dp.Value
+	}
+	return n
 }
 
 // TestShutdownWhileInFlight: batches keep arriving, from several goroutines,
