@@ -32,7 +32,8 @@ type Sample struct {
 }
 
 // Dir finds ../shared/cloudtrail-samples beside the repository root, or
-// skips the test when it is not there.
+// skips the test when it is not there, unless SSMSESSION_REQUIRE_SAMPLES is
+// set (CI sets it): then it fails.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	if d := os.Getenv("SSMSESSION_SAMPLES"); d != "" {
@@ -40,7 +41,10 @@ func Dir(tb testing.TB) string {
 	}
 	d := filepath.Join(corpus.Path(tb), "..", "shared", "cloudtrail-samples")
 	if _, err := os.Stat(filepath.Join(d, "events.ndjson")); err != nil {
-		tb.Skipf("shared samples not found at %s (set SSMSESSION_SAMPLES)", d)
+		if os.Getenv("SSMSESSION_REQUIRE_SAMPLES") != "" {
+			tb.Fatalf("shared samples not found at %s (set SSMSESSION_SAMPLES)", d)
+		}
+		tb.Skipf("shared samples not found at %s (set SSMSESSION_SAMPLES; SSMSESSION_REQUIRE_SAMPLES makes this fail)", d)
 	}
 	return d
 }
