@@ -90,14 +90,16 @@ func startCollector(t testing.TB, path string, cfg config) *collectorrun.Collect
 	return c
 }
 
-// waitRecords waits until the output holds n records and returns them.
+// waitRecords waits until the output holds n records and returns them;
+// more than n, then or a moment later, fails the test.
 func (r *run) waitRecords(t testing.TB, n int) []plog.LogRecord {
 	t.Helper()
 	return collectorrun.Records(waitLogs(t, r.c, r.Output, n))
 }
 
-// waitLogs waits until the file exporter's output at path holds at least n
-// records and returns what it holds.
+// waitLogs waits until the file exporter's output at path holds n records
+// and returns what it holds. It then reads the output again after a quiet
+// moment: records beyond n (a duplicate, a file read twice) fail the test.
 func waitLogs(t testing.TB, c *collectorrun.Collector, path string, n int) []plog.Logs {
 	t.Helper()
 	var batches []plog.Logs
@@ -106,8 +108,15 @@ func waitLogs(t testing.TB, c *collectorrun.Collector, path string, n int) []plo
 		batches, err = collectorrun.ReadLogs(path)
 		return len(collectorrun.Records(batches)) >= n, err
 	}))
-	return batches
+	time.Sleep(quiet)
+	again, err := collectorrun.ReadLogs(path)
+	require.NoError(t, err)
+	require.Len(t, collectorrun.Records(again), n, "records beyond the %d expected", n)
+	return again
 }
+
+// quiet is how long the output must stay as it is once complete.
+const quiet = 500 * time.Millisecond
 
 func (r *run) stop(t testing.TB) {
 	t.Helper()
@@ -184,6 +193,14 @@ func checkTags(t *testing.T, out []plog.LogRecord, bodies [][]byte, override map
 		assert.Equal(t, want, attr(lr, "ssmsession.new_term"), "record %d (%s)", i, w.Note)
 		assert.Equal(t, w.Principal, attr(lr, "ssmsession.principal"), "record %d", i)
 		assert.Equal(t, w.Target, attr(lr, "ssmsession.target"), "record %d", i)
+		assert.Equal(t, w.SourceInstance, attr(lr, "ssmsession.source_instance"), "record %d", i)
+		var terms []string
+		if v, ok := lr.Attributes().Get("ssmsession.terms"); ok {
+			for _, term := range v.Slice().All() {
+				terms = append(terms, term.AsString())
+			}
+		}
+		assert.Equal(t, w.Terms, terms, "record %d", i)
 	}
 }
 

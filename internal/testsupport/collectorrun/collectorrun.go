@@ -156,7 +156,8 @@ func (c *Collector) WaitFor(timeout time.Duration, cond func() (bool, error)) er
 }
 
 // ReadLogs reads a file exporter's JSON output: one OTLP request per line.
-// A missing file reads as empty; a last line still being written is ignored.
+// A missing file reads as empty; a last line still being written is
+// ignored, any other that cannot be read is an error.
 func ReadLogs(path string) ([]plog.Logs, error) {
 	var out []plog.Logs
 	err := eachLine(path, func(line []byte) error {
@@ -164,12 +165,12 @@ func ReadLogs(path string) ([]plog.Logs, error) {
 		if err == nil {
 			out = append(out, ld)
 		}
-		return nil
+		return err
 	})
 	return out, err
 }
 
-// ReadMetrics reads a file exporter's JSON metrics output.
+// ReadMetrics reads a file exporter's JSON metrics output, as ReadLogs.
 func ReadMetrics(path string) ([]pmetric.Metrics, error) {
 	var out []pmetric.Metrics
 	err := eachLine(path, func(line []byte) error {
@@ -177,7 +178,7 @@ func ReadMetrics(path string) ([]pmetric.Metrics, error) {
 		if err == nil {
 			out = append(out, md)
 		}
-		return nil
+		return err
 	})
 	return out, err
 }
@@ -193,9 +194,15 @@ func eachLine(path string, fn func([]byte) error) error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
-	for sc.Scan() {
+	// A line that cannot be read is an error once another follows it: only
+	// the last may be one the exporter is still writing.
+	var pending error
+	for n := 1; sc.Scan(); n++ {
+		if pending != nil {
+			return pending
+		}
 		if err := fn(sc.Bytes()); err != nil {
-			return err
+			pending = fmt.Errorf("%s line %d: %w", path, n, err)
 		}
 	}
 	return sc.Err()
