@@ -68,13 +68,19 @@ type savedSeries struct {
 // pending lists the writes for series changed since the last successful
 // save, with the anchor; without storage, only what a save covers.
 func (c *counter) pending() snapshot {
-	snap := snapshot{gen: c.gen, gone: maps.Clone(c.gone)}
+	snap := snapshot{gen: c.gen}
+	if len(c.gone) > 0 {
+		snap.gone = maps.Clone(c.gone)
+	}
 	for _, s := range c.series {
 		if !s.changed {
 			continue
 		}
 		snap.series = append(snap.series, savedSeries{s, s.version})
-		if raw, err := json.Marshal(s); c.persistent && err == nil { // plain data: cannot fail
+		if !c.persistent {
+			continue
+		}
+		if raw, err := json.Marshal(s); err == nil { // plain data: cannot fail
 			snap.ops = append(snap.ops, storage.SetOperation(storageKey(s.Key), raw))
 		}
 	}
