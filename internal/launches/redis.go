@@ -150,7 +150,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		r.set.Backoff.Ready(tctx)
 		gets := make([]*redis.StringCmd, len(missing))
 		var watch *redis.StringCmd
-		cmds, _ := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
+		cmds, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
 			for i, id := range missing {
 				gets[i] = pipe.Get(tctx, r.key(id))
 			}
@@ -159,7 +159,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			}
 			return nil
 		})
-		if err := failure(cmds); err != nil {
+		if err := redisterms.Failure(cmds, err); err != nil {
 			r.set.Backoff.Trip()
 			return nil, time.Time{}, err
 		}
@@ -184,19 +184,6 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	}
 	since := later(time.UnixMilli(begun).UTC(), r.set.Now().Add(-r.set.History))
 	return launched, later(since, time.UnixMilli(lost).UTC()), nil
-}
-
-// failure is the first error of cmds that is not a key's absence. The
-// pipeline's own error is only its first command's: a miss there would
-// hide a later command's failure (a timeout mid-pipeline, one Cluster
-// node down), and that command's launch would read as never made.
-func failure(cmds []redis.Cmder) error {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-	}
-	return nil
 }
 
 // lose remembers that launches may be missing from Redis.

@@ -307,27 +307,47 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pi
 	}
 	cmds := queue(pipe)
 	sent, err := pipe.Exec(tctx)
-	if err != nil && !errors.Is(err, redis.Nil) && onlyNoScript(sent) {
+	if err = Failure(sent, err); err != nil && onlyNoScript(sent) {
 		s.loaded.Store(false)
 		if err = s.loadScripts(tctx); err == nil {
 			err = s.resend(tctx, sent, cmds)
 		}
 	}
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return nil, err
 	}
 	return cmds, nil
 }
 
-// onlyNoScript reports whether every command that failed failed for want
-// of a script.
-func onlyNoScript(cmds []redis.Cmder) bool {
+// Failure is the error of a pipeline: the first of its commands' that is
+// not a key's absence, else exec's own. Exec's error alone is only the
+// first command's: a miss there would hide a later command's failure (a
+// timeout mid-pipeline, one Cluster node down).
+func Failure(cmds []redis.Cmder, exec error) error {
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return false
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
 		}
 	}
-	return true
+	if errors.Is(exec, redis.Nil) {
+		return nil
+	}
+	return exec
+}
+
+// onlyNoScript reports whether commands failed for want of a script, and
+// none for another reason.
+func onlyNoScript(cmds []redis.Cmder) bool {
+	noScript := false
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			if !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				return false
+			}
+			noScript = true
+		}
+	}
+	return noScript
 }
 
 // resend sends again, in one pipeline, the commands of sent refused for
@@ -340,13 +360,13 @@ func (s *Store) resend(ctx context.Context, sent []redis.Cmder, decisions []*red
 			again[c] = pipe.Do(ctx, c.Args()...)
 		}
 	}
-	_, err := pipe.Exec(ctx)
+	cmds, err := pipe.Exec(ctx)
 	for j, c := range decisions {
 		if redo, ok := again[c]; ok {
 			decisions[j] = redo
 		}
 	}
-	return err
+	return Failure(cmds, err)
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
