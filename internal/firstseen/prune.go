@@ -47,8 +47,9 @@ func (p *pruner) wrote(states map[Key]State, limit int) {
 	if !p.running {
 		return
 	}
+	limit = max(limit, sweepWritten)
 	for k := range states {
-		if len(p.written) >= max(limit, sweepWritten) {
+		if len(p.written) >= limit {
 			p.overflow = true
 			return
 		}
