@@ -161,6 +161,18 @@ func newRedis(t *testing.T, addr string, clock *testclock.Clock) *Redis {
 	return s
 }
 
+// watching is a Redis launch store on a server of its own that has watched
+// launches since t0, two days before its clock.
+func watching(t *testing.T) (*redistest.Server, *testclock.Clock, *Redis) {
+	t.Helper()
+	srv := redistest.Start(t)
+	clock := testclock.At(t0.Add(2 * day))
+	s := newRedis(t, srv.Addr, clock)
+	_, err := s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+	return srv, clock, s
+}
+
 // TestRedisShared: one replica records, another answers.
 func TestRedisShared(t *testing.T) {
 	srv := redistest.Start(t)
@@ -182,13 +194,9 @@ func TestRedisShared(t *testing.T) {
 // TestRedisOutage: while Redis is down, one call fails, the others do not
 // wait on it; launches that could not be written make misses unknown.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
-	clock := testclock.At(t0.Add(2 * day))
-	s := newRedis(t, srv.Addr, clock)
-	_, err := s.Record(ctx, nil, t0)
-	require.NoError(t, err)
+	srv, clock, s := watching(t)
 	srv.Stop()
-	_, err = s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(day)}}, time.Time{})
+	_, err := s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(day)}}, time.Time{})
 	require.Error(t, err)
 	_, since, err := s.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
 	require.NoError(t, err, "left alone for retry_interval")
@@ -238,11 +246,7 @@ func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
 // pipeline does not hide a later key's failure, which would read as a
 // launch never made and so as a confident "not recent".
 func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
-	srv := redistest.Start(t)
-	clock := testclock.At(t0.Add(2 * day))
-	s := newRedis(t, srv.Addr, clock)
-	_, err := s.Record(ctx, nil, t0)
-	require.NoError(t, err)
+	srv, _, s := watching(t)
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = raw.Close() })
 	require.NoError(t, raw.HSet(ctx, "test:launch:i-0000000000000000b", "x", 1).Err()) // GET fails: WRONGTYPE
