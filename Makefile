@@ -72,7 +72,7 @@ bench: redis
 # crasher is saved under the package's testdata/fuzz and replayed by make test.
 FUZZTIME ?= 60s
 fuzz:
-	for f in FuzzReadJSON FuzzReadMaps FuzzTargetFromKV FuzzEnvelopes; do \
+	for f in FuzzReadJSON FuzzScan FuzzReadMaps FuzzTargetFromKV FuzzEnvelopes; do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/cloudtrail/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzProcessor$$' -fuzztime $(FUZZTIME) ./processor/ssmsessionprocessor/
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -326,7 +327,7 @@ func (c *ssmConnector) read(ld plog.Logs) (counts cloudtrail.Counts, calls []cal
 			default:
 				cl.kind, cl.session = callResume, ev.SessionID
 			}
-			calls = append(calls, cl)
+			calls = append(calls, cl.owned())
 		}
 	})
 	return counts, calls, newest
@@ -413,6 +414,17 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 		return nil
 	}
 	return c.next.ConsumeMetrics(ctx, md)
+}
+
+// owned is cl with strings of its own: the reader's may be views of a
+// record's body (a whole S3 object's), which series and sessions must not
+// keep alive.
+func (cl call) owned() call {
+	k := &cl.key
+	for _, s := range []*string{&k.Account, &k.Target, &k.ARN, &k.Type, &cl.session} {
+		*s = strings.Clone(*s)
+	}
+	return cl
 }
 
 // keyOf is the series an event counts in.

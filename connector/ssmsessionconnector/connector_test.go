@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -328,4 +329,46 @@ func TestAwaitKeepsTheNewestMarks(t *testing.T) {
 	assert.Len(t, c.unsettled, 2)
 	assert.Equal(t, dedupeCache, n)
 	assert.Equal(t, n, c.nUnsettled)
+}
+
+// TestStateKeepsNoViewOfBodies: the reader's strings are views of the raw
+// bodies it read (an S3 object's, perhaps), so the series and open sessions
+// kept past the batch hold copies of their own.
+func TestStateKeepsNoViewOfBodies(t *testing.T) {
+	h := start(t, config(nil), nil)
+	ld, err := shapes.Logs(shapes.Raw, corpus.Events(t, "lifecycle"))
+	require.NoError(t, err)
+	var bodies []string
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		for j := 0; j < ld.ResourceLogs().At(i).ScopeLogs().Len(); j++ {
+			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				bodies = append(bodies, lrs.At(k).Body().Str())
+			}
+		}
+	}
+	require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	view := func(s string) bool {
+		for _, b := range bodies {
+			if p, start := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(b))); s != "" && p >= start && p < start+uintptr(len(b)) {
+				return true
+			}
+		}
+		return false
+	}
+	kept := func(k seriesKey) []string { return []string{k.Account, k.Target, k.ARN, k.Type} }
+	var held []string
+	h.c.mu.Lock()
+	for k := range h.c.counter.series {
+		held = append(held, kept(k)...)
+	}
+	for _, id := range h.c.counter.sessions.lru.Keys() {
+		e, _ := h.c.counter.sessions.lru.Peek(id)
+		held = append(append(held, id, e.ID), kept(e.Key)...)
+	}
+	h.c.mu.Unlock()
+	require.NotEmpty(t, held)
+	for _, s := range held {
+		assert.False(t, view(s), "%q is a view of a body", s)
+	}
 }

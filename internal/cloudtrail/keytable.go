@@ -26,11 +26,11 @@ func newKeyTable[T any](entries map[string]T) keyTable[T] {
 	return t
 }
 
-// get finds k, a string or a key held as bytes (fastjson's, not copied).
-func get[T any, K string | []byte](t *keyTable[T], k K) (T, bool) {
+// get finds k.
+func get[T any](t *keyTable[T], k string) (T, bool) {
 	if len(k) < len(t.byLen) {
 		for _, e := range t.byLen[len(k)] {
-			if e.key == string(k) {
+			if e.key == k {
 				return e.val, true
 			}
 		}

@@ -4,7 +4,6 @@
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -121,35 +120,6 @@ func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 			store(n.field(ev), v.Str())
 		}
 		return true
-	})
-}
-
-// walkJSON reads a raw event against t; strings are copied out of the
-// parser, whose memory goes back to its pool.
-func walkJSON(o *fastjson.Object, t *keyTable[nativeNode], ev *Event) {
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		n, ok := get(t, k)
-		switch {
-		case !ok:
-		case n.items:
-			list, _ := v.Array()
-			for _, item := range list {
-				if obj, err := item.Object(); err == nil {
-					walkJSON(obj, n.sub, ev)
-				}
-			}
-		case n.sub != nil:
-			if obj, err := v.Object(); err == nil {
-				walkJSON(obj, n.sub, ev)
-			}
-		case v.Type() != fastjson.TypeString:
-		case n.add != nil:
-			n.add(ev, string(v.GetStringBytes()))
-		default:
-			if p := n.field(ev); *p == "" {
-				*p = clean(string(v.GetStringBytes()))
-			}
-		}
 	})
 }
 

@@ -29,8 +29,9 @@ const (
 	Malformed
 )
 
-// MaxDepth bounds the nesting of a raw event: CloudTrail events nest a
-// dozen levels at most, and fastjson's error path is quadratic in depth.
+// MaxDepth bounds the nesting of raw JSON: CloudTrail events nest a dozen
+// levels at most, and fastjson's error path (envelopes are parsed with it)
+// is quadratic in depth.
 const MaxDepth = 64
 
 // MaxFieldLen bounds any field we keep; real ARNs and ids are far shorter, so
@@ -72,44 +73,31 @@ func (r *Reader) wants(provider, action string) bool {
 
 // ReadJSON reads one raw CloudTrail event, bare or as the detail of an
 // EventBridge event. Byte-level prefilters reject events that are not a
-// call read before any parsing.
+// call read before any parsing; the others are validated and read in one
+// scan (eventScan), their strings views of raw where they hold no escape.
 func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 	if r.plainlyOther(raw) || !r.mayBeWanted(raw) {
 		return Skip, nil
 	}
-	if tooDeep(raw) {
-		return unreadable(raw, errTooDeep)
-	}
-	p := r.parsers.Get()
-	defer r.parsers.Put(p)
-	v, err := p.Parse(raw)
-	if err != nil {
+	var sc eventScan
+	if err := sc.run(raw, ev); err != nil {
 		return unreadable(raw, err)
 	}
-	if v.Type() != fastjson.TypeObject {
-		return Malformed, errNotObject
-	}
-	src := v.Get("eventSource")
-	if src == nil {
-		detail := v.Get(detailKey)
-		if detail == nil || detail.Type() != fastjson.TypeObject || v.Get(detailTypeKey) == nil {
+	if sc.srcKind == 0 {
+		if sc.detailKind != 'o' || !sc.detailType {
 			return Skip, nil // JSON, but not a CloudTrail event
 		}
-		v, src = detail, detail.Get("eventSource")
-		if src == nil {
+		if sc.run(sc.detail, ev); sc.srcKind == 0 { // validated: cannot fail
 			return Skip, nil // an EventBridge event of another kind
 		}
 	}
-	act := v.Get("eventName")
-	if src.Type() != fastjson.TypeString || act != nil && act.Type() != fastjson.TypeString {
+	if sc.srcKind != 's' || sc.actKind == 'v' {
 		return Malformed, errWrongType
 	}
-	if !r.wants(bytesString(src.GetStringBytes()), bytesString(act.GetStringBytes())) {
+	if !r.wants(sc.src, sc.act) {
 		return Skip, nil
 	}
-	ev.Reset()
 	ev.Shape = ShapeRawJSON
-	walkJSON(v.GetObject(), &native, ev)
 	finishNative(ev)
 	return Read, nil
 }

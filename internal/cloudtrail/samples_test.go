@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
@@ -25,11 +24,9 @@ func str(m map[string]any, k string) string {
 // every identity type in the real samples against Elastic's pipeline.
 func TestSamplesDerivedFields(t *testing.T) {
 	for _, s := range samples.Load(t) {
-		var p fastjson.Parser
-		v, err := p.Parse(s.Raw)
-		require.NoError(t, err, "line %d", s.Line)
 		var ev Event
-		walkJSON(v.GetObject(), &native, &ev)
+		var sc eventScan
+		require.NoError(t, sc.run(s.Raw, &ev), "line %d", s.Line)
 		finishNative(&ev)
 		want := s.Elastic
 		assert.Equal(t, str(want, "event.outcome"), ev.OutcomeValue(), "line %d outcome", s.Line)
@@ -41,7 +38,7 @@ func TestSamplesDerivedFields(t *testing.T) {
 			assert.Equal(t, str(exp, "cloud.account.id"), ev.AccountID(), "line %d account vs Elastic's test", s.Line)
 		}
 		if ev.Provider == ProviderSSM && ev.Action == ActionStart {
-			assert.False(t, ev.Time.IsZero(), "line %d: eventTime %q not parsed", s.Line, v.GetStringBytes("eventTime"))
+			assert.False(t, ev.Time.IsZero(), "line %d: eventTime %q not parsed", s.Line, ev.rawTime)
 			assert.NotEmpty(t, ev.Principal(), "line %d principal", s.Line)
 		}
 	}

@@ -6,8 +6,10 @@ package launches
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -76,6 +78,19 @@ func TestLocalMemory(t *testing.T) {
 	s, err := NewLocal(localSettings(clock, false, 100))
 	require.NoError(t, err)
 	exercise(t, s)
+}
+
+// TestLocalAbsentOwnsItsIDs: the ids asked about may be views of a record's
+// body, which the instances remembered as absent must not keep alive.
+func TestLocalAbsentOwnsItsIDs(t *testing.T) {
+	s, err := NewLocal(localSettings(testclock.At(t0), false, 100))
+	require.NoError(t, err)
+	body := `{"requestParameters":{"target":"i-0a11111111111111a"}}`
+	id := body[strings.Index(body, "i-"):][:19]
+	_, _, err = s.Lookup(ctx, []string{id})
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, s.absent.Keys())
+	assert.NotEqual(t, uintptr(unsafe.Pointer(unsafe.StringData(id))), uintptr(unsafe.Pointer(unsafe.StringData(s.absent.Keys()[0]))))
 }
 
 // TestLocalEvictionForgets: without storage, an evicted launch is lost, so

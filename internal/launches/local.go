@@ -5,6 +5,7 @@ package launches // import "github.com/cloudtrail-detect/ssmsession/internal/lau
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +117,7 @@ func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		if v, ok := states[keys[i]]; ok {
 			launched[id] = time.Unix(0, v.AlertAt).UTC()
 		} else if complete && idle && l.records == gen {
-			l.absent.Add(id, struct{}{})
+			l.absent.Add(strings.Clone(id), struct{}{}) // id may be a view of a record's body
 		}
 	}
 	l.mu.Unlock()

@@ -1,0 +1,420 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// eventScan reads a raw JSON event in one pass against the key table of
+// what is read, validating all of it as RFC 8259 JSON, and builds nothing
+// but the wanted strings: a value without escapes is a substring of the
+// text, not a copy (holders that keep one past the batch clone it). A
+// parser would build the whole tree first; the scan costs a fraction of it.
+type eventScan struct {
+	s  string
+	ev *Event
+	// The object's own eventSource and eventName as first written (a
+	// lookup by key would find them), and the kind of their values:
+	// 0 absent, 's' a string, 'v' another value.
+	src, act         string
+	srcKind, actKind byte
+	// An EventBridge event's first detail member and its kind ('o' an
+	// object, 'v' another value), and whether it has a detail-type.
+	detail     string
+	detailKind byte
+	detailType bool
+	err        error
+}
+
+// run reads the event object s into ev, reset first; the caller decides
+// from the source and action found whether it is one read.
+func (sc *eventScan) run(s string, ev *Event) error {
+	ev.Reset()
+	*sc = eventScan{s: s, ev: ev}
+	i := skipSpace(s, 0)
+	if i == len(s) || s[i] != '{' {
+		return errNotObject
+	}
+	if i = sc.object(i, 1, &native, true); i >= 0 && skipSpace(s, i) != len(s) {
+		sc.fail(skipSpace(s, i), "text after the object")
+	}
+	return sc.err
+}
+
+func (sc *eventScan) fail(i int, what string) int {
+	if sc.err == nil {
+		sc.err = fmt.Errorf("invalid JSON at offset %d: %s", i, what)
+	}
+	return -1
+}
+
+// object reads the object opening at s[i] against t and returns where it
+// ends (-1 on an error). top marks the event's own level.
+func (sc *eventScan) object(i, depth int, t *keyTable[nativeNode], top bool) int {
+	if depth > MaxDepth {
+		sc.err = errTooDeep
+		return -1
+	}
+	s := sc.s
+	if i = skipSpace(s, i+1); i < len(s) && s[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i == len(s) || s[i] != '"' {
+			return sc.fail(i, "expected a key")
+		}
+		end, escaped := sc.str(i)
+		if end < 0 {
+			return -1
+		}
+		key := s[i+1 : end-1]
+		if escaped {
+			key = unescape(key)
+		}
+		ok := false
+		if i, ok = afterColon(s, end); !ok {
+			return sc.fail(i, "expected ':'")
+		}
+		if i = sc.member(i, depth, t, top, key); i < 0 {
+			return -1
+		}
+		switch i = skipSpace(s, i); {
+		case i == len(s):
+			return sc.fail(i, "object not closed")
+		case s[i] == '}':
+			return i + 1
+		case s[i] != ',':
+			return sc.fail(i, "expected ',' or '}'")
+		}
+		i = skipSpace(s, i+1)
+	}
+}
+
+// member reads the value of key at s[i] as t says and returns its end.
+func (sc *eventScan) member(i, depth int, t *keyTable[nativeNode], top bool, key string) int {
+	s := sc.s
+	if i == len(s) {
+		return sc.fail(i, "value missing")
+	}
+	if top {
+		switch key {
+		case "eventSource", "eventName":
+			return sc.ownField(i, depth, key)
+		case detailKey:
+			start, end := i, sc.skip(i, depth)
+			if sc.detailKind == 0 && end >= 0 {
+				sc.detail, sc.detailKind = s[start:end], kindOf(s[start])
+			}
+			return end
+		case detailTypeKey:
+			sc.detailType = true
+		}
+	}
+	n, ok := get(t, key)
+	switch {
+	case !ok:
+	case n.items && s[i] == '[':
+		return sc.items(i, depth+1, n.sub)
+	case n.items:
+	case n.sub != nil && s[i] == '{':
+		return sc.object(i, depth+1, n.sub, false)
+	case n.sub != nil:
+	case s[i] == '"':
+		v, end := sc.stringValue(i)
+		if end >= 0 {
+			if n.add != nil {
+				n.add(sc.ev, v)
+			} else {
+				store(n.field(sc.ev), v)
+			}
+		}
+		return end
+	}
+	return sc.skip(i, depth)
+}
+
+// ownField reads the event's own eventSource or eventName: kept as a field
+// like the others, and remembered as first written with its kind.
+func (sc *eventScan) ownField(i, depth int, key string) int {
+	val, kind := &sc.src, &sc.srcKind
+	field := &sc.ev.Provider
+	if key == "eventName" {
+		val, kind, field = &sc.act, &sc.actKind, &sc.ev.Action
+	}
+	if sc.s[i] != '"' {
+		if *kind == 0 {
+			*kind = 'v'
+		}
+		return sc.skip(i, depth)
+	}
+	v, end := sc.stringValue(i)
+	if end >= 0 {
+		if *kind == 0 {
+			*val, *kind = v, 's'
+		}
+		store(field, v)
+	}
+	return end
+}
+
+func kindOf(c byte) byte {
+	if c == '{' {
+		return 'o'
+	}
+	return 'v'
+}
+
+// items reads the array opening at s[i], each object in it against t.
+func (sc *eventScan) items(i, depth int, t *keyTable[nativeNode]) int {
+	if depth > MaxDepth {
+		sc.err = errTooDeep
+		return -1
+	}
+	s := sc.s
+	if i = skipSpace(s, i+1); i < len(s) && s[i] == ']' {
+		return i + 1
+	}
+	for {
+		switch {
+		case i == len(s):
+			return sc.fail(i, "value missing")
+		case s[i] == '{':
+			i = sc.object(i, depth+1, t, false)
+		default:
+			i = sc.skip(i, depth)
+		}
+		if i < 0 {
+			return -1
+		}
+		switch i = skipSpace(s, i); {
+		case i == len(s):
+			return sc.fail(i, "array not closed")
+		case s[i] == ']':
+			return i + 1
+		case s[i] != ',':
+			return sc.fail(i, "expected ',' or ']'")
+		}
+		i = skipSpace(s, i+1)
+	}
+}
+
+// skip validates the value at s[i] (depth is its container's) and returns
+// its end.
+func (sc *eventScan) skip(i, depth int) int {
+	s := sc.s
+	if i == len(s) {
+		return sc.fail(i, "value missing")
+	}
+	switch c := s[i]; {
+	case c == '"':
+		end, _ := sc.str(i)
+		return end
+	case c == '{':
+		return sc.object(i, depth+1, &emptyTable, false)
+	case c == '[':
+		return sc.items(i, depth+1, &emptyTable)
+	case c == '-' || c >= '0' && c <= '9':
+		return sc.number(i)
+	case strings.HasPrefix(s[i:], "true"):
+		return i + 4
+	case strings.HasPrefix(s[i:], "false"):
+		return i + 5
+	case strings.HasPrefix(s[i:], "null"):
+		return i + 4
+	}
+	return sc.fail(i, "expected a value")
+}
+
+// emptyTable wants nothing: the containers it reads are validated only.
+var emptyTable keyTable[nativeNode]
+
+// number validates the number at s[i]: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?
+func (sc *eventScan) number(i int) int {
+	s, start := sc.s, i
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(s, i)
+	default:
+		return sc.fail(start, "bad number")
+	}
+	if i < len(s) && s[i] == '.' {
+		if j := digits(s, i+1); j > i+1 {
+			i = j
+		} else {
+			return sc.fail(start, "bad number")
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		if i++; i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if j := digits(s, i); j > i {
+			i = j
+		} else {
+			return sc.fail(start, "bad number")
+		}
+	}
+	return i
+}
+
+func digits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// plainByte marks the bytes that stand for themselves in a string: not
+// the quote, the backslash or a control character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str validates the string opening at s[i] and returns the index after its
+// closing quote (-1 on an error) and whether it holds escapes. A short
+// plain string (keys, most values) is read byte by byte; past that, quotes
+// and backslashes are found with IndexByte and control characters checked
+// eight bytes at a time: strings are most of an event's bytes.
+func (sc *eventScan) str(i int) (int, bool) {
+	s, escaped := sc.s, false
+	j := i + 1
+	for short := min(len(s), j+16); j < short && plainByte[s[j]]; j++ {
+	}
+	if j < len(s) && s[j] == '"' {
+		return j + 1, false
+	}
+	for {
+		k := strings.IndexByte(s[j:], '"')
+		if k < 0 {
+			return sc.fail(len(s), "string not closed"), false
+		}
+		seg := s[j : j+k]
+		b := strings.IndexByte(seg, '\\')
+		if b < 0 {
+			if hasControl(seg) {
+				return sc.fail(j, "control character in a string"), false
+			}
+			return j + k + 1, escaped
+		}
+		if hasControl(seg[:b]) {
+			return sc.fail(j, "control character in a string"), false
+		}
+		escaped, j = true, j+b
+		switch {
+		case j+1 == len(s):
+			return sc.fail(j, "string not closed"), false
+		case strings.IndexByte(`"\\/bfnrt`, s[j+1]) >= 0:
+			j += 2
+		case s[j+1] != 'u':
+			return sc.fail(j, "bad escape"), false
+		case j+6 > len(s) || !isHex4(s[j+2:j+6]):
+			return sc.fail(j, "bad \\u escape"), false
+		default:
+			j += 6
+		}
+	}
+}
+
+// hasControl reports whether s holds a byte below 0x20, which JSON strings
+// must escape; eight bytes at a time (a byte below n sets its high bit in
+// x - n*0x01..01 where x's own high bit is clear).
+func hasControl(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(s) >= 8; s = s[8:] {
+		x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if (x-0x20*ones)&^x&highs != 0 {
+			return true
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex4(h string) bool {
+	for i := range 4 {
+		if c := h[i] | 0x20; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// stringValue is the string opening at s[i], unescaped, and its end.
+func (sc *eventScan) stringValue(i int) (string, int) {
+	end, escaped := sc.str(i)
+	if end < 0 {
+		return "", -1
+	}
+	v := sc.s[i+1 : end-1]
+	if escaped {
+		v = unescape(v)
+	}
+	return v, end
+}
+
+// unescape decodes the escapes of a validated string's contents; a lone
+// surrogate becomes U+FFFD, as encoding/json has it.
+func unescape(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b = append(b, s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r := hex4(s[i+1:])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+					r2 = hex4(s[i+3:])
+				}
+				if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+					r, i = pair, i+6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default: // '"', '\\', '/'
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+func hex4(s string) rune {
+	n, _ := strconv.ParseUint(s[:4], 16, 32)
+	return rune(n)
+}
