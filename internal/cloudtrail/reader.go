@@ -126,7 +126,7 @@ func unreadable(raw string, err error) (Result, error) {
 // it is false and mayBeWanted decides.
 func (r *Reader) plainlyOther(raw string) bool {
 	const key = `"eventName":`
-	i := indexEventName(raw)
+	i := indexRare(raw, key, len(`"event`))
 	if i < 0 {
 		return false
 	}
@@ -155,21 +155,22 @@ func (r *Reader) plainlyOther(raw string) bool {
 	return true
 }
 
-// indexEventName is strings.Index(raw, `"eventName":`), many times faster:
-// it hops between the rare 'N's instead of the ubiquitous '"'s.
-func indexEventName(raw string) int {
-	const before, after = `"event`, `Name":`
-	for from := 0; ; {
-		i := strings.IndexByte(raw[from:], 'N')
+// indexRare is strings.Index(s, key) for a key whose byte key[rare] is
+// rare in JSON (an upper-case letter), many times faster: it hops between
+// that byte's occurrences, where Index stops at every '"' the key starts
+// with. rare is at least 1.
+func indexRare(s, key string, rare int) int {
+	for from := rare; from < len(s); {
+		i := strings.IndexByte(s[from:], key[rare])
 		if i < 0 {
 			return -1
 		}
-		i += from
-		if i >= len(before) && raw[i-len(before):i] == before && strings.HasPrefix(raw[i:], after) {
-			return i - len(before)
+		if i += from; s[i-1] == key[rare-1] && strings.HasPrefix(s[i-rare:], key) { // the byte before rejects most
+			return i - rare
 		}
 		from = i + 1
 	}
+	return -1
 }
 
 // mayBeWanted is false only when raw certainly is not one of the calls

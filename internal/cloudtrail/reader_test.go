@@ -283,3 +283,16 @@ func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 	}
 	assert.Greater(t, rejected, len(raws)/2, "most events are rejected without parsing")
 }
+
+// TestIndexRareIsIndex: hopping between a key's rare byte finds what
+// strings.Index finds, at the edges of the text too.
+func TestIndexRareIsIndex(t *testing.T) {
+	for _, s := range []string{
+		"", `"eventNam`, `"eventName":`, `x"eventName":`, `"eventNameN"eventName":`, `NNN"eventName"`,
+		`{"a":"N","eventName":"X","eventName":"Y"}`, startSession, startSession[:len(startSession)/3],
+	} {
+		for _, key := range []string{`"eventName":`, `"eventTime"`, `"eventSource"`} {
+			assert.Equal(t, strings.Index(s, key), indexRare(s, key, len(`"event`)), "%q in %q", key, s)
+		}
+	}
+}

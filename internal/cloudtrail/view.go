@@ -4,7 +4,6 @@
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -120,8 +119,8 @@ func eventTime(v *view, lr plog.LogRecord) time.Time {
 // CloudTrail writes it as a plain string, never escaped.
 func rawEventTime(raw string) (time.Time, bool) {
 	const key = `"eventTime"`
-	i := strings.Index(raw, key)
-	if i < 0 || !strings.Contains(raw, `"eventSource"`) {
+	i := indexRare(raw, key, len(`"event`))
+	if i < 0 || indexRare(raw, `"eventSource"`, len(`"event`)) < 0 {
 		return time.Time{}, false
 	}
 	v, ok := plainString(raw, i+len(key))
