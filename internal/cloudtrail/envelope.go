@@ -228,7 +228,7 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 			var ok bool
 			if k := textKind(piece); k == S3Object || k == CWLogs {
 				out, ok = r.textEvents(k, piece, out, depth+1) // which validates it
-			} else if ok = fastjson.Validate(piece) == nil; ok {
+			} else if ok = validJSON(piece); ok {
 				out = append(out, source{text: piece})
 			}
 			if !ok {
@@ -245,7 +245,7 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 // as substrings of body (no copies). The object is validated whole first; a
 // scan over the validated text then finds where each event begins and ends.
 func splitS3(body string, out []source) ([]source, bool) {
-	if fastjson.Validate(body) != nil {
+	if !validJSON(body) {
 		return out, false
 	}
 	// Validated, and opening with {"Records": the array follows the colon.
@@ -267,7 +267,7 @@ func splitS3(body string, out []source) ([]source, bool) {
 // cwTextEvents parses a CloudWatch Logs DATA_MESSAGE. Messages are JSON
 // strings inside it, so each is unescaped into a string of its own.
 func (r *Reader) cwTextEvents(s string, out []source) ([]source, bool) {
-	if fastjson.Validate(s) != nil { // the parser alone lets bad escapes through
+	if !validJSON(s) { // the parser alone lets bad escapes through
 		return out, false
 	}
 	p := r.parsers.Get()

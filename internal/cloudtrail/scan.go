@@ -231,6 +231,14 @@ func (sc *eventScan) skip(i, depth int) int {
 	return sc.fail(i, "expected a value")
 }
 
+// validJSON reports whether s is one JSON value, as RFC 8259 has it
+// (fastjson.Validate misses a control character before an escape).
+func validJSON(s string) bool {
+	sc := eventScan{s: s}
+	end := sc.skip(skipSpace(s, 0), 0)
+	return end >= 0 && skipSpace(s, end) == len(s)
+}
+
 // emptyTable wants nothing: the containers it reads are validated only.
 var emptyTable keyTable[nativeNode]
 
@@ -351,7 +359,7 @@ func hasControl(s string) bool {
 
 func isHex4(h string) bool {
 	for i := range 4 {
-		if c := h[i] | 0x20; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if c := h[i]; !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f') {
 			return false
 		}
 	}

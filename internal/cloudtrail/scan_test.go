@@ -123,6 +123,7 @@ func tokenSkip(d *json.Decoder, v json.Token) {
 // validity only.
 func checkScan(t *testing.T, raw string) {
 	t.Helper()
+	assert.Equal(t, json.Valid([]byte(raw)) && !tooDeep(raw), validJSON(raw), "validity of %q", raw)
 	var got Event
 	var sc eventScan
 	err := sc.run(raw, &got)
@@ -177,7 +178,7 @@ var scanCases = []string{
 	`{"a":[-0,1.5e+3,-2E-7,0.25,true,false,null,{},[]],"eventName":"x"}`,
 	` { "eventSource" : "s" , "requestParameters" : { "target" : "t" } } `,
 	"{\"eventSource\":\"a\tb\"}",
-	`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":-}`, `{"a":tru}`, `{"a":nul}`, `{"a":"\x"}`, `{"a":"\u12"}`,
+	`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":-}`, `{"a":tru}`, `{"a":nul}`, `{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"\u00g0"}`, "{\"a\":\"\\u\x11000\"}",
 	`{"a":1,}`, `{"a":[1,]}`, `{"a" 1}`, `{"a":1} x`, `{"a":1}{}`, `{"a":"b`, `{"a":[`, `{"a":{`, `{`, `{"a":1`, `{"a":"\`,
 	`""`, `[{"eventSource":"s"}]`, ` `, `{1:2}`, `{"a":[1 2]}`, `{"a":{"b":1 "c":2}}`,
 	strings.Repeat(`{"a":`, MaxDepth-1) + `1` + strings.Repeat(`}`, MaxDepth-1),
