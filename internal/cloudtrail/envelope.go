@@ -4,9 +4,9 @@
 package cloudtrail // import "github.com/cloudtrail-detect/ssmsession/internal/cloudtrail"
 
 import (
+	"strconv"
 	"strings"
 
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -162,6 +162,37 @@ func member(s string, i int, key string) (int, bool) {
 	return 0, false
 }
 
+// eachMember calls fn with the key and the value's text of each member of
+// the object at s[i], in validated text, and returns where the object ends.
+func eachMember(s string, i int, fn func(key, val string)) int {
+	for i = skipSpace(s, i+1); i < len(s) && s[i] == '"'; {
+		k, end := memberKey(s, i)
+		if strings.IndexByte(k, '\\') >= 0 {
+			k = unescape(k)
+		}
+		j, _ := afterColon(s, end)
+		end = skipValue(s, j)
+		fn(k, s[j:end])
+		if i = skipSpace(s, end); i < len(s) && s[i] == ',' {
+			i = skipSpace(s, i+1)
+		}
+	}
+	return min(i+1, len(s)) // past the '}'
+}
+
+// jsonString is the string the validated value v holds, in memory of its
+// own (records keep it; v is a view of a whole payload); false when v is
+// not a string.
+func jsonString(v string) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if v = v[1 : len(v)-1]; strings.IndexByte(v, '\\') >= 0 {
+		return unescape(v), true
+	}
+	return strings.Clone(v), true
+}
+
 // concatenated reports whether another value follows the object at i.
 func concatenated(s string, i int) bool {
 	return mayBeConcatenated(s) && skipSpace(s, skipValue(s, i)) < len(s)
@@ -208,7 +239,7 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 		if kind == S3Object {
 			out, ok = splitS3(s, out)
 		} else {
-			out, ok = r.cwTextEvents(s, out)
+			out, ok = cwTextEvents(s, out)
 		}
 		if !ok && depth == 0 && concatenated(s, skipSpace(s, 0)) {
 			return r.textEvents(Concatenated, s, out, depth) // objects or payloads back to back
@@ -264,35 +295,57 @@ func splitS3(body string, out []source) ([]source, bool) {
 	return out, true
 }
 
-// cwTextEvents parses a CloudWatch Logs DATA_MESSAGE. Messages are JSON
-// strings inside it, so each is unescaped into a string of its own.
-func (r *Reader) cwTextEvents(s string, out []source) ([]source, bool) {
-	if !validJSON(s) { // the parser alone lets bad escapes through
+// cwTextEvents reads a CloudWatch Logs DATA_MESSAGE, validated whole first.
+// Messages are JSON strings inside it, so each is unescaped into a string
+// of its own. Of a key written twice the first counts, as a lookup finds it.
+func cwTextEvents(s string, out []source) ([]source, bool) {
+	if !validJSON(s) {
 		return out, false
 	}
-	p := r.parsers.Get()
-	defer r.parsers.Put(p)
-	v, err := p.Parse(s)
-	if err != nil || v.Type() != fastjson.TypeObject {
+	i := skipSpace(s, 0)
+	if s[i] != '{' {
 		return out, false
 	}
-	logEvents := v.Get(logEventsKey)
-	if logEvents == nil || logEvents.Type() != fastjson.TypeArray {
+	var group, stream, logEvents string
+	eachMember(s, i, func(k, v string) {
+		switch {
+		case k == "logGroup" && group == "":
+			group, _ = jsonString(v)
+		case k == "logStream" && stream == "":
+			stream, _ = jsonString(v)
+		case k == logEventsKey && logEvents == "":
+			logEvents = v
+		}
+	})
+	if logEvents == "" || logEvents[0] != '[' {
 		return out, false
 	}
-	group, stream := string(v.GetStringBytes("logGroup")), string(v.GetStringBytes("logStream"))
 	start := len(out)
-	for _, e := range logEvents.GetArray() {
-		msg := e.Get("message")
-		if e.Type() != fastjson.TypeObject || msg == nil || msg.Type() != fastjson.TypeString {
+	for i := skipSpace(logEvents, 1); i < len(logEvents) && logEvents[i] != ']'; {
+		if logEvents[i] != '{' {
 			return out[:start], false
 		}
-		ts := e.Get("timestamp")
-		var ms int64
-		if ts != nil && ts.Type() == fastjson.TypeNumber {
-			ms = int64(ts.GetFloat64())
+		var msg, ts string
+		end := eachMember(logEvents, i, func(k, v string) {
+			switch {
+			case k == "message" && msg == "":
+				msg = v
+			case k == "timestamp" && ts == "":
+				ts = v
+			}
+		})
+		text, isStr := jsonString(msg)
+		if !isStr {
+			return out[:start], false
 		}
-		out = append(out, source{text: string(msg.GetStringBytes()), tsMs: ms, group: group, stream: stream})
+		var ms int64
+		if f, err := strconv.ParseFloat(ts, 64); err == nil {
+			ms = int64(f)
+		}
+		out = append(out, source{text: text, tsMs: ms, group: group, stream: stream})
+		if i = skipSpace(logEvents, end); i < len(logEvents) && logEvents[i] == ',' {
+			i = skipSpace(logEvents, i+1)
+		}
 	}
 	return out, true
 }
@@ -377,12 +430,21 @@ func stringAt(s string, j int) (string, bool) {
 // skipString returns the index of the quote closing the string that opens
 // at s[i], its escapes skipped; at or past len(s) when it is not closed.
 func skipString(s string, i int) int {
-	for i++; i < len(s) && s[i] != '"'; i++ {
-		if s[i] == '\\' {
-			i++
+	for from := i + 1; ; {
+		k := strings.IndexByte(s[from:], '"')
+		if k < 0 {
+			return len(s)
 		}
+		q := from + k
+		run := 0 // a quote after an odd run of backslashes is escaped
+		for j := q - 1; j > i && s[j] == '\\'; j-- {
+			run++
+		}
+		if run%2 == 0 {
+			return q
+		}
+		from = q + 1
 	}
-	return i
 }
 
 // skipValue returns the end of the JSON value starting at i. In valid text

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/valyala/fastjson"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
@@ -30,8 +29,7 @@ const (
 )
 
 // MaxDepth bounds the nesting of raw JSON: CloudTrail events nest a dozen
-// levels at most, and fastjson's error path (envelopes are parsed with it)
-// is quadratic in depth.
+// levels at most; deeper text is hostile.
 const MaxDepth = 64
 
 // MaxFieldLen bounds any field we keep; real ARNs and ids are far shorter, so
@@ -47,13 +45,12 @@ var (
 )
 
 // Reader reads CloudTrail events from log records. It is safe for concurrent
-// use; JSON parsers and scratch space are pooled, so a steady stream reads
+// use; its scratch space is pooled, so a steady stream reads
 // without allocating.
 type Reader struct {
 	// Calls are the calls read into the Event (Read); others are Skip. Set
 	// before use; none means StartSession alone.
 	Calls   []Call
-	parsers fastjson.ParserPool
 	sources sync.Pool // *[]source
 }
 

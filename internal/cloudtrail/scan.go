@@ -293,48 +293,58 @@ var plainByte = func() (t [256]bool) {
 }()
 
 // str validates the string opening at s[i] and returns the index after its
-// closing quote (-1 on an error) and whether it holds escapes. A short
-// plain string (keys, most values) is read byte by byte; past that, quotes
-// and backslashes are found with IndexByte and control characters checked
-// eight bytes at a time: strings are most of an event's bytes.
+// closing quote (-1 on an error) and whether it holds escapes. Sixteen
+// bytes at a time are read one by one (keys, most values, the runs between
+// an escaped event's escapes are shorter); a longer run is crossed with
+// IndexByte and its control characters checked eight bytes at a time.
 func (sc *eventScan) str(i int) (int, bool) {
 	s, escaped := sc.s, false
-	j := i + 1
-	for short := min(len(s), j+16); j < short && plainByte[s[j]]; j++ {
-	}
-	if j < len(s) && s[j] == '"' {
-		return j + 1, false
-	}
-	for {
+	for j := i + 1; ; {
+		for short := min(len(s), j+16); j < short && plainByte[s[j]]; j++ {
+		}
+		switch {
+		case j == len(s):
+			return sc.fail(j, "string not closed"), false
+		case s[j] == '"':
+			return j + 1, escaped
+		case s[j] == '\\':
+			escaped = true
+			if j = sc.escape(j); j < 0 {
+				return -1, false
+			}
+			continue
+		case s[j] < 0x20:
+			return sc.fail(j, "control character in a string"), false
+		}
+		// A long plain run: up to the next quote or backslash at once.
 		k := strings.IndexByte(s[j:], '"')
 		if k < 0 {
 			return sc.fail(len(s), "string not closed"), false
 		}
-		seg := s[j : j+k]
-		b := strings.IndexByte(seg, '\\')
-		if b < 0 {
-			if hasControl(seg) {
-				return sc.fail(j, "control character in a string"), false
-			}
-			return j + k + 1, escaped
+		if b := strings.IndexByte(s[j:j+k], '\\'); b >= 0 {
+			k = b
 		}
-		if hasControl(seg[:b]) {
+		if hasControl(s[j : j+k]) {
 			return sc.fail(j, "control character in a string"), false
 		}
-		escaped, j = true, j+b
-		switch {
-		case j+1 == len(s):
-			return sc.fail(j, "string not closed"), false
-		case strings.IndexByte(`"\\/bfnrt`, s[j+1]) >= 0:
-			j += 2
-		case s[j+1] != 'u':
-			return sc.fail(j, "bad escape"), false
-		case j+6 > len(s) || !isHex4(s[j+2:j+6]):
-			return sc.fail(j, "bad \\u escape"), false
-		default:
-			j += 6
-		}
+		j += k
 	}
+}
+
+// escape validates the escape at s[j] and returns where it ends.
+func (sc *eventScan) escape(j int) int {
+	s := sc.s
+	switch {
+	case j+1 == len(s):
+		return sc.fail(j, "string not closed")
+	case strings.IndexByte(`"\\/bfnrt`, s[j+1]) >= 0:
+		return j + 2
+	case s[j+1] != 'u':
+		return sc.fail(j, "bad escape")
+	case j+6 > len(s) || !isHex4(s[j+2:j+6]):
+		return sc.fail(j, "bad \\u escape")
+	}
+	return j + 6
 }
 
 // hasControl reports whether s holds a byte below 0x20, which JSON strings
@@ -379,47 +389,51 @@ func (sc *eventScan) stringValue(i int) (string, int) {
 	return v, end
 }
 
-// unescape decodes the escapes of a validated string's contents; a lone
+// unescape decodes the escapes of a validated string's contents into a
+// string of its own, copying the runs between escapes whole; a lone
 // surrogate becomes U+FFFD, as encoding/json has it.
 func unescape(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			b = append(b, s[i])
-			continue
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		k := strings.IndexByte(s, '\\')
+		if k < 0 {
+			b.WriteString(s)
+			return b.String()
 		}
-		i++
-		switch s[i] {
+		b.WriteString(s[:k])
+		c := s[k+1]
+		s = s[k+2:]
+		switch c {
 		case 'b':
-			b = append(b, '\b')
+			b.WriteByte('\b')
 		case 'f':
-			b = append(b, '\f')
+			b.WriteByte('\f')
 		case 'n':
-			b = append(b, '\n')
+			b.WriteByte('\n')
 		case 'r':
-			b = append(b, '\r')
+			b.WriteByte('\r')
 		case 't':
-			b = append(b, '\t')
+			b.WriteByte('\t')
 		case 'u':
-			r := hex4(s[i+1:])
-			i += 4
+			r := hex4(s)
+			s = s[4:]
 			if utf16.IsSurrogate(r) {
 				r2 := utf8.RuneError
-				if i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-					r2 = hex4(s[i+3:])
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					r2 = hex4(s[2:])
 				}
 				if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
-					r, i = pair, i+6
+					r, s = pair, s[6:]
 				} else {
 					r = utf8.RuneError
 				}
 			}
-			b = utf8.AppendRune(b, r)
+			b.WriteRune(r)
 		default: // '"', '\\', '/'
-			b = append(b, s[i])
+			b.WriteByte(c)
 		}
 	}
-	return string(b)
 }
 
 func hex4(s string) rune {
