@@ -57,13 +57,9 @@ func (sc *eventScan) fail(i int, what string) int {
 // object reads the object opening at s[i] against t and returns where it
 // ends (-1 on an error). top marks the event's own level.
 func (sc *eventScan) object(i, depth int, t *keyTable[nativeNode], top bool) int {
-	if depth > MaxDepth {
-		sc.err = errTooDeep
-		return -1
-	}
-	s := sc.s
-	if i = skipSpace(s, i+1); i < len(s) && s[i] == '}' {
-		return i + 1
+	s, done := sc.s, false
+	if i, done = sc.open(i, depth, '}'); done {
+		return i
 	}
 	for {
 		if i == len(s) || s[i] != '"' {
@@ -84,16 +80,40 @@ func (sc *eventScan) object(i, depth int, t *keyTable[nativeNode], top bool) int
 		if i = sc.member(i, depth, t, top, key); i < 0 {
 			return -1
 		}
-		switch i = skipSpace(s, i); {
-		case i == len(s):
-			return sc.fail(i, "object not closed")
-		case s[i] == '}':
-			return i + 1
-		case s[i] != ',':
-			return sc.fail(i, "expected ',' or '}'")
+		if i, done = sc.after(i, '}'); done {
+			return i
 		}
-		i = skipSpace(s, i+1)
 	}
+}
+
+// open enters the container opening at s[i] at depth and returns where
+// its first member or element begins, or (done) where it ends, empty, or
+// -1 when it nests too deep.
+func (sc *eventScan) open(i, depth int, closer byte) (int, bool) {
+	if depth > MaxDepth {
+		sc.err = errTooDeep
+		return -1, true
+	}
+	if i = skipSpace(sc.s, i+1); i < len(sc.s) && sc.s[i] == closer {
+		return i + 1, true
+	}
+	return i, false
+}
+
+// after reads what follows a member or an element ending at s[i]: the
+// container's closer (done, and where it ends) or a comma (where the next
+// one begins).
+func (sc *eventScan) after(i int, closer byte) (int, bool) {
+	s := sc.s
+	switch i = skipSpace(s, i); {
+	case i == len(s):
+		return sc.fail(i, "not closed"), true
+	case s[i] == closer:
+		return i + 1, true
+	case s[i] != ',':
+		return sc.fail(i, "expected ',' or '"+string(closer)+"'"), true
+	}
+	return skipSpace(s, i+1), false
 }
 
 // member reads the value of key at s[i] as t says and returns its end.
@@ -172,13 +192,9 @@ func kindOf(c byte) byte {
 
 // items reads the array opening at s[i], each object in it against t.
 func (sc *eventScan) items(i, depth int, t *keyTable[nativeNode]) int {
-	if depth > MaxDepth {
-		sc.err = errTooDeep
-		return -1
-	}
-	s := sc.s
-	if i = skipSpace(s, i+1); i < len(s) && s[i] == ']' {
-		return i + 1
+	s, done := sc.s, false
+	if i, done = sc.open(i, depth, ']'); done {
+		return i
 	}
 	for {
 		switch {
@@ -192,15 +208,9 @@ func (sc *eventScan) items(i, depth int, t *keyTable[nativeNode]) int {
 		if i < 0 {
 			return -1
 		}
-		switch i = skipSpace(s, i); {
-		case i == len(s):
-			return sc.fail(i, "array not closed")
-		case s[i] == ']':
-			return i + 1
-		case s[i] != ',':
-			return sc.fail(i, "expected ',' or ']'")
+		if i, done = sc.after(i, ']'); done {
+			return i
 		}
-		i = skipSpace(s, i+1)
 	}
 }
 
