@@ -229,10 +229,9 @@ func (r *Reader) events(v *view, out []source) ([]source, bool) {
 	return r.textEvents(v.kind, v.text, out, 0)
 }
 
+// textEvents splits s, an envelope of kind; nothing counts unless it is
+// valid JSON (validJSON bounds its nesting too).
 func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]source, bool) {
-	if tooDeep(s) {
-		return out, false
-	}
 	switch kind {
 	case S3Object, CWLogs:
 		var ok bool

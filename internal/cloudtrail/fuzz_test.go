@@ -164,6 +164,7 @@ func FuzzEnvelopes(f *testing.F) {
 	}
 	f.Add(`{"Records":[{"a":"] } \" \\"}, 1, "x", [[]], {}]}`)
 	f.Add(" {\n \"Records\" : [ ] } ")
+	f.Add(`{"Records":[` + strings.Repeat(`{"a":`, MaxDepth) + `1` + strings.Repeat(`}`, MaxDepth) + `]}`) // nested too deep
 	f.Add(`{"a":1}{"b":"}{"}` + "\n" + `{"Records":[{"c":2}]}`)
 	f.Add(`{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`)
 	f.Add(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put"}]}`) // an S3 notification
@@ -356,4 +357,26 @@ func cwPayload(event string) string {
 	return `{"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"aws-cloudtrail-logs",` +
 		`"logStream":"111122223333_CloudTrail_eu-west-1","subscriptionFilters":["to-firehose"],` +
 		`"logEvents":[{"id":"1","timestamp":1793610005000,"message":` + string(msg) + `}]}`
+}
+
+// tooDeep reports whether raw nests brackets deeper than MaxDepth, outside
+// strings: an independent reading of the bound validJSON keeps.
+func tooDeep(raw string) bool {
+	if strings.Count(raw, "{")+strings.Count(raw, "[") <= MaxDepth {
+		return false
+	}
+	depth := 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			i = skipString(raw, i)
+		case '{', '[':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
 }

@@ -186,30 +186,6 @@ func (r *Reader) mayBeWanted(raw string) bool {
 	return strings.Contains(raw, `\u`)
 }
 
-// tooDeep reports whether raw nests brackets deeper than MaxDepth, outside
-// strings; a linear scan, run only on text that is going to be parsed, and
-// only when it holds enough brackets to nest that deep (counting them is
-// many times cheaper than the scan).
-func tooDeep(raw string) bool {
-	if strings.Count(raw, "{")+strings.Count(raw, "[") <= MaxDepth {
-		return false
-	}
-	depth := 0
-	for i := 0; i < len(raw); i++ {
-		switch raw[i] {
-		case '"':
-			i = skipString(raw, i)
-		case '{', '[':
-			if depth++; depth > MaxDepth {
-				return true
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return false
-}
-
 // finish applies what every shape shares: time fallbacks (the event's own
 // time, else the CloudWatch log event's, else the record's) and the checks
 // that keep hostile values out of tags and state.
