@@ -80,17 +80,28 @@ func TestLocalMemory(t *testing.T) {
 	exercise(t, s)
 }
 
-// TestLocalAbsentOwnsItsIDs: the ids asked about may be views of a record's
-// body, which the instances remembered as absent must not keep alive.
+// bodyView is an instance id as the reader hands it over: a view of the
+// record's body, which what a store keeps must not hold on to.
+func bodyView(id string) string {
+	body := `{"requestParameters":{"target":"` + id + `"}}`
+	return body[strings.Index(body, id):][:len(id)]
+}
+
+// assertCopied: the ids a store keeps share no memory with those asked.
+func assertCopied(t *testing.T, asked string, kept []string) {
+	t.Helper()
+	require.Equal(t, []string{asked}, kept)
+	assert.NotEqual(t, uintptr(unsafe.Pointer(unsafe.StringData(asked))), uintptr(unsafe.Pointer(unsafe.StringData(kept[0]))))
+}
+
+// TestLocalAbsentOwnsItsIDs: the instances remembered as absent are copies.
 func TestLocalAbsentOwnsItsIDs(t *testing.T) {
 	s, err := NewLocal(localSettings(testclock.At(t0), false, 100))
 	require.NoError(t, err)
-	body := `{"requestParameters":{"target":"i-0a11111111111111a"}}`
-	id := body[strings.Index(body, "i-"):][:19]
+	id := bodyView("i-0a11111111111111a")
 	_, _, err = s.Lookup(ctx, []string{id})
 	require.NoError(t, err)
-	require.Equal(t, []string{id}, s.absent.Keys())
-	assert.NotEqual(t, uintptr(unsafe.Pointer(unsafe.StringData(id))), uintptr(unsafe.Pointer(unsafe.StringData(s.absent.Keys()[0]))))
+	assertCopied(t, id, s.absent.Keys())
 }
 
 // TestLocalEvictionForgets: without storage, an evicted launch is lost, so
@@ -204,6 +215,19 @@ func TestRedisShared(t *testing.T) {
 	launched, _, err = other.Lookup(ctx, []string{"i-0000000000000000a"})
 	require.NoError(t, err)
 	assert.Empty(t, launched)
+}
+
+// TestRedisCacheOwnsItsIDs: the launches cached from Redis are kept under
+// copies of the ids asked.
+func TestRedisCacheOwnsItsIDs(t *testing.T) {
+	_, _, s := watching(t)
+	_, err := s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(time.Hour), Event: 7}}, time.Time{})
+	require.NoError(t, err)
+	id := bodyView("i-0f5a1e2d3c4b5a697")
+	launched, _, err := s.Lookup(ctx, []string{id})
+	require.NoError(t, err)
+	require.Contains(t, launched, id)
+	assertCopied(t, id, s.cache.Keys())
 }
 
 // TestRedisOutage: while Redis is down, one call fails, the others do not

@@ -117,7 +117,7 @@ func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		if v, ok := states[keys[i]]; ok {
 			launched[id] = time.Unix(0, v.AlertAt).UTC()
 		} else if complete && idle && l.records == gen {
-			l.absent.Add(strings.Clone(id), struct{}{}) // id may be a view of a record's body
+			l.absent.Add(strings.Clone(id), struct{}{}) // Lookup's ids may be views
 		}
 	}
 	l.mu.Unlock()

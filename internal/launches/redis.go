@@ -6,6 +6,7 @@ package launches // import "github.com/cloudtrail-detect/ssmsession/internal/lau
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,7 +169,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		for i, id := range missing {
 			if ms, err := gets[i].Int64(); err == nil {
 				launched[id] = time.UnixMilli(ms).UTC()
-				r.cache.Add(id, ms)
+				r.cache.Add(strings.Clone(id), ms)
 			}
 		}
 		r.mu.Unlock()
