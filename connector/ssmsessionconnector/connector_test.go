@@ -30,6 +30,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadata"
 	"github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector/internal/metadatatest"
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/collectorrun"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/golden"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/samples"
@@ -339,13 +340,8 @@ func TestStateKeepsNoViewOfBodies(t *testing.T) {
 	ld, err := shapes.Logs(shapes.Raw, corpus.Events(t, "lifecycle"))
 	require.NoError(t, err)
 	var bodies []string
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		for j := 0; j < ld.ResourceLogs().At(i).ScopeLogs().Len(); j++ {
-			lrs := ld.ResourceLogs().At(i).ScopeLogs().At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				bodies = append(bodies, lrs.At(k).Body().Str())
-			}
-		}
+	for _, lr := range collectorrun.Records([]plog.Logs{ld}) {
+		bodies = append(bodies, lr.Body().Str())
 	}
 	require.NoError(t, h.c.ConsumeLogs(ctx, ld))
 	view := func(s string) bool {
