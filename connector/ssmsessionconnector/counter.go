@@ -112,11 +112,8 @@ func (c *counter) index(t time.Time) int64 {
 	return ns / c.size
 }
 
-// plausible reports whether t may move the window: times more than an hour
-// ahead of the clock are not trusted for it. Safe without the lock.
-func (c *counter) plausible(t time.Time) bool {
-	return !t.IsZero() && !t.After(c.now().Add(firstseen.FutureSkew))
-}
+// plausible reports whether t may move the window. Safe without the lock.
+func (c *counter) plausible(t time.Time) bool { return firstseen.Plausible(t, c.now()) }
 
 // observe moves the window's anchor with the event time of any CloudTrail
 // record.

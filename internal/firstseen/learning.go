@@ -63,7 +63,7 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 		return time.Time{}, true
 	default:
 		s.changes++
-		s.learning = mark{end: proposed.UnixNano(), known: true, unsaved: s.set.Persistent, gen: s.changes}
+		s.learning = mark{end: clampNanos(proposed), known: true, unsaved: s.set.Persistent, gen: s.changes}
 	}
 	return time.Unix(0, s.learning.end).UTC(), true
 }

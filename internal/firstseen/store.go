@@ -23,6 +23,14 @@ import (
 // CloudTrail times are the API call's, so a time past it is a bad one.
 const FutureSkew = time.Hour
 
+// Plausible reports whether an event time may begin or move a clock that
+// never moves back (the window's anchor, the learning period, the start of
+// watching launches): not before 1970, not beyond FutureSkew ahead of now.
+// One bad time must not set such a clock decades away.
+func Plausible(t, now time.Time) bool {
+	return !t.Before(time.Unix(0, 0)) && !t.After(now.Add(FutureSkew))
+}
+
 // Settings configure a Store.
 type Settings struct {
 	// Window is the history window: a term is new when its latest earlier

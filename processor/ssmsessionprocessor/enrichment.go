@@ -65,13 +65,14 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 	if p.launches == nil || len(b.matches) == 0 && len(b.launches) == 0 {
 		return
 	}
-	var begin time.Time
+	var begin time.Time // the earliest plausible time: watching began then
+	now := p.now()
 	for _, la := range b.launches {
-		begin = earliest(begin, la.At)
+		begin = earliestPlausible(begin, la.At, now)
 	}
 	ids := make([]string, 0, len(b.matches))
 	for i := range b.matches {
-		begin = earliest(begin, b.matches[i].ev.Time)
+		begin = earliestPlausible(begin, b.matches[i].ev.Time, now)
 		if t := b.matches[i].ev.Target; cloudtrail.IsInstanceID(t) {
 			ids = append(ids, t)
 		}
@@ -128,6 +129,14 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 func (p *ssmProcessor) launchHealth(st firstseen.Stats) {
 	p.tel.ProcessorSsmsessionStorageWrites.Add(context.Background(), int64(st.Writes), p.added...)
 	p.storage.Report(st.StorageErr, st.Recovered)
+}
+
+// earliestPlausible is earliest of a and b, b only when it is plausible.
+func earliestPlausible(a, b, now time.Time) time.Time {
+	if !firstseen.Plausible(b, now) {
+		return a
+	}
+	return earliest(a, b)
 }
 
 func earliest(a, b time.Time) time.Time {

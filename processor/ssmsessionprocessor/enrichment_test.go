@@ -142,3 +142,36 @@ func TestEnrichmentBounded(t *testing.T) {
 	assert.ElementsMatch(t, []string{"true", ""}, []string{bob.RecentlyLaunched, carol.RecentlyLaunched})
 	assert.Equal(t, "", enrichmentOf(out[3]).RecentlyLaunched, "the web server: nothing is known to be old any more")
 }
+
+// TestLaunchWatchBeginsAtAPlausibleTime: the start of watching launches is
+// proposed from plausible times only: a match dated in the year 1000 does
+// not claim that every launch since 1970 was seen, one dated 2099 does not
+// leave every answer unknown until then.
+func TestLaunchWatchBeginsAtAPlausibleTime(t *testing.T) {
+	for _, bad := range []time.Time{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		t.Run(bad.Format("2006"), func(t *testing.T) {
+			h := start(t, defaultConfig(), nil, nil)
+			out := records(process(t, h, rawLogs(t, [][]byte{session("mallory", bad, 1)})))
+			assert.Empty(t, attrStr(out[0], AttrRecentLaunch), "nothing watched before it")
+			out = records(process(t, h, rawLogs(t, [][]byte{session("alice", day0, 2)})))
+			assert.Empty(t, attrStr(out[0], AttrRecentLaunch), "watching begins with it: nobody can know yet")
+			out = records(process(t, h, rawLogs(t, [][]byte{session("carol", day0.Add(18*24*time.Hour), 3)})))
+			assert.Equal(t, "false", attrStr(out[0], AttrRecentLaunch), "watched for 18 days, no launch of its target seen")
+		})
+	}
+}
+
+// TestPooledBatchKeepsNoViewOfBodies: a batch goes back to its pool holding
+// no launch (whose instance ids are views of the bodies read), so a
+// finished batch's bodies are not kept alive by the next one's scratch.
+func TestPooledBatchKeepsNoViewOfBodies(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	process(t, h, rawLogs(t, corpus.Events(t, "lifecycle")))
+	p := h.logs.(*logsProcessor).Value
+	b := p.batches.Get().(*batch)
+	defer p.batches.Put(b)
+	require.NotZero(t, cap(b.launches), "the batch read launches")
+	for _, la := range b.launches[:cap(b.launches)] {
+		assert.Zero(t, la, "a launch left in the pooled batch")
+	}
+}

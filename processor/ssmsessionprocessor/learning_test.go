@@ -83,6 +83,26 @@ func TestLearningPeriodOff(t *testing.T) {
 	assert.Equal(t, []string{"true//true", "true//true"}, got)
 }
 
+// TestLearningBeginsAtAPlausibleTime: a first match whose time is before
+// 1970 or over an hour ahead of the clock does not begin the learning
+// period (it would end it at once, or only in decades): it is alerted, and
+// the first match with a plausible time begins it.
+func TestLearningBeginsAtAPlausibleTime(t *testing.T) {
+	for _, bad := range []time.Time{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		t.Run(bad.Format("2006"), func(t *testing.T) {
+			h := start(t, withLearning(defaultConfig(), 24*time.Hour), nil, nil)
+			got := learningTags(process(t, h, rawLogs(t, [][]byte{session("mallory", bad, 1)})))
+			assert.Equal(t, []string{"true//true"}, got, "no learning period yet: alerted")
+			got = learningTags(process(t, h, rawLogs(t, [][]byte{
+				session("alice", day0, 2),                   // begins learning: ends day0+24h
+				session("carol", day0.Add(48*time.Hour), 3), // after it
+			})))
+			assert.Equal(t, []string{"false/true/false", "true//true"}, got)
+			assert.Equal(t, day0.Add(24*time.Hour).Unix(), gauge(t, h, "otelcol_processor_ssmsession_learning_end"))
+		})
+	}
+}
+
 // TestLearningEndSurvivesRestart: the end is stored with the terms; a
 // restarted processor (here a second process on the same file) keeps it,
 // however late its own first match.

@@ -281,24 +281,29 @@ func (p *ssmProcessor) decide(ctx context.Context, b *batch) []firstseen.Alert {
 
 // learningEnd is the learning period's end for this batch: zero when
 // learning is off or the state cannot say (then everything is alerted: a
-// repeat, never a miss). The earliest match of the first batch with
-// matches begins it.
+// repeat, never a miss). The earliest plausible match of the first batch
+// with matches begins it.
 func (p *ssmProcessor) learningEnd(ctx context.Context, obs []firstseen.Observation) time.Time {
 	period := p.cfg.NewTerms.LearningPeriod
 	if period <= 0 || len(obs) == 0 {
 		return time.Time{}
 	}
-	oldest, newest := obs[0].Time, obs[0].Time
-	for _, o := range obs[1:] {
-		if o.Time.Before(oldest) {
-			oldest = o.Time
+	var oldest, newest time.Time
+	now := p.now()
+	for _, o := range obs {
+		if firstseen.Plausible(o.Time, now) {
+			oldest = earliest(oldest, o.Time)
 		}
 		if o.Time.After(newest) {
 			newest = o.Time
 		}
 	}
-	end, ok := p.decider.LearningEnd(ctx, oldest.Add(period))
-	if !ok {
+	var proposed time.Time // none: the stored end, if any, is only read
+	if !oldest.IsZero() {
+		proposed = oldest.Add(period)
+	}
+	end, ok := p.decider.LearningEnd(ctx, proposed)
+	if !ok || end.IsZero() {
 		return time.Time{}
 	}
 	p.tel.ProcessorSsmsessionLearningEnd.Record(ctx, end.Unix(), p.recorded...)
@@ -336,6 +341,7 @@ func (p *ssmProcessor) putBatch(b *batch) {
 	clear(b.matches) // drop references to records of the finished batch
 	b.matches = b.matches[:0]
 	b.obs = b.obs[:0]
+	clear(b.launches) // their instance ids are views of the batch's bodies
 	b.launches = b.launches[:0]
 	clear(b.terms)
 	b.terms = b.terms[:0]
