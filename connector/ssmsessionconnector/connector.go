@@ -61,8 +61,14 @@ type ssmConnector struct {
 	// and an older snapshot never overwrites a newer one.
 	saving chan struct{}
 
-	done chan struct{}
-	wg   sync.WaitGroup
+	// flying counts the ConsumeLogs calls under way; landed, when set, is
+	// closed once none is: Shutdown waits for their counts before its last
+	// emission. Both guarded by mu.
+	flying int
+	landed chan struct{}
+
+	stopLoop context.CancelFunc // ends the emit loop, and an emission of its in flight
+	loopDone chan struct{}
 }
 
 // marks are the event marks of one batch and the counter generation its
@@ -94,7 +100,6 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		counter: newCounter(limitsOf(cfg), now),
 		seen:    seen,
 		saving:  make(chan struct{}, 1),
-		done:    make(chan struct{}),
 	}
 	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("connector", set.ID.String())))
 	c.added, c.recorded = []metric.AddOption{attrs}, []metric.RecordOption{attrs}
@@ -114,8 +119,9 @@ func (c *ssmConnector) Start(ctx context.Context, host component.Host) error {
 	if err := c.link.Start(ctx, host); err != nil {
 		return err
 	}
-	c.wg.Add(1)
-	go c.emitLoop()
+	loopCtx, stop := context.WithCancel(context.Background())
+	c.stopLoop, c.loopDone = stop, make(chan struct{})
+	go c.emitLoop(loopCtx)
 	return nil
 }
 
@@ -143,30 +149,38 @@ func (c *ssmConnector) attach(ctx context.Context, client storage.Client) error 
 	return nil
 }
 
-func (c *ssmConnector) emitLoop() {
-	defer c.wg.Done()
+// emitLoop emits every emit_interval until ctx ends, which also cancels an
+// emission in flight: a blocked exporter cannot hold Shutdown up.
+func (c *ssmConnector) emitLoop(ctx context.Context) {
+	defer close(c.loopDone)
 	tick := time.NewTicker(c.cfg.EmitInterval)
 	defer tick.Stop()
 	for {
 		select {
-		case <-c.done:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := c.emit(context.Background()); err != nil {
+			if err := c.emit(ctx); err != nil && ctx.Err() == nil {
 				c.logger.Warn("emitting SSM session metrics failed", zap.Error(err))
 			}
 		}
 	}
 }
 
-// Shutdown emits once more, so that nothing counted is lost on a clean stop.
+// Shutdown waits, within ctx, for the emit loop and the batches under way,
+// then emits once more, so that nothing counted is lost on a clean stop.
 func (c *ssmConnector) Shutdown(ctx context.Context) error {
-	select {
-	case <-c.done:
-	default:
-		close(c.done)
+	if c.stopLoop != nil {
+		c.stopLoop()
+		select {
+		case <-c.loopDone:
+		case <-ctx.Done():
+			return fmt.Errorf("SSM session metrics not emitted: the emit loop did not stop in time: %w", ctx.Err())
+		}
 	}
-	c.wg.Wait()
+	if err := c.waitLanded(ctx); err != nil {
+		return fmt.Errorf("SSM session metrics not emitted: batches still under way: %w", err)
+	}
 	err := c.emit(ctx)
 	c.storageHealth(c.seen.Close(ctx))
 	if lerr := c.link.Shutdown(ctx); err == nil {
@@ -174,6 +188,42 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	}
 	c.tel.Shutdown()
 	return err
+}
+
+// takeOff and land bracket a ConsumeLogs call, for waitLanded.
+func (c *ssmConnector) takeOff() {
+	c.mu.Lock()
+	c.flying++
+	c.mu.Unlock()
+}
+
+func (c *ssmConnector) land() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flying--; c.flying == 0 && c.landed != nil {
+		close(c.landed)
+		c.landed = nil
+	}
+}
+
+// waitLanded returns once no ConsumeLogs call is under way, or when ctx ends.
+func (c *ssmConnector) waitLanded(ctx context.Context) error {
+	c.mu.Lock()
+	if c.flying == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.landed == nil {
+		c.landed = make(chan struct{})
+	}
+	landed := c.landed
+	c.mu.Unlock()
+	select {
+	case <-landed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // call is one session call read from a batch: a StartSession (any
@@ -205,6 +255,8 @@ type tally struct {
 // the mark settled, so a crash in between makes a redelivered event count
 // (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	c.takeOff()
+	defer c.land()
 	counts, calls, newest := c.read(ld)
 
 	var obs []firstseen.Observation
@@ -393,15 +445,25 @@ func (c *ssmConnector) write(ctx context.Context, client storage.Client, ops []*
 	return err == nil
 }
 
-// emit sends the metrics downstream, then drops the series it reported
-// for the last time.
+// emit sends the metrics downstream and, once they are delivered, drops
+// the series it reported for the last time; then it saves.
 func (c *ssmConnector) emit(ctx context.Context) error {
 	c.mu.Lock()
 	c.counter.trim()
-	md := c.counter.metrics(c.now(), c.version)
+	md, sh := c.counter.metrics(c.now(), c.version)
 	aged := c.counter.sessions.agedOut
 	c.counter.sessions.agedOut = 0
-	expired := c.counter.drop()
+	c.mu.Unlock()
+
+	var err error
+	if md.DataPointCount() > 0 {
+		err = c.next.ConsumeMetrics(ctx, md)
+	}
+	var expired []seriesKey
+	c.mu.Lock()
+	if err == nil {
+		expired = c.counter.delivered(sh)
+	}
 	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
 	c.mu.Unlock()
 
@@ -410,10 +472,7 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n), c.recorded...)
 	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open), c.recorded...)
 	c.tel.ConnectorSsmsessionOpenSessionsAgedOut.Add(ctx, int64(aged), c.added...)
-	if md.DataPointCount() == 0 {
-		return nil
-	}
-	return c.next.ConsumeMetrics(ctx, md)
+	return err
 }
 
 // owned is cl with strings of its own: the reader's may be views of a

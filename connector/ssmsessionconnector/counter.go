@@ -251,10 +251,10 @@ func (c *counter) trim() {
 	}
 }
 
-// drop removes the series idle for a whole window once an emission has
-// reported their final counts, and a window gauge that had a value was
-// shown falling to 0: after a backfill, every series is reported at least
-// once. It returns the keys dropped.
+// drop removes the series idle for a whole window once a delivered
+// emission has reported their final counts, and a window gauge that had a
+// value was shown falling to 0: after a backfill, every series is reported
+// at least once.
 func (c *counter) drop() []seriesKey {
 	var dropped []seriesKey
 	for k, s := range c.series {

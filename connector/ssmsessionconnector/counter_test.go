@@ -25,8 +25,14 @@ func key(target string) seriesKey {
 // cycle is what an emission does with the counter: trim, report, drop.
 func cycle(c *counter) []seriesKey {
 	c.trim()
-	c.metrics(wall(), "test")
-	return c.drop()
+	_, dropped := deliver(c)
+	return dropped
+}
+
+// deliver renders the metrics and records them delivered.
+func deliver(c *counter) (map[string]int64, []seriesKey) {
+	md, sh := c.metrics(wall(), "test")
+	return values(md), c.delivered(sh)
 }
 
 func TestBucketsAlignToEpoch(t *testing.T) {
@@ -113,7 +119,7 @@ func TestMetricsShape(t *testing.T) {
 	i2i.ARN, i2i.Type, i2i.InstanceToInstance = "arn:aws:sts::111122223333:assumed-role/web/i-0a1", "AssumedRole", true
 	c.add(i2i, t0)
 
-	md := c.metrics(wall(), "1.0")
+	md, _ := c.metrics(wall(), "1.0")
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	res, _ := md.ResourceMetrics().At(0).Resource().Attributes().Get(AttrAccount)
 	assert.Equal(t, "111122223333", res.Str())
@@ -147,13 +153,13 @@ func TestMetricsShape(t *testing.T) {
 func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
 	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
 	c.add(key("i-1"), t0)
-	v := values(c.metrics(wall(), "test"))
+	v, dropped := deliver(c)
 	assert.Equal(t, int64(1), v[windowPoint("i-1")])
-	assert.Empty(t, c.drop())
+	assert.Empty(t, dropped)
 
 	c.observe(t0.Add(48 * time.Hour)) // the window moves past it
 	c.trim()
-	v = values(c.metrics(wall(), "test"))
+	v, dropped = deliver(c)
 	zero, shown := v[windowPoint("i-1")]
 	assert.True(t, shown, "the window gauge is shown falling to 0")
 	assert.Zero(t, zero)
@@ -161,8 +167,9 @@ func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
 	d, shown := v[MetricDistinctTarget+"|111122223333|map[aws.cloudtrail.user_identity.arn:arn:aws:iam::111122223333:user/alice aws.cloudtrail.user_identity.type:IAMUser]"]
 	assert.True(t, shown)
 	assert.Zero(t, d)
-	assert.Equal(t, []seriesKey{key("i-1")}, c.drop(), "dropped once shown at 0")
-	assert.Empty(t, values(c.metrics(wall(), "test")), "and not shown again")
+	assert.Equal(t, []seriesKey{key("i-1")}, dropped, "dropped once shown at 0")
+	v, _ = deliver(c)
+	assert.Empty(t, v, "and not shown again")
 }
 
 // TestBackfillReportsEverySeries: 30 days of sessions on 30 targets fed
@@ -179,10 +186,10 @@ func TestBackfillReportsEverySeries(t *testing.T) {
 	seen := map[string]bool{}
 	for round := 0; round < 3; round++ {
 		c.trim()
-		for k := range values(c.metrics(wall(), "test")) {
+		v, _ := deliver(c)
+		for k := range v {
 			seen[k] = true
 		}
-		c.drop()
 	}
 	for d := 0; d < 30; d++ {
 		assert.True(t, seen[MetricStarts+"|111122223333|"+attrsOf(key(fmt.Sprint("i-", d)))], "day %d reported", d)

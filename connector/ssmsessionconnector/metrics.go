@@ -39,9 +39,11 @@ const (
 // 0, once, so a backend keeping the last value does not show a stale one),
 // and the distinct targets per identity likewise; then the durations of
 // the sessions that ended, and the sessions open per target. Output is
-// sorted, so equal state gives equal metrics.
-func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
+// sorted, so equal state gives equal metrics. What they show is recorded
+// only once they are delivered (delivered).
+func (c *counter) metrics(now time.Time, version string) (pmetric.Metrics, shown) {
 	md := pmetric.NewMetrics()
+	var sh shown
 	accounts := map[string]*accountSeries{}
 	of := func(account string) *accountSeries {
 		a, ok := accounts[account]
@@ -66,7 +68,7 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 		}
 		a.open[k[1]] = n
 	}
-	c.sessions.shownOpen(counts)
+	sh.open = counts
 	ts := pcommon.NewTimestampFromTime(now)
 	for _, account := range slices.Sorted(maps.Keys(accounts)) {
 		a := accounts[account]
@@ -81,11 +83,44 @@ func (c *counter) metrics(now time.Time, version string) pmetric.Metrics {
 		for _, list := range [][]*series{a.starts, a.durations} {
 			slices.SortFunc(list, func(a, b *series) int { return compareKeys(a.Key, b.Key) })
 		}
-		c.startMetrics(sm, a.starts, ts)
-		c.durationMetric(sm, a.durations, ts)
+		c.startMetrics(sm, a.starts, ts, &sh)
+		c.durationMetric(sm, a.durations, ts, &sh)
 		openMetric(sm, a.open, ts)
 	}
-	return md
+	return md, sh
+}
+
+// shown is what one emission showed: the version and window count of each
+// series, and the open sessions per account and target.
+type shown struct {
+	series []shownSeries
+	open   map[[2]string]int64
+}
+
+type shownSeries struct {
+	s       *series
+	version uint64
+	window  int64
+}
+
+// delivered records what an emission that reached the next consumer
+// showed, then drops the series it reported for the last time: after a
+// failed one, the same final counts and 0s are due again. It returns the
+// keys dropped.
+func (c *counter) delivered(sh shown) []seriesKey {
+	for _, r := range sh.series {
+		s := r.s
+		unchanged := s.version == r.version
+		if s.Shown != r.window {
+			s.Shown = r.window
+			c.touch(s) // saved: after a restart, a 0 is still due
+		}
+		if unchanged {
+			s.reported = s.version
+		}
+	}
+	c.shownOpen(sh.open)
+	return c.drop()
 }
 
 // accountSeries is what one account's resource shows: its start and
@@ -97,7 +132,7 @@ type accountSeries struct {
 
 // startMetrics renders the starts of one account's series: cumulative,
 // windowed and distinct targets per identity.
-func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp) {
+func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp, sh *shown) {
 	if len(list) == 0 {
 		return
 	}
@@ -118,13 +153,12 @@ func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcomm
 		dp.SetStartTimestamp(pcommon.Timestamp(s.Start))
 		dp.SetTimestamp(ts)
 		dp.SetIntValue(s.Total)
-		s.reported = s.version
 
 		w := c.inWindow(s)
+		sh.series = append(sh.series, shownSeries{s, s.version, w})
 		if w == 0 && s.Shown == 0 {
 			continue
 		}
-		s.Shown = w
 		wdp := gauge.DataPoints().AppendEmpty()
 		s.Key.attributes(wdp.Attributes())
 		wdp.SetTimestamp(ts)
@@ -161,7 +195,7 @@ func (c *counter) startMetrics(sm pmetric.ScopeMetrics, list []*series, ts pcomm
 
 // durationMetric renders the durations of the sessions that ended, by the
 // start's target, ARN and type: a cumulative histogram.
-func (c *counter) durationMetric(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp) {
+func (c *counter) durationMetric(sm pmetric.ScopeMetrics, list []*series, ts pcommon.Timestamp, sh *shown) {
 	if len(list) == 0 {
 		return
 	}
@@ -182,7 +216,7 @@ func (c *counter) durationMetric(sm pmetric.ScopeMetrics, list []*series, ts pco
 			dp.SetMax(hist.Max)
 			dp.BucketCounts().FromRaw(toUint64(hist.Counts))
 		}
-		s.reported = s.version
+		sh.series = append(sh.series, shownSeries{s: s, version: s.version})
 	}
 }
 

@@ -189,6 +189,9 @@ func (c *counter) restore(st stored) {
 		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
 			c.sessions.add(c, o)
 			delete(c.sessions.changed, o.ID) // as stored
+			if k := [2]string{o.Key.Account, o.Key.Target}; o.Shown && o.Ended == 0 && c.sessions.shown[k] == 0 {
+				c.sessions.shown[k] = 1 // shown open before the stop: a 0 is due when it ends
+			}
 		}
 	}
 }

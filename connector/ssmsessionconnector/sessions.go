@@ -68,6 +68,9 @@ type openSession struct {
 	Start int64     `json:"start"` // Unix ns of event time
 	Last  int64     `json:"last"`  // newest activity: start, resume or early end
 	Ended int64     `json:"ended,omitempty"`
+	// Shown says a delivered emission counted it open: stored, so that a
+	// restart knows its target's open count is due a 0 when it ends.
+	Shown bool `json:"shown,omitempty"`
 }
 
 // sessions holds the open sessions, bounded: the least recently active
@@ -78,6 +81,7 @@ type sessions struct {
 	lru     *simplelru.LRU[string, *openSession]
 	maxAge  int64             // ns
 	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
+	maxOpen int
 	// shown is the open count per account and target the last emission
 	// showed, so a count falling to 0 is shown once.
 	shown map[[2]string]int64
@@ -89,7 +93,7 @@ type sessions struct {
 }
 
 func newSessions(maxOpen int, maxAge int64) *sessions {
-	s := &sessions{maxAge: maxAge, changed: map[string]uint64{}, shown: map[[2]string]int64{}}
+	s := &sessions{maxAge: maxAge, maxOpen: maxOpen, changed: map[string]uint64{}, shown: map[[2]string]int64{}}
 	// No eviction callback: the LRU calls it for every Remove too, and a
 	// session forgotten on purpose is not an eviction.
 	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, nil)
@@ -191,10 +195,20 @@ func (s *sessions) add(c *counter, e *openSession) {
 }
 
 // touch marks a session changed (or removed) at a new generation; an
-// evicted one is removed from storage with the next save.
+// evicted one is removed from storage with the next save. While saves fail,
+// removals waiting for one are bounded by max_open_sessions: beyond, they
+// are forgotten, and their stored entries come back at a restart, to age
+// out (session_max_age).
 func (s *sessions) touch(c *counter, id string) {
 	c.gen++
 	s.changed[id] = c.gen
+	if len(s.changed) > 2*s.maxOpen {
+		for id := range s.changed {
+			if !s.lru.Contains(id) {
+				delete(s.changed, id)
+			}
+		}
+	}
 }
 
 // openCounts is the number of open sessions per account and target, with
@@ -223,13 +237,21 @@ func (c *counter) openCounts() map[[2]string]int64 {
 	return counts
 }
 
-// shownOpen records what an emission showed.
-func (s *sessions) shownOpen(counts map[[2]string]int64) {
+// shownOpen records what a delivered emission showed: the counts, and on
+// each session counted open that it was.
+func (c *counter) shownOpen(counts map[[2]string]int64) {
+	s := c.sessions
 	for k, n := range counts {
 		if n == 0 {
 			delete(s.shown, k)
 		} else {
 			s.shown[k] = n
+		}
+	}
+	for _, e := range s.lru.Values() {
+		if e.Ended == 0 && !e.Shown && s.shown[[2]string{e.Key.Account, e.Key.Target}] > 0 {
+			e.Shown = true
+			s.touch(c, e.ID)
 		}
 	}
 }
