@@ -12,7 +12,9 @@
 -- replica knows of the term (latest, alertAt, alertEvent, status; latest 0
 -- when nothing). That knowledge is merged first: it restores a term Redis
 -- lost (restarted without persistence) and brings in occurrences a replica
--- decided alone while Redis was unreachable.
+-- decided alone while Redis was unreachable, with its alert when that is
+-- newer than the one Redis holds (its delivery status with it: a failed one
+-- is raised again).
 -- Returns {new, latest, alertAt, alertEvent}: replicas cache which event
 -- carries the term's alert, so that they ask again when it comes back.
 local t = tonumber(ARGV[1])
@@ -26,6 +28,8 @@ local merged = false
 if known > 0 then
   if not l then
     l, at, aev, st, merged = known, ARGV[6], ARGV[7], ARGV[8], true
+  elseif tonumber(ARGV[6]) > tonumber(at) then
+    l, at, aev, st, merged = math.max(known, tonumber(l)), ARGV[6], ARGV[7], ARGV[8], true
   elseif known > tonumber(l) then
     l, merged = known, true
   end

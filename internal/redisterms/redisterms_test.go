@@ -363,6 +363,36 @@ func TestRedisSlow(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "alice, stored before the pause, is still known")
 }
 
+// TestOutageAlertRaisedAgain: an alert a replica raised from its own state
+// while Redis did not answer, and whose delivery failed, is raised again
+// when its event comes back after Redis does, though Redis holds an older
+// alert of the term, delivered.
+func TestOutageAlertRaisedAgain(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(20 * day))
+	s := replica(t, srv, now)
+	outage := &redistest.Outage{}
+	s.set.Client.AddHook(outage)
+	got, alerts, _ := observe(t, s, obs("alice", 0, 1))
+	require.Equal(t, []bool{true}, got)
+	s.Settle(alerts, true)
+
+	outage.Down.Store(true)
+	got, alerts, st := observe(t, s, obs("alice", 12*day, 2))
+	require.Error(t, st.StorageErr)
+	require.Equal(t, []bool{true}, got, "decided alone: twelve days after the last")
+	s.Settle(alerts, false) // the next consumer refused the batch
+
+	outage.Down.Store(false)
+	now.Advance(5 * time.Second)
+	got, alerts, st = observe(t, s, obs("alice", 12*day, 2))
+	require.NoError(t, st.StorageErr)
+	assert.Equal(t, []bool{true}, got, "its only alert was not delivered: raised again")
+	s.Settle(alerts, true)
+	got, _, _ = observe(t, replica(t, srv, now), obs("alice", 12*day, 2))
+	assert.Equal(t, []bool{false}, got, "delivered now, for every replica")
+}
+
 // TestCacheBounded: the local cache holds cache_size terms and counts what
 // it evicts; evicted terms are still known, in Redis.
 func TestCacheBounded(t *testing.T) {
