@@ -68,6 +68,11 @@ func (r *Reader) wants(provider, action string) bool {
 	return slices.Contains(r.calls(), Call{provider, action})
 }
 
+// wantsAction reports whether the reader reads a call named action.
+func (r *Reader) wantsAction(action string) bool {
+	return slices.ContainsFunc(r.calls(), func(c Call) bool { return c.Action == action })
+}
+
 // ReadJSON reads one raw CloudTrail event, bare or as the detail of an
 // EventBridge event. Byte-level prefilters reject events that are not a
 // call read before any parsing; the others are validated and read in one

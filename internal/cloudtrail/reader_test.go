@@ -36,6 +36,14 @@ func readRaw(t *testing.T, body string) (Result, Event, error) {
 	return got, ev, err
 }
 
+func readRawResult(body string) (Result, error) {
+	lr := plog.NewLogRecord()
+	lr.Body().SetStr(body)
+	var r Reader
+	var ev Event
+	return r.Read(pcommon.NewResource(), lr, &ev)
+}
+
 func TestReadRawStartSession(t *testing.T) {
 	got, ev, err := readRaw(t, startSession)
 	require.NoError(t, err)
@@ -125,6 +133,15 @@ func TestReadWrongTypesInMaps(t *testing.T) {
 	assert.Equal(t, Malformed, got)
 	assert.Error(t, err)
 
+	// Naming another call, it is skipped unread, as the same text body is.
+	lr.Attributes().PutStr("event.action", "DescribeInstances")
+	got, err = r.Read(pcommon.NewResource(), lr, &ev)
+	assert.Equal(t, Skip, got)
+	assert.NoError(t, err)
+	got, err = readRawResult(`{"eventSource":3,"eventName":"DescribeInstances"}`)
+	assert.Equal(t, Skip, got)
+	assert.NoError(t, err)
+
 	// A userIdentity of the wrong type is simply absent, not a crash.
 	lr = plog.NewLogRecord()
 	m := lr.Body().SetEmptyMap()
@@ -137,6 +154,43 @@ func TestReadWrongTypesInMaps(t *testing.T) {
 	assert.Equal(t, Read, got)
 	assert.Empty(t, ev.Principal())
 	assert.Empty(t, ev.Target)
+}
+
+// TestOtherAttributesDoNotHideTheBody: attributes that share a shape's key
+// names but are not a CloudTrail event (a gRPC call's rpc.service, a
+// receiver's eventSource "aws:sqs") leave a text body to be read.
+func TestOtherAttributesDoNotHideTheBody(t *testing.T) {
+	for _, attrs := range []map[string]string{
+		{"rpc.service": "grpc.health.v1.Health"},
+		{"rpc.method": "grpc.health.v1.Health/Check"},
+		{"rpc.service": "grpc.health.v1.Health", "rpc.method": "Check"},
+		{"event.provider": "kinesis"},
+		{"eventSource": "aws:sqs"},
+		{"eventSource": "aws:sqs", "eventName": "ReceiveMessage"},
+	} {
+		for _, hinted := range []bool{false, true} {
+			lr := plog.NewLogRecord()
+			lr.Body().SetStr(startSession)
+			for k, v := range attrs {
+				lr.Attributes().PutStr(k, v)
+			}
+			var v view
+			h := hint{}
+			if hinted { // the batch's records so far had the attributes' shape
+				for i, s := range mapShapes {
+					if _, ok := attrs[s.provider]; ok {
+						h.index = i + 1
+					}
+				}
+			}
+			look(lr, &h, &v)
+			var r Reader
+			var ev Event
+			got, err := r.readView(pcommon.NewResource(), &v, &ev)
+			require.NoError(t, err)
+			assert.Equal(t, Read, got, "%v (hinted %v)", attrs, hinted)
+		}
+	}
 }
 
 func TestReadECSNested(t *testing.T) {

@@ -123,13 +123,13 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 				return false
 			}
 		case keyProvider:
-			if sc.shape != nil {
+			if sc.shape != nil || !providerValue(v) {
 				return true
 			}
 			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
 			// Only a provider whose calls are read needs its action,
 			// unless already seen.
-			return wantedProvider(v) && !seen[key.shape]
+			return needsAction(v) && !seen[key.shape]
 		case keyNestedECS: // {"event":{"provider":...}}
 			if sc.shape != nil || v.Type() != pcommon.ValueTypeMap {
 				return true
@@ -162,7 +162,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 	})
 	switch {
 	case sc.nested:
-		if wantedProvider(sc.provider) {
+		if needsAction(sc.provider) {
 			sc.action, sc.hasAction = lookup(m, sc.shape.action)
 		}
 	case sc.shape != nil:
@@ -214,29 +214,43 @@ func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
 		if sc.action, sc.hasAction = m.Get(s.action); !sc.hasAction {
 			return false
 		}
-		sc.provider, sc.hasProvider = m.Get(s.provider)
+		if sc.provider, sc.hasProvider = m.Get(s.provider); sc.hasProvider && !providerValue(sc.provider) {
+			return false
+		}
 		return sc.hasProvider || qualifiedMethod(sc.action)
 	}
-	if sc.provider, sc.hasProvider = m.Get(s.provider); !sc.hasProvider {
+	if sc.provider, sc.hasProvider = m.Get(s.provider); !sc.hasProvider || !providerValue(sc.provider) {
 		return false
 	}
-	if wantedProvider(sc.provider) {
+	if needsAction(sc.provider) {
 		sc.action, sc.hasAction = m.Get(s.action)
 	}
 	return true
 }
 
-// wantedProvider reports whether a provider value is one whose calls the
-// components read: the scan goes on for its action.
-func wantedProvider(v pcommon.Value) bool {
-	return v.Type() == pcommon.ValueTypeStr && slices.Contains(readProviders, v.Str())
+// needsAction reports whether a provider value's action must be read: its
+// calls are read, or it is not a string (bad: whether that is counted
+// depends on the call the action names).
+func needsAction(v pcommon.Value) bool {
+	return v.Type() != pcommon.ValueTypeStr || slices.Contains(readProviders, v.Str())
 }
+
+// providerValue reports whether a provider key's value may be a CloudTrail
+// event source: a string naming an AWS service endpoint (or not a string:
+// a CloudTrail record gone bad). Another value (rpc.service of a gRPC call,
+// a receiver's eventSource "aws:sqs") says the map is not a CloudTrail
+// event, so a text body beside it is still read.
+func providerValue(v pcommon.Value) bool {
+	return v.Type() != pcommon.ValueTypeStr || cloudTrailSource(v.Str())
+}
+
+func cloudTrailSource(s string) bool { return strings.HasSuffix(s, ".amazonaws.com") }
 
 // qualifiedMethod reports whether an rpc.method value is
 // "<eventSource>/<eventName>", as contrib's EmitV1RPCConventions writes it.
 func qualifiedMethod(v pcommon.Value) bool {
-	_, _, ok := splitMethod(v)
-	return ok
+	service, _, ok := splitMethod(v)
+	return ok && cloudTrailSource(service)
 }
 
 func splitMethod(v pcommon.Value) (service, method string, ok bool) {
@@ -253,13 +267,16 @@ func (sc *shapeScan) match(r *Reader) (Result, error) {
 	provider, action := "", ""
 	if sc.hasProvider {
 		if sc.provider.Type() != pcommon.ValueTypeStr {
+			if sc.hasAction && sc.action.Type() == pcommon.ValueTypeStr && !r.wantsAction(sc.action.Str()) {
+				return Skip, nil // as a text body naming another call is skipped unread
+			}
 			return Malformed, errWrongType
 		}
 		provider = sc.provider.Str()
 	}
 	if sc.hasAction {
 		if sc.action.Type() != pcommon.ValueTypeStr {
-			if !wantedProvider(sc.provider) {
+			if !needsAction(sc.provider) {
 				return Skip, nil
 			}
 			return Malformed, errWrongType
