@@ -283,7 +283,11 @@ func splitS3(body string, out []source) ([]source, bool) {
 	if !ok || i >= len(body) || body[i] != '[' {
 		return out, false
 	}
+	start := len(out)
 	for i = skipSpace(body, i+1); i < len(body) && body[i] != ']'; {
+		if body[i] != '{' {
+			return out[:start], false // not a CloudTrail file: left as it came
+		}
 		end := skipValue(body, i)
 		out = append(out, source{text: body[i:end]})
 		i = skipSpace(body, end)
@@ -339,7 +343,7 @@ func cwTextEvents(s string, out []source) ([]source, bool) {
 		}
 		var ms int64
 		if f, err := strconv.ParseFloat(ts, 64); err == nil {
-			ms = int64(f)
+			ms = logEventMillis(f)
 		}
 		out = append(out, source{text: text, tsMs: ms, group: group, stream: stream})
 		if i = skipSpace(logEvents, end); i < len(logEvents) && logEvents[i] == ',' {
@@ -354,7 +358,11 @@ func cwTextEvents(s string, out []source) ([]source, bool) {
 func mapEvents(kind Kind, m pcommon.Map, list pcommon.Slice, out []source) ([]source, bool) {
 	switch kind {
 	case S3Object:
+		start := len(out)
 		for i := 0; i < list.Len(); i++ {
+			if list.At(i).Type() != pcommon.ValueTypeMap {
+				return out[:start], false // not a CloudTrail file: left as it came
+			}
 			out = append(out, source{val: list.At(i), isVal: true})
 		}
 		return out, true
@@ -374,9 +382,9 @@ func mapEvents(kind Kind, m pcommon.Map, list pcommon.Slice, out []source) ([]so
 			if ts, ok := e.Map().Get("timestamp"); ok {
 				switch ts.Type() {
 				case pcommon.ValueTypeInt:
-					ms = ts.Int()
+					ms = logEventMillis(float64(ts.Int()))
 				case pcommon.ValueTypeDouble:
-					ms = int64(ts.Double())
+					ms = logEventMillis(ts.Double())
 				}
 			}
 			out = append(out, source{text: msg.Str(), tsMs: ms, group: group, stream: stream})
@@ -384,6 +392,16 @@ func mapEvents(kind Kind, m pcommon.Map, list pcommon.Slice, out []source) ([]so
 		return out, true
 	}
 	return out, false
+}
+
+// logEventMillis is a log event's timestamp (Unix ms) when it is one a
+// time can hold, else 0 (none): a float beyond int64 converts differently
+// on each platform.
+func logEventMillis(f float64) int64 {
+	if f > 0 && f < 1<<53 {
+		return int64(f)
+	}
+	return 0
 }
 
 func skipSpace(s string, i int) int {

@@ -83,3 +83,37 @@ func TestConcatenatedWithAnySpace(t *testing.T) {
 		assert.Equal(t, 0, counts.Malformed, "%q", sep)
 	}
 }
+
+// TestFileWithOtherElementsIsLeftAlone: a Records array holding something
+// other than events (objects) is not a CloudTrail file: the record passes
+// untouched and is counted malformed once, as text and as a map.
+func TestFileWithOtherElementsIsLeftAlone(t *testing.T) {
+	for _, body := range []string{
+		`{"Records":[` + startSession + `,1,"x",null,[]]}`,
+		`{"Records":["` + strings.ReplaceAll(startSession, `"`, `\"`) + `"]}`,
+	} {
+		for _, asMap := range []bool{false, true} {
+			ld := plog.NewLogs()
+			b := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body()
+			if asMap {
+				var raw map[string]any
+				require.NoError(t, json.Unmarshal([]byte(body), &raw))
+				require.NoError(t, b.SetEmptyMap().FromRaw(raw))
+			} else {
+				b.SetStr(body)
+			}
+			before := plog.NewLogs()
+			ld.CopyTo(before)
+			var ev Event
+			read := 0
+			counts := (&Reader{}).Walk(ld, Split, false, &ev, func(it Item) {
+				if it.Result == Read {
+					read++
+				}
+			})
+			assert.Equal(t, before, ld, "map %v: passed untouched", asMap)
+			assert.Equal(t, 0, read, "map %v", asMap)
+			assert.Equal(t, 1, counts.Malformed, "map %v: counted once", asMap)
+		}
+	}
+}

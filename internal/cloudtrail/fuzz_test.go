@@ -190,7 +190,7 @@ func FuzzEnvelopes(f *testing.F) {
 			return
 		}
 		if counts.Envelopes != 1 || len(got) != len(want) {
-			t.Fatalf("%d records, encoding/json finds %d events", len(got), len(want))
+			t.Fatalf("%d records, encoding/json finds %d events in %q", len(got), len(want), body)
 		}
 		for i := range want {
 			if perByte(got[i]) != perByte(want[i]) { // a CloudWatch message keeps its bytes; encoding/json replaces invalid ones
@@ -238,6 +238,9 @@ func oracleEvents(body string, depth int) ([]string, bool) {
 		}
 		out := make([]string, len(records))
 		for i, r := range records {
+			if !strings.HasPrefix(string(r), "{") {
+				return nil, false // a file of CloudTrail's holds only events
+			}
 			out[i] = string(r)
 		}
 		return out, true
@@ -330,6 +333,9 @@ func oracleConcatenated(body string) ([]string, bool) {
 			return nil, false
 		}
 		pieces++
+		if badRecords(piece) {
+			return nil, false // a bad file among them: none is split
+		}
 		if nested, ok := oracleEvents(string(piece), 1); ok {
 			out = append(out, nested...)
 		} else {
@@ -337,6 +343,20 @@ func oracleConcatenated(body string) ([]string, bool) {
 		}
 	}
 	return out, pieces > 1
+}
+
+// badRecords reports whether piece is an object whose first key is
+// Records, an array holding something other than objects.
+func badRecords(piece []byte) bool {
+	members, ok := oracleMembers(string(piece))
+	if !ok || len(members) == 0 || members[0].key != "Records" {
+		return false
+	}
+	var records []json.RawMessage
+	if json.Unmarshal(members[0].value, &records) != nil {
+		return false
+	}
+	return slices.ContainsFunc(records, func(r json.RawMessage) bool { return !bytes.HasPrefix(r, []byte("{")) })
 }
 
 // perByte replaces each byte of invalid UTF-8 with U+FFFD, as encoding/json
