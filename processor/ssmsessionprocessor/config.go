@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -299,8 +300,12 @@ func (r *RedisConfig) validate() []error {
 }
 
 func hostPort(key, v string) []error {
-	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
 		return []error{fmt.Errorf("%s must be host:port, got %q", key, v)}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return []error{fmt.Errorf("%s: the port must be a number from 1 to 65535, got %q", key, v)}
 	}
 	return nil
 }

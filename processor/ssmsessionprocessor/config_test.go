@@ -102,10 +102,14 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"new_terms::redis::pool_size must be positive, got 0",
 			"new_terms::storage applies to backend local",
 		},
-		"unknown_backend":    {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
-		"redis_two_kinds":    {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got endpoint and cluster"},
-		"redis_none":         {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got none"},
-		"redis_cluster_bad":  {`new_terms::redis::cluster::endpoints[1] must be host:port, got "redis-1.internal"`},
+		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},
+		"redis_two_kinds": {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got endpoint and cluster"},
+		"redis_none":      {"new_terms::redis: set exactly one of endpoint, cluster::endpoints or sentinel", "got none"},
+		"redis_cluster_bad": {
+			`new_terms::redis::cluster::endpoints[1] must be host:port, got "redis-1.internal"`,
+			`new_terms::redis::cluster::endpoints[2]: the port must be a number from 1 to 65535, got "redis-2.internal:redis"`,
+			`new_terms::redis::cluster::endpoints[3]: the port must be a number from 1 to 65535, got "redis-3.internal:99999"`,
+		},
 		"redis_sentinel_bad": {"new_terms::redis::sentinel::master_name is required", "new_terms::redis::sentinel::endpoints: list at least one host:port"},
 		"bad_rule": {
 			`rule::severity: "severe" is not a severity; use one of low, medium, high, critical`,
