@@ -193,6 +193,41 @@ func TestOtherAttributesDoNotHideTheBody(t *testing.T) {
 	}
 }
 
+// TestECSDataset: an Elastic document is read when its dataset, on the
+// record or its resource, is aws.cloudtrail or not named; another dataset's
+// documents are not CloudTrail's.
+func TestECSDataset(t *testing.T) {
+	for _, c := range []struct {
+		record, resource map[string]string
+		want             Result
+	}{
+		{nil, nil, Read},
+		{map[string]string{"data_stream.dataset": "aws.cloudtrail"}, nil, Read},
+		{map[string]string{"event.dataset": "aws.cloudtrail"}, nil, Read},
+		{nil, map[string]string{"data_stream.dataset": "aws.cloudtrail"}, Read},
+		{map[string]string{"data_stream.dataset": "aws.guardduty"}, nil, Skip},
+		{map[string]string{"event.dataset": "aws.guardduty"}, nil, Skip},
+		{nil, map[string]string{"data_stream.dataset": "aws.guardduty"}, Skip},
+		{map[string]string{"data_stream.dataset": "aws.cloudtrail", "event.dataset": "aws.vpcflow"}, nil, Skip},
+	} {
+		lr := plog.NewLogRecord()
+		lr.Attributes().PutStr("event.provider", ProviderSSM)
+		lr.Attributes().PutStr("event.action", ActionStart)
+		for k, v := range c.record {
+			lr.Attributes().PutStr(k, v)
+		}
+		res := pcommon.NewResource()
+		for k, v := range c.resource {
+			res.Attributes().PutStr(k, v)
+		}
+		var r Reader
+		var ev Event
+		got, err := r.Read(res, lr, &ev)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "record %v, resource %v", c.record, c.resource)
+	}
+}
+
 func TestReadECSNested(t *testing.T) {
 	lr := plog.NewLogRecord()
 	require.NoError(t, lr.Attributes().FromRaw(map[string]any{

@@ -299,10 +299,15 @@ func (sc *shapeScan) match(r *Reader) (Result, error) {
 
 // cloudTrailDataset reports whether an Elastic document is CloudTrail's: it
 // names the dataset in data_stream.dataset (the rule's query since 2026) or
-// event.dataset (older data), or not at all; any other dataset is not.
-func cloudTrailDataset(m pcommon.Map) bool {
+// event.dataset (older data), on the record or, as Elastic's exporter also
+// reads it, on its resource, or not at all; any other dataset is not.
+func cloudTrailDataset(m, res pcommon.Map) bool {
 	for _, k := range [...]string{"data_stream.dataset", "event.dataset"} {
-		if ds := lookupStr(m, k); ds != "" && ds != "aws.cloudtrail" {
+		ds := lookupStr(m, k)
+		if ds == "" {
+			ds = lookupStr(res, k)
+		}
+		if ds != "" && ds != "aws.cloudtrail" {
 			return false
 		}
 	}
@@ -318,7 +323,7 @@ func (r *Reader) readShape(m pcommon.Map, sc *shapeScan, res pcommon.Resource, e
 	if result != Read {
 		return result, err
 	}
-	if sc.index == ecsShape && !cloudTrailDataset(m) {
+	if sc.index == ecsShape && !cloudTrailDataset(m, res.Attributes()) {
 		return Skip, nil
 	}
 	ev.Reset()
