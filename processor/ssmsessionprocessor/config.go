@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
