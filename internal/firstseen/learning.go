@@ -20,6 +20,9 @@ type mark struct {
 	known   bool   // end is what storage holds (or there is no storage)
 	unsaved bool   // end is to be written
 	gen     uint64 // the change generation that set it
+	// early is the earliest proposal made while storage could not say:
+	// the mark, once decided, is not later than it.
+	early int64
 }
 
 // LearningEnd implements Decider: the learning period's end is the store's
@@ -41,29 +44,37 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 		return time.Unix(0, l.end).UTC(), true
 	}
 	var stored int64
+	var err error
 	if !l.known && client != nil {
-		v, err := client.Get(ctx, s.set.MarkKey)
-		if err != nil {
-			return time.Time{}, false // unknown: no proposal, or two ends could exist
-		}
-		if len(v) == 8 {
+		var v []byte
+		if v, err = client.Get(ctx, s.set.MarkKey); len(v) == 8 {
 			stored = int64(binary.BigEndian.Uint64(v))
 		}
-	} else if !l.known && s.set.Persistent {
-		return time.Time{}, false // storage configured but not attached yet
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !l.known && (err != nil || client == nil && s.set.Persistent) {
+		// Unknown (a failed read, or storage not attached yet): no mark, or
+		// two could exist. The proposal is kept for when storage answers.
+		if p := clampNanos(proposed); !proposed.IsZero() && (s.learning.early == 0 || p < s.learning.early) {
+			s.learning.early = p
+		}
+		return time.Time{}, false
+	}
+	propose := clampNanos(proposed)
+	if proposed.IsZero() || s.learning.early != 0 && s.learning.early < propose {
+		propose = s.learning.early
+	}
 	switch {
 	case s.learning.end != 0: // decided meanwhile
 	case stored != 0:
 		s.learning = mark{end: stored, known: true}
-	case proposed.IsZero():
+	case propose == 0:
 		s.learning.known = true
 		return time.Time{}, true
 	default:
 		s.changes++
-		s.learning = mark{end: clampNanos(proposed), known: true, unsaved: s.set.Persistent, gen: s.changes}
+		s.learning = mark{end: propose, known: true, unsaved: s.set.Persistent, gen: s.changes}
 	}
 	return time.Unix(0, s.learning.end).UTC(), true
 }

@@ -415,8 +415,9 @@ func TestOvertakenReadDoesNotAlertAgain(t *testing.T) {
 }
 
 // While storage cannot be read, the learning end is not known: nothing is
-// proposed (two ends could exist), and ok says the state cannot say; once
-// storage answers, the first proposal is recorded.
+// recorded (two ends could exist), and ok says the state cannot say; once
+// storage answers, the earliest proposal is recorded: the matches decided
+// meanwhile were recorded too, so the first of them begins learning.
 func TestLearningEndWhileStorageFails(t *testing.T) {
 	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
 	s := newStore(t, 10, faulty)
@@ -426,7 +427,20 @@ func TestLearningEndWhileStorageFails(t *testing.T) {
 	faulty.SetFailing(false)
 	end, ok := s.LearningEnd(context.Background(), t0.Add(2*day))
 	require.True(t, ok)
-	assert.Equal(t, t0.Add(2*day), end, "the first proposal storage could record")
+	assert.Equal(t, t0.Add(day), end, "the earliest proposal")
+}
+
+// Likewise before storage is attached (a reconnect at start): the first
+// match's proposal is the end once it is.
+func TestLearningEndBeforeStorageAttaches(t *testing.T) {
+	s, err := New(Settings{Window: 10 * day, CacheSize: 10, Persistent: true, PruneInterval: time.Hour, Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	_, ok := s.LearningEnd(context.Background(), t0.Add(day))
+	assert.False(t, ok, "not attached: storage cannot say")
+	s.SetClient(storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID))
+	end, ok := s.LearningEnd(context.Background(), t0.Add(3*day))
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(day), end)
 }
 
 // Close gives up on a sweep that outlasts the shutdown deadline.
