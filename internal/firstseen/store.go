@@ -118,6 +118,11 @@ type Store struct {
 	client    storage.Client
 	degraded  bool
 	unsaved   map[Key]State // changed and not yet known to every reader of storage
+	// settling holds states the cache evicted while their alert was in
+	// flight, until Settle records its outcome (with storage; at most
+	// CacheSize of them): else a delivered alert would be read back from
+	// storage as one to retry, and raised again.
+	settling map[Key]State
 	changes   uint64        // generation of the newest change to unsaved
 	writer    writer
 	loads     map[uint64]int // storage reads in flight, by the writer.saved they began at
@@ -160,11 +165,14 @@ func New(set Settings) (*Store, error) {
 	if set.MarkKey == "" {
 		set.MarkKey = LearningKey
 	}
-	s := &Store{set: set, window: int64(set.Window), unsaved: map[Key]State{}, loads: map[uint64]int{}, degraded: set.Persistent}
-	lru, err := simplelru.NewLRU[Key, State](set.CacheSize, func(_ Key, v State) {
+	s := &Store{set: set, window: int64(set.Window), unsaved: map[Key]State{}, settling: map[Key]State{}, loads: map[uint64]int{}, degraded: set.Persistent}
+	lru, err := simplelru.NewLRU[Key, State](set.CacheSize, func(k Key, v State) {
 		s.evicted++
-		if !set.Persistent {
+		switch {
+		case !set.Persistent:
 			s.forgot(v)
+		case v.Status == StatusInFlight && len(s.settling) < set.CacheSize:
+			s.settling[k] = v
 		}
 	})
 	if err != nil {
@@ -247,18 +255,25 @@ func (s *Store) cached(obs []Observation, work map[Key]slot, st *Stats) ([]Key, 
 	return missing, s.client
 }
 
-// lookup finds a term in memory: the cache, else a state not written yet.
+// lookup finds a term in memory: the cache, else a state not written yet
+// or waiting for its alert's outcome.
 func (s *Store) lookup(k Key) (State, bool) {
 	if v, ok := s.lru.Get(k); ok {
 		return v, true
 	}
-	v, ok := s.unsaved[k]
-	return v, ok
+	return s.uncached(k)
 }
 
 // peek is lookup without touching the cache's recency.
 func (s *Store) peek(k Key) (State, bool) {
 	if v, ok := s.lru.Peek(k); ok {
+		return v, true
+	}
+	return s.uncached(k)
+}
+
+func (s *Store) uncached(k Key) (State, bool) {
+	if v, ok := s.settling[k]; ok {
 		return v, true
 	}
 	v, ok := s.unsaved[k]
@@ -319,6 +334,7 @@ func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Ale
 	// input alone.
 	for _, o := range obs {
 		s.lru.Add(o.Key, work[o.Key].s)
+		delete(s.settling, o.Key) // cached again, as decided now
 	}
 	return alerts
 }
@@ -484,8 +500,9 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	defer s.mu.Unlock()
 	for _, a := range alerts {
 		v, ok := s.peek(a.Key)
+		delete(s.settling, a.Key)
 		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || v.Status != StatusInFlight {
-			continue // evicted or superseded: the stored state still says in flight, read back as retry
+			continue // forgotten or superseded: a stored state still says in flight, read back as retry
 		}
 		v.Status = StatusDelivered
 		if !delivered {

@@ -467,3 +467,25 @@ func TestCloseDoesNotWaitPastItsDeadline(t *testing.T) {
 
 // storageKeyOf is where a term's state is stored under the default prefix.
 func storageKeyOf(k Key) string { return TermPrefix + hex.EncodeToString(k[:]) }
+
+// A delivery recorded after its term left the cache is still written: a
+// copy of the delivered event is not an alert again. (One batch of three
+// new terms through a cache of two.)
+func TestSettleAfterEviction(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	s := newStore(t, 2, client)
+	got, alerts := observe(t, s, obs("alice", 0, 1), obs("bob", 0, 2), obs("carol", 0, 3))
+	require.Equal(t, []bool{true, true, true}, got)
+	s.Settle(alerts, true)
+	require.NoError(t, s.Flush(context.Background()).StorageErr)
+	assert.Empty(t, s.settling, "nothing left waiting")
+	got, _ = observe(t, s, obs("alice", 0, 1))
+	assert.Equal(t, []bool{false}, got, "a copy of alice's delivered event")
+
+	// Refused instead: the copy is raised again.
+	got, alerts = observe(t, s, obs("dave", 0, 4), obs("erin", 0, 5), obs("frank", 0, 6))
+	require.Equal(t, []bool{true, true, true}, got)
+	s.Settle(alerts, false)
+	got, _ = observe(t, s, obs("dave", 0, 4))
+	assert.Equal(t, []bool{true}, got, "a copy of dave's refused alert")
+}
