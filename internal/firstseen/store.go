@@ -112,18 +112,18 @@ type Store struct {
 	set    Settings
 	window int64
 
-	mu        sync.Mutex
-	lru       *simplelru.LRU[Key, State]
-	evicted   int // since the last Observe returned
-	client    storage.Client
-	degraded  bool
-	unsaved   map[Key]State // changed and not yet known to every reader of storage
+	mu       sync.Mutex
+	lru      *simplelru.LRU[Key, State]
+	evicted  int // since the last Observe returned
+	client   storage.Client
+	degraded bool
+	unsaved  map[Key]State // changed and not yet known to every reader of storage
 	// settling holds states the cache evicted while their alert was in
 	// flight, until Settle records its outcome (with storage; at most
 	// CacheSize of them): else a delivered alert would be read back from
 	// storage as one to retry, and raised again.
-	settling map[Key]State
-	changes   uint64        // generation of the newest change to unsaved
+	settling  map[Key]State
+	changes   uint64 // generation of the newest change to unsaved
 	writer    writer
 	loads     map[uint64]int // storage reads in flight, by the writer.saved they began at
 	watermark int64          // newest plausible event time seen
