@@ -493,8 +493,9 @@ func skipValue(s string, i int) int {
 	return min(i, len(s)) // an escape at the very end steps past it
 }
 
-// BodyText returns a text body (a string, or bytes viewed as a string
-// without copying); ok is false for other body types.
+// BodyText returns a text body: a string, or bytes, which pdata hands out
+// only as a copy (made once per look: a bytes body costs that copy); ok is
+// false for other body types.
 func BodyText(body pcommon.Value) (string, bool) {
 	switch body.Type() {
 	case pcommon.ValueTypeStr:
