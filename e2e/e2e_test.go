@@ -133,11 +133,51 @@ func (r *run) metric(t *testing.T, name string) float64 {
 	return v
 }
 
-// counter is a counter's value; one never added to is not exposed, and 0.
+// counter is a counter's value. One not exposed fails the test, so that a
+// renamed counter is not read as 0: for a counter that may never have been
+// added to, use notCounted.
 func (r *run) counter(t *testing.T, name string) float64 {
 	t.Helper()
-	v, _ := r.scrape(t, name)
+	v, ok := r.scrape(t, name)
+	if !ok {
+		t.Fatalf("counter %s not exposed", name)
+	}
 	return v
+}
+
+// notCounted asserts that a counter counted nothing. The collector's
+// Prometheus self-telemetry exposes a counter only once it was added to,
+// and the components add to some only when there is something to count
+// (storage_errors on an error, records_malformed when a batch had one): such
+// a counter is then absent, not 0. Absence alone would pass for a misspelt
+// or renamed counter too, so the name must be one a component's
+// documentation.md lists (mdatagen generates it and the telemetry from the
+// same metadata.yaml), and present, a counter of the same component added to
+// on every batch, must be exposed: the scrape holds that component's
+// telemetry.
+func (r *run) notCounted(t *testing.T, name, present string) {
+	t.Helper()
+	require.True(t, documented(t, name), "%s is not a documented self-telemetry metric", name)
+	_ = r.counter(t, present)
+	if v, ok := r.scrape(t, name); ok {
+		assert.Zero(t, v, name)
+	}
+}
+
+// documented reports whether a component's documentation.md lists the
+// self-telemetry metric name.
+func documented(t *testing.T, name string) bool {
+	t.Helper()
+	root, err := repo.Root()
+	require.NoError(t, err)
+	for _, doc := range []string{"processor/ssmsessionprocessor/documentation.md", "connector/ssmsessionconnector/documentation.md"} {
+		raw, err := os.ReadFile(filepath.Join(root, doc))
+		require.NoError(t, err)
+		if bytes.Contains(raw, []byte("\n### "+name+"\n")) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *run) scrape(t *testing.T, name string) (float64, bool) {
@@ -289,7 +329,11 @@ func TestOneProcessorTwoPipelines(t *testing.T) {
 	r.waitRecords(t, 11)
 	writeFile(t, filepath.Join(r.Second, "part2.ndjson"), raws[11:]...)
 	checkTags(t, r.waitRecords(t, len(raws)), raws, nil)
-	assert.Zero(t, r.counter(t, "otelcol_processor_ssmsession_storage_errors"))
+	// storage_errors is added to only on an error: in a healthy run it is
+	// not exposed. storage_writes, added to on every batch, shows the
+	// processor used its storage.
+	r.notCounted(t, "otelcol_processor_ssmsession_storage_errors", "otelcol_processor_ssmsession_storage_writes")
+	assert.Positive(t, r.counter(t, "otelcol_processor_ssmsession_storage_writes"), "term states written to file_storage")
 	assert.NotContains(t, r.c.Log(), "storage degraded")
 	r.stop(t)
 }

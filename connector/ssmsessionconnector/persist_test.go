@@ -79,12 +79,49 @@ func TestRestartWithFewerSeriesFoldsOnce(t *testing.T) {
 		}
 		return n
 	}
-	got, _ := lifetime(t, storagetest.FileStorage(t, dir), fewer(100), raws)
+	got, first := lifetime(t, storagetest.FileStorage(t, dir), fewer(100), raws)
 	want := total(got)
 	require.Positive(t, want)
-	for range 3 {
-		got, _ := lifetime(t, storagetest.FileStorage(t, dir), fewer(2), nil)
+	first.c.mu.Lock()
+	stored := len(first.c.counter.series)
+	first.c.mu.Unlock()
+	require.Greater(t, stored, 2+2, "more series stored than the restarts may hold")
+	const overflowPoint = MetricStarts + "||map[otel.metric.overflow:true]"
+	var folded int64
+	for i := range 3 {
+		got, h := lifetime(t, storagetest.FileStorage(t, dir), fewer(2), nil)
 		assert.Equal(t, want, total(got), "the same sessions after each restart")
+
+		// Memory holds at most max_series + 2 series (the overflow series
+		// of starts and of durations), whatever storage held.
+		h.c.mu.Lock()
+		held, kept := len(h.c.counter.series), 0
+		var keptTotal, overflowTotal int64
+		for k, s := range h.c.counter.series {
+			switch {
+			case k.Overflow && !k.Durations:
+				overflowTotal = s.Total
+			case !k.Overflow:
+				kept++
+				if !k.Durations {
+					keptTotal += s.Total
+				}
+			}
+		}
+		h.c.mu.Unlock()
+		assert.LessOrEqual(t, held, 2+2, "restart %d: at most max_series + 2 series in memory", i)
+		assert.LessOrEqual(t, kept, 2, "restart %d: at most max_series series besides the overflow", i)
+
+		// The overflow series holds what was folded: every session not in
+		// a kept series, emitted as such.
+		assert.Equal(t, want-keptTotal, overflowTotal, "restart %d: the overflow series holds the folded sessions", i)
+		assert.Equal(t, overflowTotal, got[overflowPoint], "restart %d: and emits them", i)
+		if i == 0 {
+			folded = overflowTotal
+			assert.Positive(t, folded, "series were folded")
+		} else {
+			assert.Equal(t, folded, overflowTotal, "restart %d: folded once, not again", i)
+		}
 	}
 }
 
