@@ -17,6 +17,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // enrichment is what a record was told beyond the rule; "" is not tagged.
@@ -173,5 +174,45 @@ func TestPooledBatchKeepsNoViewOfBodies(t *testing.T) {
 	require.NotZero(t, cap(b.launches), "the batch read launches")
 	for _, la := range b.launches[:cap(b.launches)] {
 		assert.Zero(t, la, "a launch left in the pooled batch")
+	}
+}
+
+// TestFailedLaunchIsNoLaunch: a RunInstances that failed (errorCode set)
+// launched nothing, whatever its response names: it is not recorded, and a
+// session on that instance, watched for days, is not recently launched. A
+// successful launch beside it is.
+func TestFailedLaunchIsNoLaunch(t *testing.T) {
+	const failedID, launchedID = "i-0dead00000000001a", "i-0beef00000000002b"
+	g := traffic.NewGenerator(7)
+	alice := traffic.IAMUser(prod, "alice", "203.0.113.9", "aws-cli/2.22.4")
+	at := day0.Add(5 * 24 * time.Hour)
+	failed := g.RunInstances(traffic.AutoScaling(prod, at), at, "web-asg", failedID)
+	failed.Error = [2]string{"Server.InsufficientInstanceCapacity", "We currently do not have sufficient t3.medium capacity in the Availability Zone you requested."}
+	launched := g.RunInstances(traffic.AutoScaling(prod, at), at.Add(time.Minute), "web-asg", launchedID)
+	var raws [][]byte
+	for _, c := range []traffic.Call{
+		g.StartSession(alice, day0, "i-0a11111111111111a", nil, "", ""), // watching begins
+		failed,
+		launched,
+		g.StartSession(alice, at.Add(10*time.Minute), failedID, nil, "", ""),
+		g.StartSession(alice, at.Add(11*time.Minute), launchedID, nil, "", ""),
+	} {
+		raws = append(raws, g.Render(c))
+	}
+	for _, shape := range shapes.PerEvent {
+		t.Run(string(shape), func(t *testing.T) {
+			ld, err := shapes.Logs(shape, raws)
+			require.NoError(t, err)
+			h := start(t, defaultConfig(), nil, nil)
+			out := records(process(t, h, ld))
+			require.Len(t, out, len(raws))
+			assert.Equal(t, "", attrStr(out[1], AttrRuleID), "a launch is no match")
+			onFailed, onLaunched := enrichmentOf(out[3]), enrichmentOf(out[4])
+			assert.Equal(t, "false", onFailed.RecentlyLaunched, "watched for 5 days, no launch of its target succeeded")
+			assert.Equal(t, "", onFailed.LaunchedAt)
+			assert.Equal(t, "true", onLaunched.RecentlyLaunched)
+			assert.Equal(t, at.Add(time.Minute).UTC().Format(time.RFC3339), onLaunched.LaunchedAt)
+			assertCounter(t, h, "otelcol_processor_ssmsession_launches_recorded", 1)
+		})
 	}
 }

@@ -176,3 +176,61 @@ func TestBadInputPassesThrough(t *testing.T) {
 	assertCounter(t, h, "otelcol_processor_ssmsession_records_inspected", int64(len(in)))
 	assertCounter(t, h, "otelcol_processor_ssmsession_records_matched", 1)
 }
+
+// sessionWith is a StartSession whose ARN, IAM user name and target are v,
+// or, when v is absent, are left out of the event.
+func sessionWith(v string, absent bool) []byte {
+	field := func(k string) string {
+		if absent {
+			return ""
+		}
+		return strconv.Quote(k) + ":" + strconv.Quote(v) + ","
+	}
+	params := `{}`
+	if !absent {
+		params = `{"target":` + strconv.Quote(v) + `}`
+	}
+	return []byte(`{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDANONEEXAMPLE",` + field("arn") +
+		`"accountId":"111122223333",` + field("userName") + `"accessKeyId":"AKIANONEEXAMPLE"},"eventTime":"2026-11-01T09:00:00Z",` +
+		`"eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9",` +
+		`"requestParameters":` + params + `,"eventID":"00000000-0000-4000-8000-00000000a0a0","recipientAccountId":"111122223333"}`)
+}
+
+// added is what the processor added to lr.
+func added(lr plog.LogRecord) map[string]any {
+	out := map[string]any{}
+	for k, v := range lr.Attributes().All() {
+		if slices.Contains(AddedAttributes, k) {
+			out[k] = v.AsRaw()
+		}
+	}
+	return out
+}
+
+// TestNoneIsAbsent: "", "-" and "none" in the target and the identity
+// fields count as absent, as in Elastic's pipeline: a session whose ARN,
+// user name and target say "none" is tagged exactly as one without them:
+// no target, the principal id as principal and, user.name missing, the
+// principal in its place in the term.
+func TestNoneIsAbsent(t *testing.T) {
+	for _, v := range []string{"none", "-", ""} {
+		for _, shape := range shapes.PerEvent {
+			t.Run(strconv.Quote(v)+"/"+string(shape), func(t *testing.T) {
+				tags := func(raw []byte) map[string]any {
+					ld, err := shapes.Logs(shape, [][]byte{raw})
+					require.NoError(t, err)
+					out := records(process(t, start(t, defaultConfig(), nil, nil), ld))
+					require.Len(t, out, 1)
+					return added(out[0])
+				}
+				got, want := tags(sessionWith(v, false)), tags(sessionWith("", true))
+				assert.Equal(t, RuleID, got[AttrRuleID])
+				assert.NotContains(t, got, AttrTarget)
+				assert.Equal(t, "AIDANONEEXAMPLE", got[AttrPrincipal])
+				assert.Equal(t, []any{prod, "AIDANONEEXAMPLE"}, got[AttrTerms])
+				assert.Equal(t, true, got[AttrNewTerm])
+				assert.Equal(t, want, got, "tagged as the same session without those fields")
+			})
+		}
+	}
+}

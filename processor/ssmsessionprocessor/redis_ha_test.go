@@ -50,8 +50,9 @@ func alertsOf(t *testing.T, h *harness, raws [][]byte, counts map[string]int) {
 
 // failover runs two replicas of the processor on a replicated Redis through
 // a failover: before it, each term is new exactly once between them; while
-// the primary is gone, records flow, decided locally, at most once per
-// replica; once a replica is promoted and retry_interval has passed, both
+// the primary is gone, records flow, decided from each replica's cache: a
+// term the replica never saw is new once on it (so once per replica), one it
+// knows is not; once a replica is promoted and retry_interval has passed, both
 // report OK again and each new term is new exactly once between them.
 func failover(t *testing.T, cfg func() *Config, kill, promoted func()) {
 	a, b := start(t, cfg(), nil, nil), start(t, cfg(), nil, nil)
@@ -67,15 +68,35 @@ func failover(t *testing.T, cfg func() *Config, kill, promoted func()) {
 	}
 
 	kill()
+	// While the primary is gone, each replica decides from its own cache, the
+	// documented fallback: a term it never saw is new, once on each replica
+	// that sees it (at least once); a term it knows, whether Redis confirmed
+	// it before or the replica alerted it meanwhile, is not.
 	during := map[string]int{}
-	for _, h := range replicas {
+	for r, h := range replicas {
 		perReplica := map[string]int{}
 		alertsOf(t, h, sessions(20, 30, day0.Add(time.Hour)), perReplica)
+		assert.Len(t, perReplica, 10, "replica %d: each term never seen alerted during the failover", r)
 		for p, n := range perReplica {
-			assert.LessOrEqual(t, n, 1, "%s at most once per replica during the failover", p)
+			assert.Equal(t, 1, n, "%s once per replica during the failover", p)
 			during[p] += n
 		}
 		assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
+
+		var known [][]byte // new events of the terms this replica decided
+		for i := r; i < 30; i++ {
+			if i >= 20 || i%2 == r {
+				known = append(known, session(fmt.Sprintf("user-%03d", i), day0.Add(90*time.Minute+time.Duration(i)*time.Second), 200000+i))
+			}
+		}
+		again := map[string]int{}
+		alertsOf(t, h, known, again)
+		assert.Empty(t, again, "replica %d: terms it knows are not new during the failover", r)
+		assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", int64(10+len(known)))
+	}
+	assert.Len(t, during, 10)
+	for p, n := range during {
+		assert.Equal(t, len(replicas), n, "%s: alerted by every replica that saw it during the failover", p)
 	}
 
 	promoted()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 )
@@ -251,8 +252,9 @@ func TestConcurrentConsumers(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, 8*20*len(raws), h.sink.LogRecordCount())
-	// Each of the 10 (term, event) alerts of the corpus is raised at most once
-	// across all goroutines, whatever the interleaving.
+	// Each of the 10 (term, event) alerts of the corpus is raised exactly
+	// once across all goroutines, whatever the interleaving: the same alerts,
+	// by id, as one processor reading the corpus once raises.
 	alerts := map[string]int{}
 	for _, ld := range h.sink.AllLogs() {
 		for _, lr := range records(ld) {
@@ -261,10 +263,24 @@ func TestConcurrentConsumers(t *testing.T) {
 			}
 		}
 	}
-	assert.LessOrEqual(t, len(alerts), 10)
-	for id, n := range alerts {
-		assert.Equal(t, 1, n, id)
+	newInCorpus := 0
+	for _, m := range corpus.Expected(t) {
+		if m.NewTerm {
+			newInCorpus++
+		}
 	}
+	require.Equal(t, 10, newInCorpus)
+	assert.Len(t, alerts, newInCorpus, "every alert of the corpus raised")
+	for id, n := range alerts {
+		assert.Equal(t, 1, n, "alert %s raised more than once", id)
+	}
+	want := map[string]int{}
+	for _, lr := range records(process(t, start(t, defaultConfig(), nil, nil), rawLogs(t, raws))) {
+		if id := attrStr(lr, AttrAlertID); id != "" {
+			want[id]++
+		}
+	}
+	assert.Equal(t, want, alerts, "the alerts one processor raises reading the corpus once")
 }
 
 // TestBrokenStorageFiles: a corrupt database file, and a storage directory
