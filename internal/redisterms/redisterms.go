@@ -73,8 +73,11 @@ func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 	known, at, ev, status := int64(0), int64(0), "0", "d"
 	if cached {
 		known, at, ev = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16)
-		if e.Status == firstseen.StatusRetry {
+		switch e.Status {
+		case firstseen.StatusRetry:
 			status = "r"
+		case firstseen.StatusInFlight: // its outcome, when it comes, is settled in Redis
+			status = "i"
 		}
 	}
 	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status}

@@ -393,6 +393,32 @@ func TestOutageAlertRaisedAgain(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "delivered now, for every replica")
 }
 
+// TestOutageAlertInFlightMergedInFlight: an alert raised alone during an
+// outage and still being delivered when a later occurrence reaches Redis is
+// merged as in flight, so its refusal, when it comes, is recorded there.
+func TestOutageAlertInFlightMergedInFlight(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(20 * day))
+	s := replica(t, srv, now)
+	outage := &redistest.Outage{}
+	s.set.Client.AddHook(outage)
+	got, alerts, _ := observe(t, s, obs("alice", 0, 1))
+	require.Equal(t, []bool{true}, got)
+	s.Settle(alerts, true)
+
+	outage.Down.Store(true)
+	got, inFlight, _ := observe(t, s, obs("alice", 12*day, 2))
+	require.Equal(t, []bool{true}, got, "decided alone")
+	outage.Down.Store(false)
+	now.Advance(5 * time.Second)
+	got, _, st := observe(t, s, obs("alice", 12*day+5*time.Hour, 3))
+	require.NoError(t, st.StorageErr)
+	require.Equal(t, []bool{false}, got)
+	s.Settle(inFlight, false) // the next consumer refused event 2's batch
+	got, _, _ = observe(t, s, obs("alice", 12*day, 2))
+	assert.Equal(t, []bool{true}, got, "the refused alert, raised again")
+}
+
 // TestCacheBounded: the local cache holds cache_size terms and counts what
 // it evicts; evicted terms are still known, in Redis.
 func TestCacheBounded(t *testing.T) {
