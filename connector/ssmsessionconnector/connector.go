@@ -168,8 +168,21 @@ func (c *ssmConnector) emitLoop(ctx context.Context) {
 }
 
 // Shutdown waits, within ctx, for the emit loop and the batches under way,
-// then emits once more, so that nothing counted is lost on a clean stop.
+// then emits once more, so that nothing counted is lost on a clean stop;
+// past ctx, it still closes its storage and telemetry.
 func (c *ssmConnector) Shutdown(ctx context.Context) error {
+	err := c.stopAndEmit(ctx)
+	c.storageHealth(c.seen.Close(ctx))
+	if lerr := c.link.Shutdown(ctx); err == nil {
+		err = lerr
+	}
+	c.tel.Shutdown()
+	return err
+}
+
+// stopAndEmit stops the emit loop and, once the batches under way are
+// done, emits the last time; all within ctx.
+func (c *ssmConnector) stopAndEmit(ctx context.Context) error {
 	if c.stopLoop != nil {
 		c.stopLoop()
 		select {
@@ -181,13 +194,7 @@ func (c *ssmConnector) Shutdown(ctx context.Context) error {
 	if err := c.waitLanded(ctx); err != nil {
 		return fmt.Errorf("SSM session metrics not emitted: batches still under way: %w", err)
 	}
-	err := c.emit(ctx)
-	c.storageHealth(c.seen.Close(ctx))
-	if lerr := c.link.Shutdown(ctx); err == nil {
-		err = lerr
-	}
-	c.tel.Shutdown()
-	return err
+	return c.emit(ctx)
 }
 
 // takeOff and land bracket a ConsumeLogs call, for waitLanded.

@@ -215,3 +215,25 @@ func TestStateBoundedWhileStorageFails(t *testing.T) {
 	defer h.c.mu.Unlock()
 	assert.LessOrEqual(t, len(h.c.counter.sessions.changed), 200, "10,000 sessions started and ended")
 }
+
+// TestShutdownPastItsDeadlineStillCloses: a Shutdown whose deadline passes
+// with a batch under way returns its error, and still closes its storage
+// client (and stops its reconnects).
+func TestShutdownPastItsDeadlineStillCloses(t *testing.T) {
+	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
+	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: faulty})
+	held := faulty.Clients[0].HoldNextRead()
+	alice, _ := sessionCalls("alice", "i-0a11111111111111a", emitAt.Add(-time.Minute), emitAt)
+	ld, err := shapes.Logs(shapes.Raw, [][]byte{alice})
+	require.NoError(t, err)
+	consumed := make(chan error)
+	go func() { consumed <- h.c.ConsumeLogs(ctx, ld) }()
+	<-held
+	sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, h.c.Shutdown(sctx), context.DeadlineExceeded)
+	faulty.Clients[0].Release()
+	<-consumed
+	_, err = faulty.Clients[0].Client.Get(ctx, "anchor")
+	assert.Error(t, err, "the storage client is closed")
+}
