@@ -294,8 +294,9 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	evicted := c.counter.sessions.evicted
 	c.counter.sessions.evicted = 0
-	c.await(alerts)
+	dropped := c.await(alerts)
 	c.mu.Unlock()
+	c.seen.Forget(dropped)
 
 	c.save(ctx)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records), c.added...)
@@ -346,17 +347,20 @@ func durationsKey(k seriesKey) seriesKey {
 // await queues a batch's event marks until a save covers its counts,
 // keeping the newest dedupeCache: older ones stay in flight, which after a
 // restart counts their events again if they come back (at least once).
-// Called with mu held.
-func (c *ssmConnector) await(alerts []firstseen.Alert) {
+// It returns the marks it let go, for the store to forget. Called with mu
+// held.
+func (c *ssmConnector) await(alerts []firstseen.Alert) (dropped []firstseen.Alert) {
 	if len(alerts) == 0 {
-		return
+		return nil
 	}
 	c.unsettled = append(c.unsettled, marks{gen: c.counter.gen, alerts: alerts})
 	c.nUnsettled += len(alerts)
 	for len(c.unsettled) > 1 && c.nUnsettled > dedupeCache {
+		dropped = append(dropped, c.unsettled[0].alerts...)
 		c.nUnsettled -= len(c.unsettled[0].alerts)
 		c.unsettled = c.unsettled[1:]
 	}
+	return dropped
 }
 
 // read walks ld once, outside the lock, with scratch of its own: the

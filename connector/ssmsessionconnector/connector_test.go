@@ -316,13 +316,16 @@ func TestReplayAfterRestartIsNotCounted(t *testing.T) {
 }
 
 // await keeps the newest dedupeCache event marks waiting for a save, the
-// batches beyond them dropped oldest first, and its count of them exact.
+// batches beyond them dropped oldest first (and returned, for the store to
+// forget), and its count of them exact.
 func TestAwaitKeepsTheNewestMarks(t *testing.T) {
 	c := &ssmConnector{counter: &counter{}}
+	var dropped []firstseen.Alert
 	for range 3 {
-		c.await(make([]firstseen.Alert, dedupeCache/2))
+		dropped = append(dropped, c.await(make([]firstseen.Alert, dedupeCache/2))...)
 	}
-	c.await(nil)
+	assert.Empty(t, c.await(nil))
+	assert.Len(t, dropped, dedupeCache/2)
 	n := 0
 	for _, m := range c.unsettled {
 		n += len(m.alerts)

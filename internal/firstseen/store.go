@@ -515,6 +515,17 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	}
 }
 
+// Forget lets go of alerts whose outcome will never be settled (a caller
+// that keeps a bounded number waiting): their stored state says in flight,
+// read back as one to retry (at least once).
+func (s *Store) Forget(alerts []Alert) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range alerts {
+		delete(s.settling, a.Key)
+	}
+}
+
 // Flush writes delivery marks and states a failed write left unsaved.
 func (s *Store) Flush(ctx context.Context) Stats {
 	var st Stats

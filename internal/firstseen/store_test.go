@@ -482,6 +482,13 @@ func TestSettleAfterEviction(t *testing.T) {
 	got, _ = observe(t, s, obs("alice", 0, 1))
 	assert.Equal(t, []bool{false}, got, "a copy of alice's delivered event")
 
+	// Never to be settled: forgotten, it is held no longer.
+	got, alerts = observe(t, s, obs("gina", 0, 7), obs("hal", 0, 8), obs("ivy", 0, 9))
+	require.Equal(t, []bool{true, true, true}, got)
+	require.NotEmpty(t, s.settling)
+	s.Forget(alerts)
+	assert.Empty(t, s.settling)
+
 	// Refused instead: the copy is raised again.
 	got, alerts = observe(t, s, obs("dave", 0, 4), obs("erin", 0, 5), obs("frank", 0, 6))
 	require.Equal(t, []bool{true, true, true}, got)
