@@ -166,9 +166,10 @@ func TestShutdownKeepsItsDeadline(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the last emission was held to the deadline")
 }
 
-// TestShutdownWaitsForBatchesUnderWay: a batch still reading its event ids
-// from storage when Shutdown begins is counted in the last emission.
-func TestShutdownWaitsForBatchesUnderWay(t *testing.T) {
+// batchUnderWay starts a connector on file_storage and a batch of one
+// session whose storage read is held until faulty.Clients[0].Release; the
+// batch's answer comes on consumed.
+func batchUnderWay(t *testing.T) (*harness, *storagetest.FaultyExtension, chan error) {
 	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
 	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: faulty})
 	held := faulty.Clients[0].HoldNextRead()
@@ -178,6 +179,13 @@ func TestShutdownWaitsForBatchesUnderWay(t *testing.T) {
 	consumed := make(chan error)
 	go func() { consumed <- h.c.ConsumeLogs(ctx, ld) }()
 	<-held
+	return h, faulty, consumed
+}
+
+// TestShutdownWaitsForBatchesUnderWay: a batch still reading its event ids
+// from storage when Shutdown begins is counted in the last emission.
+func TestShutdownWaitsForBatchesUnderWay(t *testing.T) {
+	h, faulty, consumed := batchUnderWay(t)
 	shut := make(chan error)
 	go func() { shut <- h.c.Shutdown(ctx) }()
 	select {
@@ -220,20 +228,12 @@ func TestStateBoundedWhileStorageFails(t *testing.T) {
 // with a batch under way returns its error, and still closes its storage
 // client (and stops its reconnects).
 func TestShutdownPastItsDeadlineStillCloses(t *testing.T) {
-	faulty := &storagetest.FaultyExtension{Extension: storagetest.FileStorage(t, t.TempDir())}
-	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: faulty})
-	held := faulty.Clients[0].HoldNextRead()
-	alice, _ := sessionCalls("alice", "i-0a11111111111111a", emitAt.Add(-time.Minute), emitAt)
-	ld, err := shapes.Logs(shapes.Raw, [][]byte{alice})
-	require.NoError(t, err)
-	consumed := make(chan error)
-	go func() { consumed <- h.c.ConsumeLogs(ctx, ld) }()
-	<-held
+	h, faulty, consumed := batchUnderWay(t)
 	sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, h.c.Shutdown(sctx), context.DeadlineExceeded)
 	faulty.Clients[0].Release()
 	<-consumed
-	_, err = faulty.Clients[0].Client.Get(ctx, "anchor")
+	_, err := faulty.Clients[0].Client.Get(ctx, "anchor")
 	assert.Error(t, err, "the storage client is closed")
 }

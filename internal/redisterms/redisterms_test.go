@@ -363,11 +363,9 @@ func TestRedisSlow(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "alice, stored before the pause, is still known")
 }
 
-// TestOutageAlertRaisedAgain: an alert a replica raised from its own state
-// while Redis did not answer, and whose delivery failed, is raised again
-// when its event comes back after Redis does, though Redis holds an older
-// alert of the term, delivered.
-func TestOutageAlertRaisedAgain(t *testing.T) {
+// aliceDeliveredBeforeOutage is a replica whose alert of alice on day 0
+// was delivered, and an outage hook on its client, not down yet.
+func aliceDeliveredBeforeOutage(t *testing.T) (*redistest.Server, *testclock.Clock, *Store, *redistest.Outage) {
 	srv := redistest.Start(t)
 	now := testclock.At(t0.Add(20 * day))
 	s := replica(t, srv, now)
@@ -376,6 +374,15 @@ func TestOutageAlertRaisedAgain(t *testing.T) {
 	got, alerts, _ := observe(t, s, obs("alice", 0, 1))
 	require.Equal(t, []bool{true}, got)
 	s.Settle(alerts, true)
+	return srv, now, s, outage
+}
+
+// TestOutageAlertRaisedAgain: an alert a replica raised from its own state
+// while Redis did not answer, and whose delivery failed, is raised again
+// when its event comes back after Redis does, though Redis holds an older
+// alert of the term, delivered.
+func TestOutageAlertRaisedAgain(t *testing.T) {
+	srv, now, s, outage := aliceDeliveredBeforeOutage(t)
 
 	outage.Down.Store(true)
 	got, alerts, st := observe(t, s, obs("alice", 12*day, 2))
@@ -397,14 +404,7 @@ func TestOutageAlertRaisedAgain(t *testing.T) {
 // outage and still being delivered when a later occurrence reaches Redis is
 // merged as in flight, so its refusal, when it comes, is recorded there.
 func TestOutageAlertInFlightMergedInFlight(t *testing.T) {
-	srv := redistest.Start(t)
-	now := testclock.At(t0.Add(20 * day))
-	s := replica(t, srv, now)
-	outage := &redistest.Outage{}
-	s.set.Client.AddHook(outage)
-	got, alerts, _ := observe(t, s, obs("alice", 0, 1))
-	require.Equal(t, []bool{true}, got)
-	s.Settle(alerts, true)
+	_, now, s, outage := aliceDeliveredBeforeOutage(t)
 
 	outage.Down.Store(true)
 	got, inFlight, _ := observe(t, s, obs("alice", 12*day, 2))
