@@ -291,9 +291,7 @@ func (p *ssmProcessor) learningEnd(ctx context.Context, obs []firstseen.Observat
 	var oldest, newest time.Time
 	now := p.now()
 	for _, o := range obs {
-		if firstseen.Plausible(o.Time, now) {
-			oldest = earliest(oldest, o.Time)
-		}
+		oldest = earliestPlausible(oldest, o.Time, now)
 		if o.Time.After(newest) {
 			newest = o.Time
 		}
