@@ -203,9 +203,9 @@ func (s *sessions) touch(c *counter, id string) {
 	c.gen++
 	s.changed[id] = c.gen
 	if len(s.changed) > 2*s.maxOpen {
-		for id := range s.changed {
-			if !s.lru.Contains(id) {
-				delete(s.changed, id)
+		for other := range s.changed {
+			if !s.lru.Contains(other) {
+				delete(s.changed, other)
 			}
 		}
 	}

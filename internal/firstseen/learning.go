@@ -53,17 +53,15 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	propose := clampNanos(proposed) // 0: none
+	if early := s.learning.early; early != 0 && (propose == 0 || early < propose) {
+		propose = early
+	}
 	if !l.known && (err != nil || client == nil && s.set.Persistent) {
 		// Unknown (a failed read, or storage not attached yet): no mark, or
 		// two could exist. The proposal is kept for when storage answers.
-		if p := clampNanos(proposed); !proposed.IsZero() && (s.learning.early == 0 || p < s.learning.early) {
-			s.learning.early = p
-		}
+		s.learning.early = propose
 		return time.Time{}, false
-	}
-	propose := clampNanos(proposed)
-	if proposed.IsZero() || s.learning.early != 0 && s.learning.early < propose {
-		propose = s.learning.early
 	}
 	switch {
 	case s.learning.end != 0: // decided meanwhile
