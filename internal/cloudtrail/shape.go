@@ -123,7 +123,7 @@ func scanShape(m pcommon.Map, sc *shapeScan) {
 				return false
 			}
 		case keyProvider:
-			if sc.shape != nil || !providerValue(v) {
+			if sc.shape != nil {
 				return true
 			}
 			sc.shape, sc.index, sc.provider, sc.hasProvider = &mapShapes[key.shape], key.shape, v, true
@@ -214,12 +214,10 @@ func quickScan(m pcommon.Map, i int, sc *shapeScan) bool {
 		if sc.action, sc.hasAction = m.Get(s.action); !sc.hasAction {
 			return false
 		}
-		if sc.provider, sc.hasProvider = m.Get(s.provider); sc.hasProvider && !providerValue(sc.provider) {
-			return false
-		}
+		sc.provider, sc.hasProvider = m.Get(s.provider)
 		return sc.hasProvider || qualifiedMethod(sc.action)
 	}
-	if sc.provider, sc.hasProvider = m.Get(s.provider); !sc.hasProvider || !providerValue(sc.provider) {
+	if sc.provider, sc.hasProvider = m.Get(s.provider); !sc.hasProvider {
 		return false
 	}
 	if needsAction(sc.provider) {
@@ -235,22 +233,33 @@ func needsAction(v pcommon.Value) bool {
 	return v.Type() != pcommon.ValueTypeStr || slices.Contains(readProviders, v.Str())
 }
 
-// providerValue reports whether a provider key's value may be a CloudTrail
-// event source: a string naming an AWS service endpoint (or not a string:
-// a CloudTrail record gone bad). Another value (rpc.service of a gRPC call,
-// a receiver's eventSource "aws:sqs") says the map is not a CloudTrail
-// event, so a text body beside it is still read.
-func providerValue(v pcommon.Value) bool {
-	return v.Type() != pcommon.ValueTypeStr || cloudTrailSource(v.Str())
-}
-
-func cloudTrailSource(s string) bool { return strings.HasSuffix(s, ".amazonaws.com") }
-
 // qualifiedMethod reports whether an rpc.method value is
 // "<eventSource>/<eventName>", as contrib's EmitV1RPCConventions writes it.
 func qualifiedMethod(v pcommon.Value) bool {
-	service, _, ok := splitMethod(v)
-	return ok && cloudTrailSource(service)
+	_, _, ok := splitMethod(v)
+	return ok
+}
+
+// foreign reports whether the shape found names a provider that is no AWS
+// service endpoint (rpc.service of a gRPC call, a receiver's eventSource
+// "aws:sqs"): the map is not a CloudTrail event, so a text body beside it
+// is read instead. Asked only of records that have one.
+func (sc *shapeScan) foreign() bool {
+	provider := sc.provider
+	if !sc.hasProvider {
+		if !sc.hasAction {
+			return false
+		}
+		provider = sc.action // contrib's newer mapping: "<eventSource>/<eventName>"
+	}
+	if provider.Type() != pcommon.ValueTypeStr {
+		return false // a CloudTrail record gone bad
+	}
+	source := provider.Str()
+	if !sc.hasProvider {
+		source, _, _ = strings.Cut(source, "/")
+	}
+	return !strings.HasSuffix(source, ".amazonaws.com")
 }
 
 func splitMethod(v pcommon.Value) (service, method string, ok bool) {

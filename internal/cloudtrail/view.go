@@ -35,7 +35,9 @@ func look(lr plog.LogRecord, h *hint, v *view) {
 	if body.Type() == pcommon.ValueTypeMap && v.lookMap(body.Map(), h) {
 		return
 	}
-	v.lookMap(lr.Attributes(), h)
+	if v.lookMap(lr.Attributes(), h) && v.isText && v.kind == NoEnvelope && v.sc.shape != nil && v.sc.foreign() {
+		v.m, v.inMap, v.sc = pcommon.Map{}, false, shapeScan{} // the text body is the event
+	}
 }
 
 // lookMap scans m into v; an EventBridge event is looked into, its detail
