@@ -293,3 +293,54 @@ func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, since.IsZero())
 }
+
+// TestRedisClusterMasterDown: a Cluster master down costs only the launches
+// its slots hold. Those on the other masters are still written and read;
+// a target whose master was not asked makes every miss of that lookup
+// unknown (since is zero), never a confident "not recent", and launches
+// not written make misses before them unknown afterwards.
+func TestRedisClusterMasterDown(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0, redistest.PartialCoverage...)
+	clock := testclock.At(t0.Add(2 * day))
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
+		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
+	require.NoError(t, err)
+	_, err = s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+
+	var ids []string
+	var launches []Launch
+	for i := range 12 {
+		id := fmt.Sprintf("i-%017x", 0xa0+i)
+		ids = append(ids, id)
+		launches = append(launches, Launch{Instance: id, At: t0.Add(time.Hour)})
+	}
+	cl.KillMaster(s.watchKey())
+	down := map[string]bool{}
+	for _, id := range ids {
+		down[id] = cl.Down(s.key(id))
+	}
+	st, err := s.Record(ctx, launches, time.Time{})
+	require.Error(t, err, "the dead master's writes fail")
+	assert.Equal(t, len(ids), st.Writes)
+
+	st, err = s.Record(ctx, []Launch{{Instance: "i-0000000000000000f", At: t0.Add(2 * time.Hour)}}, time.Time{})
+	require.NoError(t, err, "the dead master is left alone, not asked")
+	launched, since, err := s.Lookup(ctx, ids)
+	require.NoError(t, err)
+	assert.True(t, since.IsZero(), "targets on the dead master were not asked")
+	live := 0
+	for _, id := range ids {
+		if down[id] {
+			assert.NotContains(t, launched, id)
+		} else {
+			live++
+			assert.Equal(t, t0.Add(time.Hour), launched[id], "%s, on a live master", id)
+		}
+	}
+	require.Positive(t, live)
+	require.Less(t, live, len(ids))
+}

@@ -82,42 +82,51 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	var st firstseen.Stats
 	now := r.set.Now()
 	r.mu.Lock()
-	known, down := r.begun != 0, r.set.Backoff.Down()
+	known := r.begun != 0
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
 	if len(launches) == 0 && !propose {
 		st.Recovered = r.set.Backoff.Recovered() // a Lookup's, which has no stats to carry it
 		return st, nil
 	}
-	if down {
+	if r.set.Backoff.Down(redisterms.Whole) {
 		r.lose(launches)
 		return st, nil
 	}
-	tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
-	defer cancel()
-	r.set.Backoff.Ready(tctx)
-	var watch *redis.StringCmd
-	_, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
-		for _, la := range launches {
-			ttl := la.At.Add(r.set.History + r.set.Slack).Sub(now)
-			if ttl <= 0 {
-				continue
-			}
-			pipe.SetNX(tctx, r.key(la.Instance), la.At.UnixMilli(), ttl)
+	bt := r.set.Backoff.Begin(ctx, r.set.Timeout)
+	defer bt.End()
+	writes := make([]*redis.BoolCmd, len(launches))
+	for i, la := range launches {
+		ttl := la.At.Add(r.set.History + r.set.Slack).Sub(now)
+		if ttl <= 0 {
+			continue // past the history: nothing to keep
+		}
+		var queued bool
+		writes[i], queued = redisterms.Queue(bt, r.key(la.Instance), func(ctx context.Context, pipe redis.Pipeliner) *redis.BoolCmd {
+			return pipe.SetNX(ctx, r.key(la.Instance), la.At.UnixMilli(), ttl)
+		})
+		if queued {
 			st.Writes++
+		} else {
+			r.lose(launches[i : i+1]) // its master is left alone
 		}
-		if propose {
-			watch = redisterms.SetOnce(tctx, pipe, r.watchKey(), begin.UnixMilli())
+	}
+	var watch *redis.StringCmd
+	if propose {
+		watch, _ = redisterms.Queue(bt, r.watchKey(), func(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
+			return redisterms.SetOnce(ctx, pipe, r.watchKey(), begin.UnixMilli())
+		})
+	}
+	err := bt.Exec()
+	for i, w := range writes {
+		if w != nil && redisterms.Failure(w) != nil {
+			r.lose(launches[i : i+1])
 		}
-		return nil
-	})
+	}
 	if err != nil {
-		r.set.Backoff.Trip()
-		r.lose(launches)
 		st.StorageErr = err
 		return st, err
 	}
-	r.set.Backoff.Reached()
 	st.Recovered = r.set.Backoff.Recovered()
 	if watch != nil {
 		if ms, err := watch.Int64(); err == nil {
@@ -140,33 +149,37 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			missing = append(missing, id)
 		}
 	}
-	begun, lost, down := r.begun, r.lost, r.set.Backoff.Down()
+	begun, lost := r.begun, r.lost
 	r.mu.Unlock()
-	if down {
+	if r.set.Backoff.Down(redisterms.Whole) {
 		return launched, time.Time{}, nil // misses cannot be told from the old
 	}
+	untold := false // a target whose master was not asked: its miss tells nothing
 	if len(missing) > 0 || begun == 0 {
-		tctx, cancel := context.WithTimeout(ctx, r.set.Timeout)
-		defer cancel()
-		r.set.Backoff.Ready(tctx)
+		bt := r.set.Backoff.Begin(ctx, r.set.Timeout)
+		defer bt.End()
 		gets := make([]*redis.StringCmd, len(missing))
-		var watch *redis.StringCmd
-		cmds, err := r.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
-			for i, id := range missing {
-				gets[i] = pipe.Get(tctx, r.key(id))
-			}
-			if begun == 0 {
-				watch = redisterms.SetOnce(tctx, pipe, r.watchKey(), 0)
-			}
-			return nil
-		})
-		if err := redisterms.Failure(cmds, err); err != nil {
-			r.set.Backoff.Trip()
-			return nil, time.Time{}, err
+		for i, id := range missing {
+			var asked bool
+			gets[i], asked = redisterms.Queue(bt, r.key(id), func(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
+				return pipe.Get(ctx, r.key(id))
+			})
+			untold = untold || !asked
 		}
-		r.set.Backoff.Reached() // reported by the next store with stats
+		var watch *redis.StringCmd
+		if begun == 0 {
+			watch, _ = redisterms.Queue(bt, r.watchKey(), func(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
+				return redisterms.SetOnce(ctx, pipe, r.watchKey(), 0)
+			})
+		}
+		if err := bt.Exec(); err != nil {
+			return nil, time.Time{}, err // reported by the next store with stats
+		}
 		r.mu.Lock()
 		for i, id := range missing {
+			if gets[i] == nil {
+				continue
+			}
 			if ms, err := gets[i].Int64(); err == nil {
 				launched[id] = time.UnixMilli(ms).UTC()
 				r.cache.Add(strings.Clone(id), ms)
@@ -180,7 +193,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			}
 		}
 	}
-	if begun == 0 {
+	if begun == 0 || untold {
 		return launched, time.Time{}, nil
 	}
 	since := later(time.UnixMilli(begun).UTC(), r.set.Now().Add(-r.set.History))

@@ -11,67 +11,141 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Backoff says when a replica leaves Redis alone after a failed round trip.
-// One serves all of a replica's Redis stores (terms, launches, the learning
-// end), so an outage costs one timeout per retry interval, not one per
-// store; and whichever store finds Redis back first, the next one that
-// reports stats reports the recovery, once. Safe for concurrent use.
-type Backoff struct {
-	client redis.UniversalClient
-	retry  time.Duration
-	now    func() time.Time
+// Whole names, for a Backoff, the client as a whole: a standalone or
+// Sentinel-watched Redis, or a Cluster whose slot map cannot be read.
+const Whole = ""
 
-	mu         sync.Mutex
-	until      time.Time // Redis is left alone until then; zero: it answered last
-	unreported bool      // Redis answered after failing; nobody reported it yet
+// Backoff says when a replica leaves Redis alone after a failed round trip:
+// the whole client, or in a Cluster one master, so that a master down
+// leaves the keys of the others decided in Redis. One serves all of a
+// replica's Redis stores (terms, launches, the learning end), so an outage
+// costs one timeout per retry interval, not one per store; and whichever
+// store finds Redis back first, the next one that reports stats reports the
+// recovery, once. Safe for concurrent use.
+type Backoff struct {
+	client  redis.UniversalClient
+	cluster *redis.ClusterClient // nil: not a Cluster
+	retry   time.Duration
+	now     func() time.Time
+
+	mu sync.Mutex
+	// until holds the nodes that failed (Whole, or a master's address) and
+	// when they are tried again; a node leaves it when it answers, or when
+	// it no longer serves slots.
+	until      map[string]time.Time
+	unreported bool // Redis answered after failing; nobody reported it yet
 }
 
-// NewBackoff returns a backoff for client that leaves Redis alone for
+// NewBackoff returns a backoff for client that leaves a node alone for
 // retry after each failure, by the clock now.
 func NewBackoff(client redis.UniversalClient, retry time.Duration, now func() time.Time) *Backoff {
 	if now == nil {
 		now = time.Now
 	}
-	return &Backoff{client: client, retry: retry, now: now}
+	cluster, _ := client.(*redis.ClusterClient)
+	return &Backoff{client: client, cluster: cluster, retry: retry, now: now, until: map[string]time.Time{}}
 }
 
-// Ready prepares a round trip: after a failure, a Cluster client re-reads
-// which node serves which slots first (go-redis does that synchronously
-// for a walk over the masters), so the retry reaches a promoted replica
-// rather than the node that died. Bounded by ctx; a failure shows in the
-// round trip that follows.
+// route tells which node a command on key goes to: in a Cluster its
+// slot's master, by address, with its client (from go-redis's slot map,
+// read once at the start, bounded by ctx); Whole and no client otherwise.
+func (b *Backoff) route(ctx context.Context, key string) (string, *redis.Client) {
+	if b.cluster == nil {
+		return Whole, nil
+	}
+	c, err := b.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return Whole, nil
+	}
+	return c.Options().Addr, c
+}
+
+// scripter is what loads scripts where key is served: its master in a
+// Cluster, else the client.
+func (b *Backoff) scripter(ctx context.Context, key string) redis.Scripter {
+	if _, c := b.route(ctx, key); c != nil {
+		return c
+	}
+	return b.client
+}
+
+// Ready prepares a round trip: when a failed Cluster node is due to be
+// tried again, go-redis re-reads which node serves which slots first (it
+// does that synchronously for a walk over the masters), so the retry
+// reaches a promoted replica rather than the node that died; a failed node
+// that no longer serves slots is forgotten. Bounded by ctx; a failure shows
+// in the round trip that follows.
 func (b *Backoff) Ready(ctx context.Context) {
+	if b.cluster == nil || !b.due() {
+		return
+	}
+	var mu sync.Mutex
+	masters := map[string]bool{}
+	err := b.cluster.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		masters[c.Options().Addr] = true
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return
+	}
 	b.mu.Lock()
-	failed := !b.until.IsZero()
-	b.mu.Unlock()
-	if cc, ok := b.client.(*redis.ClusterClient); ok && failed {
-		_ = cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { return nil })
+	defer b.mu.Unlock()
+	for node := range b.until {
+		if node != Whole && !masters[node] {
+			b.forget(node)
+		}
 	}
 }
 
-// Down reports whether Redis is left alone now.
-func (b *Backoff) Down() bool {
+// due reports whether a failed node is to be tried again.
+func (b *Backoff) due() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.now().Before(b.until)
+	now := b.now()
+	for _, t := range b.until {
+		if !now.Before(t) {
+			return true
+		}
+	}
+	return false
 }
 
-// Trip leaves Redis alone for the retry interval after a failed round
+// Down reports whether node is left alone now: it failed, or the whole
+// client did, within the retry interval.
+func (b *Backoff) Down(node string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	return now.Before(b.until[Whole]) || node != Whole && now.Before(b.until[node])
+}
+
+// Trip leaves node alone for the retry interval after a failed round
 // trip. Only failures trip it: calls made while it is left alone do not
-// extend the wait, or a steady stream of them would keep Redis untried.
-func (b *Backoff) Trip() {
+// extend the wait, or a steady stream of them would keep it untried.
+func (b *Backoff) Trip(node string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.until = b.now().Add(b.retry)
+	b.until[node] = b.now().Add(b.retry)
 }
 
-// Reached records a round trip that succeeded: after a failure, the
-// recovery is to be reported.
-func (b *Backoff) Reached() {
+// Reached records that node answered: once no node is failed any more,
+// the recovery is to be reported. The whole client answering clears it
+// alone: a Cluster master may still be away.
+func (b *Backoff) Reached(node string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.until.IsZero() {
-		b.until, b.unreported = time.Time{}, true
+	b.forget(node)
+}
+
+func (b *Backoff) forget(node string) {
+	if _, ok := b.until[node]; !ok {
+		return
+	}
+	delete(b.until, node)
+	if len(b.until) == 0 {
+		b.unreported = true
 	}
 }
 

@@ -18,16 +18,34 @@ import (
 func TestBackoff(t *testing.T) {
 	clock := testclock.At(t0)
 	b := NewBackoff(nil, 5*time.Second, clock.Now)
-	b.Reached()
+	b.Reached(Whole)
 	assert.False(t, b.Recovered(), "no failure, nothing to report")
-	b.Trip()
-	assert.True(t, b.Down())
+	b.Trip(Whole)
+	assert.True(t, b.Down(Whole))
 	clock.Advance(4 * time.Second)
-	assert.True(t, b.Down(), "calls while down do not try Redis")
+	assert.True(t, b.Down(Whole), "calls while down do not try Redis")
 	clock.Advance(time.Second)
-	assert.False(t, b.Down(), "tried again after the interval")
+	assert.False(t, b.Down(Whole), "tried again after the interval")
 	assert.False(t, b.Recovered(), "not answered yet")
-	b.Reached()
+	b.Reached(Whole)
 	assert.True(t, b.Recovered())
 	assert.False(t, b.Recovered(), "reported once")
+}
+
+// A Cluster master that failed is left alone without the others; the
+// recovery is reported once every failed node has answered.
+func TestBackoffPerNode(t *testing.T) {
+	clock := testclock.At(t0)
+	b := NewBackoff(nil, 5*time.Second, clock.Now)
+	b.Trip("10.0.0.1:6379")
+	assert.True(t, b.Down("10.0.0.1:6379"))
+	assert.False(t, b.Down("10.0.0.2:6379"), "another master is asked")
+	assert.False(t, b.Down(Whole), "the client as a whole is asked")
+	b.Trip(Whole)
+	assert.True(t, b.Down("10.0.0.2:6379"), "the whole client down: every master")
+	clock.Advance(5 * time.Second)
+	b.Reached(Whole)
+	assert.False(t, b.Recovered(), "a master has not answered yet")
+	b.Reached("10.0.0.1:6379")
+	assert.True(t, b.Recovered())
 }

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -97,12 +96,11 @@ type Store struct {
 
 	mu          sync.Mutex
 	cache       *simplelru.LRU[firstseen.Key, entry]
-	pending     []mark      // delivery marks to send with the next round trip
-	loaded      atomic.Bool // the scripts are in Redis
-	evicted     int         // cache evictions since the last Observe returned
-	learningEnd int64       // Unix ms; 0: not known yet
+	pending     []mark // delivery marks to send with the next round trip
+	evicted     int    // cache evictions since the last Observe returned
+	learningEnd int64  // Unix ms; 0: not known yet
 	// learningErr is a failure of LearningEnd, which has no stats to carry
-	// it: the next Observe, which then finds Redis left alone, reports it.
+	// it: the next Observe reports it.
 	learningErr error
 }
 
@@ -131,60 +129,59 @@ func New(set Settings) (*Store, error) {
 
 var _ firstseen.Decider = (*Store)(nil)
 
-func (s *Store) key(k firstseen.Key) string { return s.set.KeyPrefix + hex.EncodeToString(k[:]) }
+func (s *Store) key(k firstseen.Key) string { return KeyName(s.set.KeyPrefix, k) }
+
+// KeyName is the Redis key of a term's state.
+func KeyName(prefix string, k firstseen.Key) string { return prefix + hex.EncodeToString(k[:]) }
 
 // Observe decides each observation in order: from the cache when Redis
 // confirmed the term within the freshness, else in Redis, all in one
-// pipeline; from local state alone while Redis is unreachable. The lock is
-// not held during the round trip, so concurrent batches share the pool;
-// Redis orders their scripts as it orders other replicas'.
+// pipeline; from local state alone where Redis (or, in a Cluster, the
+// master of the term's key) is unreachable. The lock is not held during the
+// round trip, so concurrent batches share the pool; Redis orders their
+// scripts as it orders other replicas'.
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	var st firstseen.Stats
 	s.mu.Lock()
-	if s.set.Backoff.Down() {
-		alerts := s.fallback(obs, isNew, &st)
-		st.Evictions, s.evicted = s.evicted, 0
-		st.StorageErr, s.learningErr = s.learningErr, nil
-		s.mu.Unlock()
-		return alerts, st
-	}
-	s.learningErr = nil // Redis is tried again: this round trip tells
 	remote, keys, args := s.ask(obs, isNew, &st)
-	marks := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	if len(remote) == 0 && len(marks) == 0 {
-		return nil, st
-	}
-
-	cmds, err := s.roundTrip(ctx, marks, func(pipe redis.Pipeliner) []*redis.Cmd {
-		cmds := make([]*redis.Cmd, len(remote))
-		for j := range remote {
-			cmds[j] = pipe.EvalSha(ctx, decide.Hash(), keys[j:j+1], args[j]...)
+	answers := make([]*redis.Cmd, len(remote))
+	if (len(remote) > 0 || len(s.pending) > 0) && !s.set.Backoff.Down(Whole) {
+		marks := s.pending
+		s.pending = nil
+		s.mu.Unlock()
+		var unsent []mark
+		var err error
+		answers, unsent, err = s.roundTrip(ctx, marks, keys, args)
+		s.mu.Lock()
+		s.requeue(unsent)
+		if st.StorageErr = err; err == nil {
+			st.Recovered = s.set.Backoff.Recovered()
 		}
-		return cmds
-	})
-
-	s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	var alerts []firstseen.Alert
-	if err != nil {
-		s.requeue(marks)
-		s.fail(err, &st)
-		// Decide what Redis did not from local state; a script that did
-		// run may have recorded the term there too.
-		for _, i := range remote {
+	for j, i := range remote {
+		if answers[j] == nil {
+			// Not decided in Redis: from local state; a script that did
+			// run before its answer was lost may have recorded the term
+			// there too.
 			alerts = append(alerts, s.fallback(obs[i:i+1], isNew[i:i+1], &st)...)
-		}
-	} else {
-		s.set.Backoff.Reached()
-		st.Recovered = s.set.Backoff.Recovered()
-		for j, i := range remote {
-			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], cmds[j], &st)...)
+		} else {
+			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], answers[j], &st)...)
 		}
 	}
-	st.Evictions, s.evicted = s.evicted, 0
+	s.report(&st)
 	return alerts, st
+}
+
+// report adds to st what the store gathered between calls: evictions, and
+// a failure of LearningEnd.
+func (s *Store) report(st *firstseen.Stats) {
+	st.Evictions, s.evicted = s.evicted, 0
+	if st.StorageErr == nil {
+		st.StorageErr = s.learningErr
+	}
+	s.learningErr = nil
 }
 
 // ask answers from the cache what it can and returns the indexes of the
@@ -211,8 +208,10 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd, st *firstseen.Stats) []firstseen.Alert {
 	fresh, e, err := decided(cmd)
 	if err != nil {
-		// One failed script (not the connection): decide it locally.
-		s.fail(fmt.Errorf("decide script: %w", err), st)
+		// An answer the script does not give: decide it locally.
+		if st.StorageErr == nil {
+			st.StorageErr = fmt.Errorf("decide script: %w", err)
+		}
 		return s.fallback(one, isNew, st)
 	}
 	o := one[0]
@@ -270,116 +269,47 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	return alerts
 }
 
-// fail decides locally until RetryAfter has passed. The scripts are loaded
-// again on the next round trip: a restarted or promoted node may not have
-// them.
-func (s *Store) fail(err error, st *firstseen.Stats) {
-	s.loaded.Store(false)
-	s.set.Backoff.Trip()
-	if st.StorageErr == nil {
-		st.StorageErr = err
-	}
-}
-
-// roundTrip sends the delivery marks, then the commands queue adds, in one
-// pipeline: marks first, so that a batch the next consumer refused and its
-// retry in the same round trip are decided with the refusal known. Scripts
-// are loaded first when Redis may not have them (at start, after a
-// failure). A node that still has none (restarted, or a replica just
-// promoted: scripts are not replicated) refuses them; they are loaded and
-// what it refused is sent again, only that: a decision that ran must not
-// run twice, or it would meet its own alert and say "not new".
-func (s *Store) roundTrip(ctx context.Context, marks []mark, queue func(redis.Pipeliner) []*redis.Cmd) ([]*redis.Cmd, error) {
-	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
-	defer cancel()
-	s.set.Backoff.Ready(tctx)
-	if !s.loaded.Load() {
-		if err := s.loadScripts(tctx); err != nil {
-			return nil, err
-		}
-	}
-	pipe := s.set.Client.Pipeline()
-	s.restoreLearningEnd(tctx, pipe)
-	for _, m := range marks {
+// roundTrip sends the delivery marks, then the decisions (a key and its
+// script arguments each), in one pipeline: marks first, so that a batch
+// the next consumer refused and its retry in the same round trip are
+// decided with the refusal known. It returns each decision's answer, nil
+// where Redis did not give one (its node left alone, or failed), and the
+// marks not delivered.
+func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args [][]any) ([]*redis.Cmd, []mark, error) {
+	bt := s.set.Backoff.Begin(ctx, s.set.Timeout)
+	defer bt.End()
+	s.restoreLearningEnd(bt)
+	settles := make([]*redis.Cmd, len(marks))
+	for i, m := range marks {
 		status := "d"
 		if !m.delivered {
 			status = "r"
 		}
-		pipe.EvalSha(tctx, settle.Hash(), []string{s.key(m.alert.Key)},
-			m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
+		key := s.key(m.alert.Key)
+		settles[i], _ = Queue(bt, key, func(ctx context.Context, pipe redis.Pipeliner) *redis.Cmd {
+			return pipe.EvalSha(ctx, settle.Hash(), []string{key},
+				m.alert.At/int64(time.Millisecond), strconv.FormatUint(m.alert.Event, 16), status)
+		})
 	}
-	cmds := queue(pipe)
-	sent, err := pipe.Exec(tctx)
-	if err = Failure(sent, err); err != nil && onlyNoScript(sent) {
-		s.loaded.Store(false)
-		if err = s.loadScripts(tctx); err == nil {
-			err = s.resend(tctx, sent, cmds)
+	answers := make([]*redis.Cmd, len(keys))
+	for j, key := range keys {
+		answers[j], _ = Queue(bt, key, func(ctx context.Context, pipe redis.Pipeliner) *redis.Cmd {
+			return pipe.EvalSha(ctx, decide.Hash(), []string{key}, args[j]...)
+		})
+	}
+	err := bt.Exec()
+	var unsent []mark
+	for i, c := range settles {
+		if c == nil || Failure(c) != nil {
+			unsent = append(unsent, marks[i])
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return cmds, nil
-}
-
-// Failure is the error of a pipeline: the first of its commands' that is
-// not a key's absence, else exec's own. Exec's error alone is only the
-// first command's: a miss there would hide a later command's failure (a
-// timeout mid-pipeline, one Cluster node down).
-func Failure(cmds []redis.Cmder, exec error) error {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return err
+	for j, c := range answers {
+		if c != nil && Failure(c) != nil {
+			answers[j] = nil
 		}
 	}
-	if errors.Is(exec, redis.Nil) {
-		return nil
-	}
-	return exec
-}
-
-// onlyNoScript reports whether commands failed for want of a script, and
-// none for another reason.
-func onlyNoScript(cmds []redis.Cmder) bool {
-	noScript := false
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			if !redis.HasErrorPrefix(err, "NOSCRIPT") {
-				return false
-			}
-			noScript = true
-		}
-	}
-	return noScript
-}
-
-// resend sends again, in one pipeline, the commands of sent refused for
-// want of a script, and puts the answers in decisions where they stand.
-func (s *Store) resend(ctx context.Context, sent []redis.Cmder, decisions []*redis.Cmd) error {
-	pipe := s.set.Client.Pipeline()
-	again := map[redis.Cmder]*redis.Cmd{}
-	for _, c := range sent {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again[c] = pipe.Do(ctx, c.Args()...)
-		}
-	}
-	cmds, err := pipe.Exec(ctx)
-	for j, c := range decisions {
-		if redo, ok := again[c]; ok {
-			decisions[j] = redo
-		}
-	}
-	return Failure(cmds, err)
-}
-
-func (s *Store) loadScripts(ctx context.Context) error {
-	for _, script := range []*redis.Script{decide, settle} {
-		if err := script.Load(ctx, s.set.Client).Err(); err != nil {
-			return err
-		}
-	}
-	s.loaded.Store(true)
-	return nil
+	return answers, unsent, err
 }
 
 // Settle records whether alerts reached the next consumer; the marks go to
@@ -421,20 +351,20 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	if len(marks) == 0 {
 		return st
 	}
-	if _, err := s.roundTrip(ctx, marks, func(redis.Pipeliner) []*redis.Cmd { return nil }); err != nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.requeue(marks)
-		s.fail(err, &st)
-	}
+	_, unsent, err := s.roundTrip(ctx, marks, nil, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requeue(unsent)
+	st.StorageErr = err
 	return st
 }
 
 // LearningEnd implements firstseen.Decider: one SetOnce round trip, once;
 // the answer is kept. The key holds one end (Unix ms) for every replica. A
-// zero proposal only reads. While Redis cannot answer, ok is false: also
-// while it is left alone after a failure (its own or another store's), so
-// that an outage costs one timeout per retry interval in all.
+// zero proposal only reads. While Redis (the key's master, in a Cluster)
+// cannot answer, ok is false: also while it is left alone after a failure
+// (its own or another store's), so that an outage costs one timeout per
+// retry interval in all.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	end := s.learningEnd
@@ -442,34 +372,32 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	if end != 0 {
 		return time.UnixMilli(end).UTC(), true
 	}
-	if s.set.Backoff.Down() {
+	if s.set.Backoff.Down(Whole) {
 		return time.Time{}, false
 	}
-	tctx, cancel := context.WithTimeout(ctx, s.set.Timeout)
-	defer cancel()
-	s.set.Backoff.Ready(tctx)
 	key := s.learningKey()
 	var propose int64
 	if !proposed.IsZero() {
 		propose = proposed.UnixMilli()
 	}
-	var get *redis.StringCmd
-	_, err := s.set.Client.Pipelined(tctx, func(pipe redis.Pipeliner) error {
-		get = SetOnce(tctx, pipe, key, propose)
-		return nil
+	bt := s.set.Backoff.Begin(ctx, s.set.Timeout)
+	defer bt.End()
+	get, asked := Queue(bt, key, func(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
+		return SetOnce(ctx, pipe, key, propose)
 	})
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, true // not begun
+	if !asked {
+		return time.Time{}, false
 	}
-	if err != nil {
-		s.set.Backoff.Trip()
+	if err := bt.Exec(); err != nil {
 		s.mu.Lock()
 		s.learningErr = err
 		s.mu.Unlock()
 		return time.Time{}, false
 	}
-	s.set.Backoff.Reached()
 	ms, err := get.Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, true // not begun
+	}
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -482,12 +410,14 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 // restoreLearningEnd queues, once the end is known, its proposal again
 // with every round trip: should Redis lose its data, replicas that knew the
 // end put it back before a newcomer can begin another learning period.
-func (s *Store) restoreLearningEnd(ctx context.Context, pipe redis.Pipeliner) {
+func (s *Store) restoreLearningEnd(bt *Batch) {
 	s.mu.Lock()
 	end := s.learningEnd
 	s.mu.Unlock()
 	if end != 0 {
-		pipe.SetNX(ctx, s.learningKey(), end, 0)
+		Queue(bt, s.learningKey(), func(ctx context.Context, pipe redis.Pipeliner) *redis.BoolCmd {
+			return pipe.SetNX(ctx, s.learningKey(), end, 0)
+		})
 	}
 }
 

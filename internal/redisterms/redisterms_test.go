@@ -503,3 +503,84 @@ func TestDecideMirrorsGo(t *testing.T) {
 		assert.Equal(t, want.AlertEv, ev, "%s: alert event", name)
 	}
 }
+
+// A Cluster master down fails only its share: the terms whose keys the
+// other masters serve are still decided in Redis (while they serve: with
+// partial coverage allowed, or until the cluster marks the master failed),
+// new once between two replicas; the dead master's are decided by each
+// replica alone, and it is left alone (not asked, no error) until
+// retry_interval has passed. Killed, it refuses connections at once;
+// paused, as a host gone away, it eats the round trip's timeout, and the
+// masters that must be given the scripts still get them.
+func TestClusterMasterDownFailsItsShareOnly(t *testing.T) {
+	for _, mode := range []string{"killed", "paused"} {
+		t.Run(mode, func(t *testing.T) {
+			cl := redistest.StartCluster(t, 3, 0, redistest.PartialCoverage...)
+			now := testclock.At(t0.Add(2 * day))
+			replicas := make([]*Store, 2)
+			for r := range replicas {
+				client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+					DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+				t.Cleanup(func() { _ = client.Close() })
+				s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+					Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
+				require.NoError(t, err)
+				_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1))) // scripts on one master
+				require.NoError(t, st.StorageErr)
+				replicas[r] = s
+			}
+			warm := replicas[0].key(obs("warm-0", 0, 1).Key)
+			if mode == "killed" {
+				cl.KillMaster(warm)
+			} else {
+				cl.PauseMaster(warm)
+			}
+
+			batch := make([]firstseen.Observation, 30)
+			dead := map[int]bool{}
+			for i := range batch {
+				batch[i] = obs(fmt.Sprint("user-", i), time.Hour, uint64(100+i))
+				dead[i] = cl.Down(replicas[0].key(batch[i].Key))
+			}
+			alerted := make([]int, len(batch))
+			for r, s := range replicas {
+				got, _, st := observe(t, s, batch...)
+				assert.Error(t, st.StorageErr, "replica %d meets the dead master", r)
+				fallback := 0
+				for i, isNew := range got {
+					if dead[i] {
+						fallback++
+					}
+					if isNew {
+						alerted[i]++
+					}
+				}
+				assert.Equal(t, fallback, st.Fallback, "replica %d: only the dead master's share decided alone", r)
+			}
+			deadKeys := 0
+			for i, n := range alerted {
+				if dead[i] {
+					deadKeys++
+					assert.Equal(t, 2, n, "user-%d, on the dead master: new on each replica", i)
+				} else {
+					assert.Equal(t, 1, n, "user-%d, on a live master: new once between the replicas", i)
+				}
+			}
+			require.Positive(t, deadKeys, "some keys on the dead master")
+			require.Less(t, deadKeys, len(batch), "some on the live ones")
+
+			later := make([]firstseen.Observation, len(batch))
+			for i := range later {
+				later[i] = obs(fmt.Sprint("other-", i), 2*time.Hour, uint64(200+i))
+			}
+			_, _, st := observe(t, replicas[0], later...)
+			assert.NoError(t, st.StorageErr, "the dead master is not asked again within retry_interval")
+			now.Advance(5 * time.Second)
+			for i := range later {
+				later[i] = obs(fmt.Sprint("third-", i), 3*time.Hour, uint64(300+i))
+			}
+			_, _, st = observe(t, replicas[0], later...)
+			assert.Error(t, st.StorageErr, "after retry_interval the dead master is asked again")
+		})
+	}
+}

@@ -168,21 +168,28 @@ func cli(tb testing.TB, args ...string) string {
 type Cluster struct {
 	tb    testing.TB
 	nodes []*node
+	down  [][2]string // the slot ranges of the masters taken down
 }
 
 // ClusterNodeTimeout is how long a master may be unreachable before its
 // replica is promoted.
 const ClusterNodeTimeout = 1000 * time.Millisecond
 
-// StartCluster runs masters × (1 + replicas) nodes and waits until the
-// cluster is ok.
-func StartCluster(tb testing.TB, masters, replicas int) *Cluster {
+// PartialCoverage lets a Cluster's masters serve their slots while another
+// master's are not served (cluster-require-full-coverage no); by default
+// they refuse every command (CLUSTERDOWN) from the moment the cluster
+// marks a master failed until its replica is promoted.
+var PartialCoverage = []string{"--cluster-require-full-coverage", "no"}
+
+// StartCluster runs masters × (1 + replicas) nodes, each with the
+// redis-server arguments args, and waits until the cluster is ok.
+func StartCluster(tb testing.TB, masters, replicas int, args ...string) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb}
 	var addrs []string
 	for i := 0; i < masters*(1+replicas); i++ {
-		n := startNode(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())))
+		n := startNode(tb, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds()))}, args...)...)
 		c.nodes = append(c.nodes, n)
 		addrs = append(addrs, n.addr())
 	}
@@ -215,8 +222,9 @@ func (c *Cluster) Seeds() []string {
 	return out
 }
 
-// WaitOK waits until every live node reports cluster_state:ok and every
-// master serving slots is alive: after a kill, until the failover is done.
+// WaitOK waits until every live node reports cluster_state:ok and, in
+// every live node's view, every master serving slots is alive: after a
+// kill, until the failover is done and known everywhere.
 func (c *Cluster) WaitOK() {
 	c.tb.Helper()
 	await(c.tb, 30*time.Second, c.ok, "the cluster did not reach cluster_state:ok with every slot on a live master")
@@ -234,14 +242,19 @@ func (c *Cluster) ok() bool {
 			return false
 		}
 	}
-	out, err := c.Seed().query("cluster", "nodes")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 8 && strings.Contains(f[2], "master") && !live[strings.Split(f[1], "@")[0]] {
-			return false // a dead master still holds slots
+	for _, n := range c.nodes { // every node's view: a client reads the slot map from any
+		if n.cmd == nil {
+			continue
+		}
+		out, err := n.query("cluster", "nodes")
+		if err != nil {
+			return false
+		}
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 8 && strings.Contains(f[2], "master") && !live[strings.Split(f[1], "@")[0]] {
+				return false // a dead master still holds slots
+			}
 		}
 	}
 	return true
@@ -250,30 +263,81 @@ func (c *Cluster) ok() bool {
 // KillMaster kills (SIGKILL) the master serving key and returns its address.
 func (c *Cluster) KillMaster(key string) string {
 	c.tb.Helper()
-	slot := strings.TrimSpace(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "keyslot", key))
+	n := c.takeDown(key)
+	n.kill()
+	return n.addr()
+}
+
+// PauseMaster stops (SIGSTOP) the master serving key, as a host gone
+// away: what is sent to it waits for an answer that does not come. It
+// resumes at the end of the test.
+func (c *Cluster) PauseMaster(key string) string {
+	c.tb.Helper()
+	n := c.takeDown(key)
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		c.tb.Fatal(err)
+	}
+	c.tb.Cleanup(func() { _ = n.cmd.Process.Signal(syscall.SIGCONT) })
+	return n.addr()
+}
+
+// takeDown finds the master serving key and records its slots as down.
+func (c *Cluster) takeDown(key string) *node {
+	c.tb.Helper()
+	slot := c.slot(key)
 	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 9 || !strings.Contains(f[2], "master") {
 			continue
 		}
-		for _, r := range f[8:] {
-			lo, hi, _ := strings.Cut(r, "-")
-			if hi == "" {
-				hi = lo
-			}
-			if within(slot, lo, hi) {
-				addr := strings.Split(f[1], "@")[0]
-				for _, n := range c.nodes {
-					if n.addr() == addr {
-						n.kill()
-						return addr
-					}
-				}
+		ranges := slotRanges(f[8:])
+		if !inRanges(slot, ranges) {
+			continue
+		}
+		addr := strings.Split(f[1], "@")[0]
+		for _, n := range c.nodes {
+			if n.addr() == addr {
+				c.down = append(c.down, ranges...)
+				return n
 			}
 		}
 	}
 	c.tb.Fatalf("no master found for slot %s", slot)
-	return ""
+	return nil
+}
+
+// Down reports whether key's slot was served by a master KillMaster or
+// PauseMaster took down.
+func (c *Cluster) Down(key string) bool { return inRanges(c.slot(key), c.down) }
+
+func (c *Cluster) slot(key string) string {
+	return strings.TrimSpace(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "keyslot", key))
+}
+
+// slotRanges reads CLUSTER NODES slot fields ("0-5460", "7000"); slots
+// being moved ("[...]") are left out.
+func slotRanges(fields []string) [][2]string {
+	var out [][2]string
+	for _, r := range fields {
+		if strings.HasPrefix(r, "[") {
+			continue
+		}
+		lo, hi, _ := strings.Cut(r, "-")
+		if hi == "" {
+			hi = lo
+		}
+		out = append(out, [2]string{lo, hi})
+	}
+	return out
+}
+
+func inRanges(slot string, ranges [][2]string) bool {
+	for _, r := range ranges {
+		if within(slot, r[0], r[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // Seed is a live node.
