@@ -33,7 +33,8 @@ type Backoff struct {
 	// when they are tried again; a node leaves it when it answers, or when
 	// it no longer serves slots.
 	until      map[string]time.Time
-	unreported bool // Redis answered after failing; nobody reported it yet
+	unreported bool      // Redis answered after failing; nobody reported it yet
+	reloaded   time.Time // when Ready last re-read the slot map
 }
 
 // NewBackoff returns a backoff for client that leaves a node alone for
@@ -73,12 +74,24 @@ func (b *Backoff) scripter(ctx context.Context, key string) redis.Scripter {
 // tried again, go-redis re-reads which node serves which slots first (it
 // does that synchronously for a walk over the masters), so the retry
 // reaches a promoted replica rather than the node that died; a failed node
-// that no longer serves slots is forgotten. Bounded by ctx; a failure shows
-// in the round trip that follows.
-func (b *Backoff) Ready(ctx context.Context) {
+// that no longer serves slots is forgotten. At most once per retry
+// interval, bounded by timeout of its own: go-redis asks a node at random,
+// and one that does not answer must not take the round trip's time. A
+// failure shows in the round trip that follows.
+func (b *Backoff) Ready(ctx context.Context, timeout time.Duration) {
 	if b.cluster == nil || !b.due() {
 		return
 	}
+	b.mu.Lock()
+	now := b.now()
+	if now.Before(b.reloaded.Add(b.retry)) {
+		b.mu.Unlock()
+		return
+	}
+	b.reloaded = now
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var mu sync.Mutex
 	masters := map[string]bool{}
 	err := b.cluster.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
@@ -128,14 +141,20 @@ func (b *Backoff) Trip(node string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.until[node] = b.now().Add(b.retry)
+	b.unreported = false // a recovery not reported yet is over
 }
 
-// Reached records that node answered: once no node is failed any more,
-// the recovery is to be reported. The whole client answering clears it
-// alone: a Cluster master may still be away.
-func (b *Backoff) Reached(node string) {
+// Reached records that node answered a round trip begun at begun: once
+// no node is failed any more, the recovery is to be reported. A failure
+// met after it began stands (the node may have died since). The whole
+// client answering clears only its own failure: a Cluster master may still
+// be away.
+func (b *Backoff) Reached(node string, begun time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if until, ok := b.until[node]; ok && until.Add(-b.retry).After(begun) {
+		return
+	}
 	b.forget(node)
 }
 

@@ -6,6 +6,7 @@ package redisterms // import "github.com/cloudtrail-detect/ssmsession/internal/r
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 // node by node: in a Cluster, one master down fails only its keys.
 type Batch struct {
 	b       *Backoff
+	begun   time.Time
 	parent  context.Context
 	timeout time.Duration
 	ctx     context.Context // the parent's, bounded by timeout
@@ -28,14 +30,16 @@ type Batch struct {
 	// A Cluster master's own client, by node: a batch's share for one
 	// master is sent on its own pipeline.
 	clients map[string]*redis.Client
+	resent  map[redis.Cmder]bool // refused at first, sent again
 }
 
 // Begin starts a round trip within ctx, bounded by timeout; End ends it.
 func (b *Backoff) Begin(ctx context.Context, timeout time.Duration) *Batch {
+	begun := b.now()
+	b.Ready(ctx, timeout)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
-	b.Ready(tctx)
-	return &Batch{b: b, parent: ctx, timeout: timeout, ctx: tctx, cancel: cancel, queue: b.client.Pipeline(),
-		clients: map[string]*redis.Client{}}
+	return &Batch{b: b, begun: begun, parent: ctx, timeout: timeout, ctx: tctx, cancel: cancel,
+		queue: b.client.Pipeline(), clients: map[string]*redis.Client{}, resent: map[redis.Cmder]bool{}}
 }
 
 // End releases the round trip's context.
@@ -68,17 +72,22 @@ func Queue[C redis.Cmder](bt *Batch, key string, queue func(context.Context, red
 // pipeline, retrying it, would fail the others' answers with the
 // deadline).
 //
-// What a node refused is sent again, only that, with a timeout of its
-// own, through the client (which follows a Cluster's redirections): a key
-// moved to another master (MOVED, ASK), and scripts a node does not have
-// (restarted, or a replica just promoted: scripts are not replicated),
-// loaded there first. Only that: a decision that ran must not run twice,
-// or it would meet its own alert and say "not new".
+// What a node refused to take is sent again, only that, with a timeout of
+// its own: scripts a node does not have (restarted, or a replica just
+// promoted: scripts are not replicated), loaded there first, on the node's
+// own pipeline again; a key moved to another master (MOVED, ASK), through
+// the Cluster client, which follows redirections. Only that: a decision
+// that ran must not run twice, or it would meet its own alert and say "not
+// new".
 func (bt *Batch) Exec() error {
 	if len(bt.cmds) == 0 {
 		return nil
 	}
-	bt.send()
+	all := make([]int, len(bt.cmds))
+	for i := range all {
+		all[i] = i
+	}
+	bt.send(bt.ctx, all)
 	bt.again()
 	down := map[string]bool{}
 	var first error
@@ -95,19 +104,19 @@ func (bt *Batch) Exec() error {
 	}
 	for _, n := range bt.nodes {
 		if !down[n] {
-			bt.b.Reached(n)
+			bt.b.Reached(n, bt.begun)
 		}
 	}
 	if first == nil {
-		bt.b.Reached(Whole)
+		bt.b.Reached(Whole, bt.begun)
 	}
 	return first
 }
 
-// send executes the commands, grouped by node, the groups at once.
-func (bt *Batch) send() {
+// send executes the commands idx, grouped by node, the groups at once.
+func (bt *Batch) send(ctx context.Context, idx []int) {
 	pipes := map[string]redis.Pipeliner{}
-	for i, c := range bt.cmds {
+	for _, i := range idx {
 		node := bt.nodes[i]
 		pipe, ok := pipes[node]
 		if !ok {
@@ -118,44 +127,53 @@ func (bt *Batch) send() {
 			}
 			pipes[node] = pipe
 		}
-		_ = pipe.Process(bt.ctx, c)
+		_ = pipe.Process(ctx, bt.cmds[i]) // again: its answer lands where the caller looks
 	}
 	var wg sync.WaitGroup
 	for _, pipe := range pipes {
-		wg.Go(func() { _, _ = pipe.Exec(bt.ctx) }) // each command's own error tells
+		wg.Go(func() { _, _ = pipe.Exec(ctx) }) // each command's own error tells
 	}
 	wg.Wait()
 }
 
 // again sends what a node refused to take (see Exec) once more.
 func (bt *Batch) again() {
-	var redo []int
-	scriptless := map[string]string{} // node -> a key it serves
+	var scriptless, moved []int
+	serves := map[string]string{} // node -> a key it serves
 	for i, c := range bt.cmds {
 		switch {
 		case refused(c, "NOSCRIPT"):
-			scriptless[bt.nodes[i]] = bt.keys[i]
-			redo = append(redo, i)
+			scriptless = append(scriptless, i)
+			serves[bt.nodes[i]] = bt.keys[i]
 		case refused(c, "MOVED"), refused(c, "ASK"):
-			redo = append(redo, i)
+			moved = append(moved, i)
 		}
 	}
-	if len(redo) == 0 {
+	if len(scriptless) == 0 && len(moved) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(bt.parent, bt.timeout)
 	defer cancel()
 	loaded := map[string]bool{}
-	for node, key := range scriptless {
+	for node, key := range serves {
 		loaded[node] = loadScripts(ctx, bt.b.scripter(ctx, key)) == nil
 	}
-	pipe := bt.b.client.Pipeline()
-	for _, i := range redo {
-		if c := bt.cmds[i]; !refused(c, "NOSCRIPT") || loaded[bt.nodes[i]] {
-			_ = pipe.Process(ctx, c) // the same command: its answer lands where the caller looks
+	scriptless = slices.DeleteFunc(scriptless, func(i int) bool { return !loaded[bt.nodes[i]] })
+	var wg sync.WaitGroup
+	wg.Go(func() { bt.send(ctx, scriptless) })
+	wg.Go(func() {
+		if len(moved) > 0 {
+			pipe := bt.b.client.Pipeline()
+			for _, i := range moved {
+				_ = pipe.Process(ctx, bt.cmds[i])
+			}
+			_, _ = pipe.Exec(ctx)
 		}
+	})
+	wg.Wait()
+	for _, i := range append(scriptless, moved...) {
+		bt.resent[bt.cmds[i]] = true
 	}
-	_, _ = pipe.Exec(ctx)
 }
 
 func refused(c redis.Cmder, prefix string) bool {

@@ -299,13 +299,19 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args
 	}
 	err := bt.Exec()
 	var unsent []mark
+	late := map[string]bool{} // keys whose mark was sent again, after their decision had run
 	for i, c := range settles {
 		if c == nil || Failure(c) != nil {
 			unsent = append(unsent, marks[i])
+		} else if bt.resent[c] {
+			late[s.key(marks[i].alert.Key)] = true
 		}
 	}
 	for j, c := range answers {
-		if c != nil && Failure(c) != nil {
+		// A decision that ran before its term's mark (the node had the
+		// one script, not the other) did not know of a refusal: the
+		// local cache, which does, decides it.
+		if c != nil && (Failure(c) != nil || late[keys[j]] && !bt.resent[c]) {
 			answers[j] = nil
 		}
 	}
