@@ -34,7 +34,8 @@ type Store interface {
 	// from which every launch is known: the later of when watching began
 	// and when the store may have forgotten older ones. since is zero when
 	// the store cannot say. ids may be views of records' bodies: an id the
-	// store keeps is copied.
+	// store keeps is copied. With an error, launched holds what could be
+	// read, and since is zero.
 	Lookup(ctx context.Context, ids []string) (launched map[string]time.Time, since time.Time, err error)
 	// Close writes what is pending, within ctx.
 	Close(ctx context.Context) firstseen.Stats

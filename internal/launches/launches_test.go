@@ -329,18 +329,31 @@ func TestRedisClusterMasterDown(t *testing.T) {
 
 	st, err = s.Record(ctx, []Launch{{Instance: "i-0000000000000000f", At: t0.Add(2 * time.Hour)}}, time.Time{})
 	require.NoError(t, err, "the dead master is left alone, not asked")
-	launched, since, err := s.Lookup(ctx, ids)
-	require.NoError(t, err)
-	assert.True(t, since.IsZero(), "targets on the dead master were not asked")
-	live := 0
-	for _, id := range ids {
-		if down[id] {
-			assert.NotContains(t, launched, id)
-		} else {
-			live++
-			assert.Equal(t, t0.Add(time.Hour), launched[id], "%s, on a live master", id)
+	assertLiveShare := func(launched map[string]time.Time, since time.Time) {
+		t.Helper()
+		assert.True(t, since.IsZero(), "targets on the dead master were not answered")
+		live := 0
+		for _, id := range ids {
+			if down[id] {
+				assert.NotContains(t, launched, id)
+			} else {
+				live++
+				assert.Equal(t, t0.Add(time.Hour), launched[id], "%s, on a live master", id)
+			}
 		}
+		require.Positive(t, live)
+		require.Less(t, live, len(ids))
 	}
-	require.Positive(t, live)
-	require.Less(t, live, len(ids))
+	launched, since, err := s.Lookup(ctx, ids)
+	require.NoError(t, err, "the dead master is not asked")
+	assertLiveShare(launched, since)
+
+	// A replica that had not met the failure asks the dead master too: the
+	// lookup fails, and what the live masters answered is still told.
+	other, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
+		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
+	require.NoError(t, err)
+	launched, since, err = other.Lookup(ctx, ids)
+	require.Error(t, err)
+	assertLiveShare(launched, since)
 }

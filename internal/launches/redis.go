@@ -172,9 +172,7 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 				return redisterms.SetOnce(ctx, pipe, r.watchKey(), 0)
 			})
 		}
-		if err := bt.Exec(); err != nil {
-			return nil, time.Time{}, err // reported by the next store with stats
-		}
+		err := bt.Exec() // reported by the next store with stats
 		r.mu.Lock()
 		for i, id := range missing {
 			if gets[i] == nil {
@@ -186,6 +184,9 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			}
 		}
 		r.mu.Unlock()
+		if err != nil {
+			return launched, time.Time{}, err // the misses cannot be told
+		}
 		if watch != nil {
 			if ms, err := watch.Int64(); err == nil {
 				r.setBegun(ms)

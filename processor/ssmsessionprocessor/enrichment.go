@@ -102,12 +102,10 @@ func (p *ssmProcessor) enrich(ctx context.Context, b *batch) {
 		if !cloudtrail.IsInstanceID(m.ev.Target) {
 			continue // managed nodes and ECS tasks are not launched by RunInstances
 		}
-		if err == nil {
-			at, known := launched[m.ev.Target]
-			m.launch.recently, m.launch.answered = launches.Recent(at, known, since, m.ev.Time, recentLaunch)
-			if known {
-				m.launch.at = at
-			}
+		at, known := launched[m.ev.Target] // what could be read; since is zero after a failure
+		m.launch.recently, m.launch.answered = launches.Recent(at, known, since, m.ev.Time, recentLaunch)
+		if known {
+			m.launch.at = at
 		}
 		switch {
 		case !m.launch.answered:
