@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -68,13 +69,22 @@ func withStorage(cfg *Config) {
 
 func start(t testing.TB, cfg *Config, exts map[component.ID]component.Component) *harness {
 	t.Helper()
+	return startWith(t, cfg, exts, nil)
+}
+
+// startWith is start with next as the next consumer (nil: the sink).
+func startWith(t testing.TB, cfg *Config, exts map[component.ID]component.Component, next consumer.Metrics) *harness {
+	t.Helper()
 	h := &harness{sink: &consumertest.MetricsSink{}, tel: componenttest.NewTelemetry(), host: storagetest.NewHost(exts)}
 	set := connectortest.NewNopSettings(metadata.Type)
 	set.ID = component.NewID(metadata.Type) // stable, as in a collector: it names the storage file
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	set.BuildInfo.Version = "test"
+	if next == nil {
+		next = h.sink
+	}
 	var err error
-	h.c, err = newConnector(set, cfg, h.sink, clockAt)
+	h.c, err = newConnector(set, cfg, next, clockAt)
 	require.NoError(t, err)
 	require.NoError(t, h.c.Start(ctx, h.host))
 	t.Cleanup(func() { _ = h.c.Shutdown(ctx) })

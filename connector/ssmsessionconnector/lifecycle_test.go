@@ -123,6 +123,43 @@ func TestZerosDueSurviveARestart(t *testing.T) {
 	assert.Equal(t, []int64{0}, mapValues(withName(after, MetricStartsWindow, "user/alice")), "alice's window shown falling to 0")
 }
 
+// TestOpenZeroOwedSurvivesARestart: a target shown with a session open,
+// whose session then ended and was saved while the emission of its 0 was
+// refused, is shown at 0 after a restart: the 0 owed is stored, not only
+// the sessions.
+func TestOpenZeroOwedSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config(func(c *Config) { hourly(c); withStorage(c) })
+	alice, aliceEnd := sessionCalls("alice", "i-0a11111111111111a", emitAt.Add(-90*time.Minute), emitAt.Add(-20*time.Minute))
+	bob, _ := sessionCalls("bob", "i-0b22222222222222b", emitAt.Add(-30*time.Minute), emitAt)
+	aliceTarget := MetricOpen + "|111122223333|map[target_instance:i-0a11111111111111a]"
+
+	next := &refusing{}
+	ext := storagetest.FileStorage(t, dir)
+	h1 := startWith(t, cfg, map[component.ID]component.Component{storagetest.ID: ext}, next)
+	feed := func(h *harness, raws ...[]byte) {
+		ld, err := shapes.Logs(shapes.Raw, raws)
+		require.NoError(t, err)
+		require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+	}
+	feed(h1, alice)
+	require.NoError(t, h1.c.emit(ctx))
+	require.Equal(t, int64(1), values(next.got[len(next.got)-1])[aliceTarget])
+	feed(h1, aliceEnd) // saved: the session is gone from storage
+	next.refuse = true
+	require.Error(t, h1.c.emit(ctx))
+	_ = h1.c.Shutdown(ctx) // its last emission is refused too
+	require.NoError(t, ext.Shutdown(ctx))
+
+	h2 := start(t, cfg, map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+	after := values(h2.consume(t, shapes.Raw, [][]byte{bob}))
+	zero, ok := after[aliceTarget]
+	assert.True(t, ok && zero == 0, "alice's target shown with no session open: %v", after)
+	again := values(h2.emit(t))
+	_, ok = again[aliceTarget]
+	assert.False(t, ok, "once")
+}
+
 func mapValues(m map[string]int64) []int64 {
 	var out []int64
 	for _, v := range m {

@@ -18,13 +18,22 @@ import (
 )
 
 // Storage layout: one key per series and per open session (JSON, readable
-// with bbolt tools), the window's anchor and the newest event time.
+// with bbolt tools), the window's anchor, the newest event time, and the
+// open counts the last delivered emission showed.
 const (
 	seriesPrefix = "s:"
 	openPrefix   = "o:"
 	anchorKey    = "anchor"
 	newestKey    = "newest"
+	shownKey     = "shown"
 )
+
+// shownOpen is one stored entry of the open counts shown.
+type shownOpen struct {
+	Account string `json:"account"`
+	Target  string `json:"target"`
+	Open    int64  `json:"open"`
+}
 
 var errNoWalk = errors.New("the storage extension cannot list its keys, so counts cannot be restored: use file_storage")
 
@@ -58,6 +67,7 @@ type snapshot struct {
 	series []savedSeries
 	opens  map[string]uint64
 	gone   map[seriesKey]uint64
+	shown  uint64 // the generation of the open counts shown, when saved
 }
 
 type savedSeries struct {
@@ -106,6 +116,15 @@ func (c *counter) pending() snapshot {
 			snap.ops = append(snap.ops, storage.SetOperation(openKey(id), raw))
 		}
 	}
+	if snap.shown = c.sessions.shownGen; snap.shown != 0 && c.persistent {
+		list := make([]shownOpen, 0, len(c.sessions.shown))
+		for k, n := range c.sessions.shown {
+			list = append(list, shownOpen{k[0], k[1], n})
+		}
+		if raw, err := json.Marshal(list); err == nil {
+			snap.ops = append(snap.ops, storage.SetOperation(shownKey, raw))
+		}
+	}
 	if len(snap.ops) > 0 {
 		snap.ops = append(snap.ops,
 			storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))),
@@ -132,12 +151,16 @@ func (c *counter) saved(snap snapshot) {
 			delete(c.gone, k)
 		}
 	}
+	if snap.shown != 0 && c.sessions.shownGen == snap.shown {
+		c.sessions.shownGen = 0
+	}
 }
 
 // stored is what storage held for the counter.
 type stored struct {
 	series []*series
 	opens  []*openSession
+	shown  []shownOpen
 	anchor *int64
 	newest int64
 }
@@ -156,6 +179,11 @@ func loadSeries(ctx context.Context, client storage.Client) (st stored, err erro
 			st.anchor = &a
 		case key == newestKey && len(value) == 8:
 			st.newest = int64(binary.BigEndian.Uint64(value))
+		case key == shownKey:
+			if err := json.Unmarshal(value, &st.shown); err != nil {
+				st.shown = nil
+				return []*storage.Operation{storage.DeleteOperation(key)}, nil
+			}
 		case strings.HasPrefix(key, seriesPrefix):
 			var s series
 			if err := json.Unmarshal(value, &s); err != nil || !s.Hist.valid() {
@@ -175,8 +203,9 @@ func loadSeries(ctx context.Context, client storage.Client) (st stored, err erro
 }
 
 // restore merges what was stored into memory: counts made before storage
-// was reachable add to the stored ones, max_series bounds the result, and
-// sessions opened or ended meanwhile win over their stored state.
+// was reachable add to the stored ones, max_series bounds the result,
+// sessions opened or ended meanwhile win over their stored state, and an
+// open count shown before the stop is owed its 0 unless memory shows it.
 func (c *counter) restore(st stored) {
 	if st.anchor != nil && (!c.anchorSeen || *st.anchor > c.anchor) {
 		c.anchor, c.anchorSeen = *st.anchor, true
@@ -189,9 +218,11 @@ func (c *counter) restore(st stored) {
 		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
 			c.sessions.add(c, o)
 			delete(c.sessions.changed, o.ID) // as stored
-			if k := [2]string{o.Key.Account, o.Key.Target}; o.Shown && o.Ended == 0 && c.sessions.shown[k] == 0 {
-				c.sessions.shown[k] = 1 // shown open before the stop: a 0 is due when it ends
-			}
+		}
+	}
+	for _, sh := range st.shown {
+		if k := [2]string{sh.Account, sh.Target}; c.sessions.shown[k] == 0 && sh.Open > 0 {
+			c.sessions.shown[k] = sh.Open
 		}
 	}
 }

@@ -68,9 +68,6 @@ type openSession struct {
 	Start int64     `json:"start"` // Unix ns of event time
 	Last  int64     `json:"last"`  // newest activity: start, resume or early end
 	Ended int64     `json:"ended,omitempty"`
-	// Shown says a delivered emission counted it open: stored, so that a
-	// restart knows its target's open count is due a 0 when it ends.
-	Shown bool `json:"shown,omitempty"`
 }
 
 // sessions holds the open sessions, bounded: the least recently active
@@ -82,9 +79,12 @@ type sessions struct {
 	maxAge  int64             // ns
 	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
 	maxOpen int
-	// shown is the open count per account and target the last emission
-	// showed, so a count falling to 0 is shown once.
-	shown map[[2]string]int64
+	// shown is the open count per account and target the last delivered
+	// emission showed, so a count falling to 0 is shown once; stored, so
+	// that a 0 owed when the collector stops is shown after the restart.
+	// shownGen is the counter generation of its last change, 0 once saved.
+	shown    map[[2]string]int64
+	shownGen uint64
 	// evicted counts the sessions max_open_sessions pushed out, since the
 	// connector last read it.
 	evicted int
@@ -237,21 +237,21 @@ func (c *counter) openCounts() map[[2]string]int64 {
 	return counts
 }
 
-// shownOpen records what a delivered emission showed: the counts, and on
-// each session counted open that it was.
+// shownOpen records the counts a delivered emission showed.
 func (c *counter) shownOpen(counts map[[2]string]int64) {
 	s := c.sessions
+	changed := false
 	for k, n := range counts {
-		if n == 0 {
+		if old, ok := s.shown[k]; n == 0 && ok {
 			delete(s.shown, k)
-		} else {
+			changed = true
+		} else if n != 0 && old != n {
 			s.shown[k] = n
+			changed = true
 		}
 	}
-	for _, e := range s.lru.Values() {
-		if e.Ended == 0 && !e.Shown && s.shown[[2]string{e.Key.Account, e.Key.Target}] > 0 {
-			e.Shown = true
-			s.touch(c, e.ID)
-		}
+	if changed {
+		c.gen++
+		s.shownGen = c.gen
 	}
 }
