@@ -357,3 +357,22 @@ func TestRedisClusterMasterDown(t *testing.T) {
 	require.Error(t, err)
 	assertLiveShare(launched, since)
 }
+
+// TestLocalLookupFailedInPart: storage fails on a target memory does not
+// hold; the one memory holds is still told, and since is zero, so the
+// other stays untold.
+func TestLocalLookupFailedInPart(t *testing.T) {
+	clock := testclock.At(t0.Add(2 * day))
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)}
+	s, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	s.SetClient(faulty)
+	known := "i-0f5a1e2d3c4b5a697"
+	_, err = s.Record(ctx, []Launch{{Instance: known, At: t0.Add(time.Hour), Event: 7}}, t0)
+	require.NoError(t, err)
+	faulty.SetFailing(true)
+	launched, since, err := s.Lookup(ctx, []string{known, "i-0a11111111111111a"})
+	require.Error(t, err)
+	assert.True(t, since.IsZero())
+	assert.Equal(t, map[string]time.Time{known: t0.Add(time.Hour)}, launched, "held in memory")
+}

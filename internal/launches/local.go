@@ -107,10 +107,7 @@ func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	for i, id := range asked {
 		keys[i] = keyOf(id)
 	}
-	states, complete, err := l.store.Lookup(ctx, keys)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
+	states, complete, err := l.store.Lookup(ctx, keys) // with an error, what memory holds
 	launched := make(map[string]time.Time, len(states))
 	l.mu.Lock()
 	for i, id := range asked {
@@ -121,6 +118,9 @@ func (l *Local) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 		}
 	}
 	l.mu.Unlock()
+	if err != nil {
+		return launched, time.Time{}, err
+	}
 	begun, ok := l.store.Mark(ctx, time.Time{})
 	if !complete || !ok || begun.IsZero() {
 		return launched, time.Time{}, nil
