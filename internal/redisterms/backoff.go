@@ -92,24 +92,31 @@ func (b *Backoff) Ready(ctx context.Context, timeout time.Duration) {
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var mu sync.Mutex
-	masters := map[string]bool{}
-	err := b.cluster.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
-		mu.Lock()
-		masters[c.Options().Addr] = true
-		mu.Unlock()
-		return nil
-	})
+	masters, err := b.masters(ctx)
 	if err != nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for node := range b.until {
-		if node != Whole && !masters[node] {
+		if _, ok := masters[node]; node != Whole && !ok {
 			b.forget(node)
 		}
 	}
+}
+
+// masters re-reads a Cluster's slot map and returns its masters' clients
+// by address.
+func (b *Backoff) masters(ctx context.Context) (map[string]*redis.Client, error) {
+	var mu sync.Mutex
+	masters := map[string]*redis.Client{}
+	err := b.cluster.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+		mu.Lock()
+		masters[c.Options().Addr] = c
+		mu.Unlock()
+		return nil
+	})
+	return masters, err
 }
 
 // due reports whether a failed node is to be tried again.

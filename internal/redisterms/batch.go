@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,12 +74,13 @@ func Queue[C redis.Cmder](bt *Batch, key string, queue func(context.Context, red
 // deadline).
 //
 // What a node refused to take is sent again, only that, with a timeout of
-// its own: scripts a node does not have (restarted, or a replica just
-// promoted: scripts are not replicated), loaded there first, on the node's
-// own pipeline again; a key moved to another master (MOVED, ASK), through
-// the Cluster client, which follows redirections. Only that: a decision
-// that ran must not run twice, or it would meet its own alert and say "not
-// new".
+// its own, on the pipeline of the node that is to take it: scripts a node
+// does not have (restarted, or a replica just promoted: scripts are not
+// replicated), loaded there first; a key whose slot moved (MOVED) or is
+// moving (ASK) to another master, there, as go-redis's Cluster client
+// would send it but without its retries. Only that, and once: a decision
+// that ran must not run twice, or it would meet its own alert and say
+// "not new".
 func (bt *Batch) Exec() error {
 	if len(bt.cmds) == 0 {
 		return nil
@@ -161,19 +163,61 @@ func (bt *Batch) again() {
 	scriptless = slices.DeleteFunc(scriptless, func(i int) bool { return !loaded[bt.nodes[i]] })
 	var wg sync.WaitGroup
 	wg.Go(func() { bt.send(ctx, scriptless) })
-	wg.Go(func() {
-		if len(moved) > 0 {
-			pipe := bt.b.client.Pipeline()
-			for _, i := range moved {
-				_ = pipe.Process(ctx, bt.cmds[i])
-			}
-			_, _ = pipe.Exec(ctx)
-		}
-	})
+	if len(moved) > 0 {
+		moved = bt.redirect(ctx, &wg, moved)
+	}
 	wg.Wait()
 	for _, i := range append(scriptless, moved...) {
 		bt.resent[bt.cmds[i]] = true
 	}
+}
+
+// redirect sends the commands moved names to the masters their
+// redirections name (re-reading the slot map: after MOVED it is out of
+// date), each master's on its pipeline, with the scripts loaded there
+// first and ASKING before a command whose slot is still moving. It returns
+// the commands sent; wg waits for them. A master the slot map does not
+// list (one still empty) is not asked: its commands stay refused.
+func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) []int {
+	if bt.b.cluster == nil {
+		return nil
+	}
+	masters, _ := bt.b.masters(ctx)
+	to := map[string][]int{}
+	for _, i := range moved {
+		if addr, _ := redirection(bt.cmds[i].Err()); masters[addr] != nil {
+			to[addr] = append(to[addr], i)
+		}
+	}
+	var sent []int
+	for addr, idx := range to {
+		sent = append(sent, idx...)
+		wg.Go(func() {
+			client := masters[addr]
+			_ = loadScripts(ctx, client) // a failure shows in the answers
+			pipe := client.Pipeline()
+			for _, i := range idx {
+				if _, asking := redirection(bt.cmds[i].Err()); asking {
+					pipe.Do(ctx, "asking")
+				} else {
+					bt.nodes[i] = addr // the slot is there now
+				}
+				_ = pipe.Process(ctx, bt.cmds[i])
+			}
+			_, _ = pipe.Exec(ctx)
+		})
+	}
+	return sent
+}
+
+// redirection reads a MOVED or ASK error: the master named, and whether
+// the slot is still moving (ASK).
+func redirection(err error) (addr string, asking bool) {
+	f := strings.Fields(err.Error()) // "MOVED 3999 127.0.0.1:6381"
+	if len(f) != 3 {
+		return "", false
+	}
+	return f[2], f[0] == "ASK"
 }
 
 func refused(c redis.Cmder, prefix string) bool {

@@ -624,3 +624,35 @@ func TestMarkRefusedWhereItsDecisionRan(t *testing.T) {
 		})
 	}
 }
+
+// A term whose slot is moving (ASK) or has moved (MOVED) to another master
+// is decided there, once, by two replicas whose slot maps are out of date:
+// new for the first, known for the second, with no fallback.
+func TestRedirectedDecisions(t *testing.T) {
+	for _, done := range []bool{false, true} {
+		name := map[bool]string{false: "moving (ASK)", true: "moved (MOVED)"}[done]
+		t.Run(name, func(t *testing.T) {
+			cl := redistest.StartCluster(t, 3, 0)
+			now := testclock.At(t0.Add(2 * day))
+			replicas := make([]*Store, 2)
+			for r := range replicas {
+				client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+					DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+				t.Cleanup(func() { _ = client.Close() })
+				s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+					Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
+				require.NoError(t, err)
+				_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1))) // the slot map read
+				require.NoError(t, st.StorageErr)
+				replicas[r] = s
+			}
+			cl.MigrateSlot(replicas[0].key(obs("carol", 0, 10).Key), done)
+			for r, s := range replicas {
+				got, _, st := observe(t, s, obs("carol", time.Duration(r)*time.Minute, uint64(10+r)))
+				require.NoError(t, st.StorageErr, "replica %d", r)
+				assert.Zero(t, st.Fallback, "replica %d: decided in Redis", r)
+				assert.Equal(t, []bool{r == 0}, got, "replica %d: new once between the two", r)
+			}
+		})
+	}
+}

@@ -310,6 +310,55 @@ func (c *Cluster) takeDown(key string) *node {
 // PauseMaster took down.
 func (c *Cluster) Down(key string) bool { return inRanges(c.slot(key), c.down) }
 
+// MigrateSlot starts moving key's slot from its master to another: the
+// source answers ASK for keys of it that it does not hold (this one: it
+// must not be written yet). With done, the slot is then given to the other
+// for good on every master, and a client with the old slot map meets
+// MOVED. It returns the two masters' addresses.
+func (c *Cluster) MigrateSlot(key string, done bool) (from, to string) {
+	c.tb.Helper()
+	slot := c.slot(key)
+	ids := map[string]string{} // address -> node id, of the masters
+	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		addr := strings.Split(f[1], "@")[0]
+		ids[addr] = f[0]
+		if inRanges(slot, slotRanges(f[8:])) {
+			from = addr
+		} else if to == "" || addr < to {
+			to = addr
+		}
+	}
+	if from == "" || to == "" {
+		c.tb.Fatalf("no two masters for slot %s", slot)
+	}
+	c.on(to, "cluster", "setslot", slot, "importing", ids[from])
+	c.on(from, "cluster", "setslot", slot, "migrating", ids[to])
+	if done {
+		for addr := range ids {
+			c.on(addr, "cluster", "setslot", slot, "node", ids[to])
+		}
+	}
+	return from, to
+}
+
+// on runs a command on the node at addr.
+func (c *Cluster) on(addr string, args ...string) {
+	c.tb.Helper()
+	for _, n := range c.nodes {
+		if n.addr() == addr {
+			if out, err := n.query(args...); err != nil || strings.TrimSpace(out) != "OK" {
+				c.tb.Fatalf("%v on %s: %q %v", args, addr, out, err)
+			}
+			return
+		}
+	}
+	c.tb.Fatalf("no node %s", addr)
+}
+
 func (c *Cluster) slot(key string) string {
 	return strings.TrimSpace(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "keyslot", key))
 }
