@@ -504,6 +504,26 @@ func TestDecideMirrorsGo(t *testing.T) {
 	}
 }
 
+// clusterReplicas are two replicas' stores on cl, each with a client of
+// its own, a round trip bounded by timeout, and one term decided (warm-0,
+// warm-1).
+func clusterReplicas(t *testing.T, cl *redistest.Cluster, now *testclock.Clock, timeout time.Duration) []*Store {
+	t.Helper()
+	replicas := make([]*Store, 2)
+	for r := range replicas {
+		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+			DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { _ = client.Close() })
+		s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+			Timeout: timeout, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
+		require.NoError(t, err)
+		_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1)))
+		require.NoError(t, st.StorageErr)
+		replicas[r] = s
+	}
+	return replicas
+}
+
 // A Cluster master down fails only its share: the terms whose keys the
 // other masters serve are still decided in Redis (while they serve: with
 // partial coverage allowed, or until the cluster marks the master failed),
@@ -517,18 +537,7 @@ func TestClusterMasterDownFailsItsShareOnly(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			cl := redistest.StartCluster(t, 3, 0, redistest.PartialCoverage...)
 			now := testclock.At(t0.Add(2 * day))
-			replicas := make([]*Store, 2)
-			for r := range replicas {
-				client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
-					DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
-				t.Cleanup(func() { _ = client.Close() })
-				s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
-					Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
-				require.NoError(t, err)
-				_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1))) // scripts on one master
-				require.NoError(t, st.StorageErr)
-				replicas[r] = s
-			}
+			replicas := clusterReplicas(t, cl, now, 500*time.Millisecond) // the scripts on one master each
 			warm := replicas[0].key(obs("warm-0", 0, 1).Key)
 			if mode == "killed" {
 				cl.KillMaster(warm)
@@ -634,18 +643,7 @@ func TestRedirectedDecisions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cl := redistest.StartCluster(t, 3, 0)
 			now := testclock.At(t0.Add(2 * day))
-			replicas := make([]*Store, 2)
-			for r := range replicas {
-				client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
-					DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
-				t.Cleanup(func() { _ = client.Close() })
-				s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
-					Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
-				require.NoError(t, err)
-				_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1))) // the slot map read
-				require.NoError(t, st.StorageErr)
-				replicas[r] = s
-			}
+			replicas := clusterReplicas(t, cl, now, time.Second) // their slot maps read
 			cl.MigrateSlot(replicas[0].key(obs("carol", 0, 10).Key), done)
 			for r, s := range replicas {
 				got, _, st := observe(t, s, obs("carol", time.Duration(r)*time.Minute, uint64(10+r)))
