@@ -6,6 +6,7 @@ package redisterms // import "github.com/cloudtrail-detect/ssmsession/internal/r
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -94,6 +95,9 @@ func (bt *Batch) Exec() error {
 	down := map[string]bool{}
 	var first error
 	for i, c := range bt.cmds {
+		if isRedirection(c) {
+			continue // answered, by a node that holds the slot no more: decided locally, nobody failed
+		}
 		if err := Failure(c); err != nil {
 			down[bt.nodes[i]] = true
 			if first == nil {
@@ -147,7 +151,7 @@ func (bt *Batch) again() {
 		case refused(c, "NOSCRIPT"):
 			scriptless = append(scriptless, i)
 			serves[bt.nodes[i]] = bt.keys[i]
-		case refused(c, "MOVED"), refused(c, "ASK"):
+		case isRedirection(c):
 			moved = append(moved, i)
 		}
 	}
@@ -172,12 +176,13 @@ func (bt *Batch) again() {
 	}
 }
 
-// redirect sends the commands moved names to the masters their
-// redirections name (re-reading the slot map: after MOVED it is out of
-// date), each master's on its pipeline, with the scripts loaded there
-// first and ASKING before a command whose slot is still moving. It returns
-// the commands sent; wg waits for them. A master the slot map does not
-// list (one still empty) is not asked: its commands stay refused.
+// redirect sends the commands moved names where their redirections
+// point, each master's on its pipeline, with the scripts loaded there first
+// and ASKING before a command whose slot is still moving (ASK, to the
+// master named); after MOVED, to the slot's master in the slot map, read
+// again. It returns the commands sent; wg waits for them. A master left
+// alone, or one the slot map does not list (an ASK to a master that serves
+// no slot yet), is not asked: those commands are decided locally.
 func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) []int {
 	if bt.b.cluster == nil {
 		return nil
@@ -185,23 +190,29 @@ func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) 
 	masters, _ := bt.b.masters(ctx)
 	to := map[string][]int{}
 	for _, i := range moved {
-		if addr, _ := redirection(bt.cmds[i].Err()); masters[addr] != nil {
+		addr, asking := redirection(bt.cmds[i].Err())
+		if !asking {
+			if c, err := bt.b.cluster.MasterForKey(ctx, bt.keys[i]); err == nil {
+				addr = c.Options().Addr
+				masters[addr] = c
+			}
+		}
+		if masters[addr] != nil && !bt.b.Down(addr) {
 			to[addr] = append(to[addr], i)
 		}
 	}
 	var sent []int
 	for addr, idx := range to {
 		sent = append(sent, idx...)
+		client := masters[addr]
 		wg.Go(func() {
-			client := masters[addr]
 			_ = loadScripts(ctx, client) // a failure shows in the answers
 			pipe := client.Pipeline()
 			for _, i := range idx {
 				if _, asking := redirection(bt.cmds[i].Err()); asking {
 					pipe.Do(ctx, "asking")
-				} else {
-					bt.nodes[i] = addr // the slot is there now
 				}
+				bt.nodes[i] = addr // its answer, or failure, is this master's
 				_ = pipe.Process(ctx, bt.cmds[i])
 			}
 			_, _ = pipe.Exec(ctx)
@@ -210,14 +221,25 @@ func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) 
 	return sent
 }
 
-// redirection reads a MOVED or ASK error: the master named, and whether
-// the slot is still moving (ASK).
+func isRedirection(c redis.Cmder) bool { return refused(c, "MOVED") || refused(c, "ASK") }
+
+// redirection reads a MOVED or ASK error ("MOVED 3999 127.0.0.1:6381",
+// "ASK 3999 ::1:6381": Redis writes an IPv6 address bare): the master
+// named, as go-redis names it, and whether the slot is still moving (ASK).
 func redirection(err error) (addr string, asking bool) {
-	f := strings.Fields(err.Error()) // "MOVED 3999 127.0.0.1:6381"
-	if len(f) != 3 {
-		return "", false
+	f := strings.Fields(err.Error())
+	for j := 0; j+2 < len(f); j++ {
+		if f[j] != "MOVED" && f[j] != "ASK" {
+			continue
+		}
+		at := strings.LastIndexByte(f[j+2], ':')
+		if at < 0 {
+			return "", false
+		}
+		host := strings.Trim(f[j+2][:at], "[]")
+		return net.JoinHostPort(host, f[j+2][at+1:]), f[j] == "ASK"
 	}
-	return f[2], f[0] == "ASK"
+	return "", false
 }
 
 func refused(c redis.Cmder, prefix string) bool {

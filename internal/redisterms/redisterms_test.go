@@ -644,7 +644,7 @@ func TestRedirectedDecisions(t *testing.T) {
 			cl := redistest.StartCluster(t, 3, 0)
 			now := testclock.At(t0.Add(2 * day))
 			replicas := clusterReplicas(t, cl, now, time.Second) // their slot maps read
-			cl.MigrateSlot(replicas[0].key(obs("carol", 0, 10).Key), done)
+			cl.MigrateSlot(replicas[0].key(obs("carol", 0, 10).Key), "", done)
 			for r, s := range replicas {
 				got, _, st := observe(t, s, obs("carol", time.Duration(r)*time.Minute, uint64(10+r)))
 				require.NoError(t, st.StorageErr, "replica %d", r)
@@ -653,4 +653,22 @@ func TestRedirectedDecisions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An ASK to a master that serves no slot yet (added for a scale-out, the
+// first slot moving onto it) is not followed: the slot map does not list
+// it. The term is decided locally, and the source, which answered, is not
+// left alone: the other terms it serves are still decided in Redis.
+func TestAskToAnEmptyMaster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	now := testclock.At(t0.Add(2 * day))
+	s := clusterReplicas(t, cl, now, time.Second)[0]
+	empty := cl.AddMaster()
+	carol := s.key(obs("carol", 0, 10).Key)
+	from, _ := cl.MigrateSlot(carol, empty, false)
+	got, _, st := observe(t, s, obs("carol", 0, 10))
+	assert.NoError(t, st.StorageErr, "no node failed")
+	assert.Equal(t, 1, st.Fallback, "decided locally")
+	assert.Equal(t, []bool{true}, got)
+	assert.False(t, s.set.Backoff.Down(from), "the source answered")
 }

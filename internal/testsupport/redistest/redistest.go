@@ -310,14 +310,15 @@ func (c *Cluster) takeDown(key string) *node {
 // PauseMaster took down.
 func (c *Cluster) Down(key string) bool { return inRanges(c.slot(key), c.down) }
 
-// MigrateSlot starts moving key's slot from its master to another: the
-// source answers ASK for keys of it that it does not hold (this one: it
-// must not be written yet). With done, the slot is then given to the other
-// for good on every master, and a client with the old slot map meets
-// MOVED. It returns the two masters' addresses.
-func (c *Cluster) MigrateSlot(key string, done bool) (from, to string) {
+// MigrateSlot starts moving key's slot from its master to the master at
+// to ("": another one): the source answers ASK for keys of it that it does
+// not hold (this one: it must not be written yet). With done, the slot is
+// then given to the other for good on every master, and a client with the
+// old slot map meets MOVED. It returns the two masters' addresses.
+func (c *Cluster) MigrateSlot(key, to string, done bool) (string, string) {
 	c.tb.Helper()
 	slot := c.slot(key)
+	var from, other string
 	ids := map[string]string{} // address -> node id, of the masters
 	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
 		f := strings.Fields(line)
@@ -328,11 +329,14 @@ func (c *Cluster) MigrateSlot(key string, done bool) (from, to string) {
 		ids[addr] = f[0]
 		if inRanges(slot, slotRanges(f[8:])) {
 			from = addr
-		} else if to == "" || addr < to {
-			to = addr
+		} else if other == "" || addr < other {
+			other = addr
 		}
 	}
-	if from == "" || to == "" {
+	if to == "" {
+		to = other
+	}
+	if from == "" || ids[to] == "" {
 		c.tb.Fatalf("no two masters for slot %s", slot)
 	}
 	c.on(to, "cluster", "setslot", slot, "importing", ids[from])
@@ -343,6 +347,26 @@ func (c *Cluster) MigrateSlot(key string, done bool) (from, to string) {
 		}
 	}
 	return from, to
+}
+
+// AddMaster adds an empty master (no slots) to the cluster, as a scale-out
+// does before resharding onto it, and returns its address once every node
+// knows it.
+func (c *Cluster) AddMaster() string {
+	c.tb.Helper()
+	n := startNode(c.tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())))
+	c.nodes = append(c.nodes, n)
+	cli(c.tb, "--cluster", "add-node", n.addr(), c.Seed().addr())
+	await(c.tb, 30*time.Second, func() bool {
+		for _, m := range c.nodes {
+			if out, err := m.query("cluster", "nodes"); err != nil || !strings.Contains(out, n.addr()) || strings.Count(out, "master") < 4 {
+				return false
+			}
+		}
+		return true
+	}, "master %s not known to every node", n.addr())
+	return n.addr()
 }
 
 // on runs a command on the node at addr.
