@@ -69,7 +69,8 @@ func Queue[C redis.Cmder](bt *Batch, key string, queue func(context.Context, red
 // Exec sends the queued commands, one pipeline per node at once, and
 // returns the first failure: a node with a failed command is left alone
 // for the retry interval, one whose commands answered is reached (a key's
-// absence is an answer). Each node has its own pipeline so that a node
+// absence is an answer; so is a redirection that could not be followed,
+// whose command the caller decides locally). Each node has its own pipeline so that a node
 // that does not answer costs only its own commands (go-redis's Cluster
 // pipeline, retrying it, would fail the others' answers with the
 // deadline).
