@@ -123,15 +123,22 @@ func TestLocalEvictionForgets(t *testing.T) {
 	assert.True(t, since.After(ls[0].At), "since moves past what was forgotten: %s", since)
 }
 
+// faultyLocal is a local store on file_storage whose failures the test
+// decides, two days past t0.
+func faultyLocal(t *testing.T) (*Local, *storagetest.Faulty) {
+	t.Helper()
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)}
+	s, err := NewLocal(localSettings(testclock.At(t0.Add(2*day)), true, 100))
+	require.NoError(t, err)
+	s.SetClient(faulty)
+	return s, faulty
+}
+
 // A lookup that races a launch being recorded does not remember the
 // instance as never launched: the next lookup finds the launch.
 func TestLocalLookupRacingARecord(t *testing.T) {
-	clock := testclock.At(t0.Add(2 * day))
-	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)}
-	s, err := NewLocal(localSettings(clock, true, 100))
-	require.NoError(t, err)
-	s.SetClient(faulty)
-	_, err = s.Record(ctx, nil, t0)
+	s, faulty := faultyLocal(t)
+	_, err := s.Record(ctx, nil, t0)
 	require.NoError(t, err)
 
 	read := faulty.HoldNextRead()
@@ -362,13 +369,9 @@ func TestRedisClusterMasterDown(t *testing.T) {
 // hold; the one memory holds is still told, and since is zero, so the
 // other stays untold.
 func TestLocalLookupFailedInPart(t *testing.T) {
-	clock := testclock.At(t0.Add(2 * day))
-	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)}
-	s, err := NewLocal(localSettings(clock, true, 100))
-	require.NoError(t, err)
-	s.SetClient(faulty)
+	s, faulty := faultyLocal(t)
 	known := "i-0f5a1e2d3c4b5a697"
-	_, err = s.Record(ctx, []Launch{{Instance: known, At: t0.Add(time.Hour), Event: 7}}, t0)
+	_, err := s.Record(ctx, []Launch{{Instance: known, At: t0.Add(time.Hour), Event: 7}}, t0)
 	require.NoError(t, err)
 	faulty.SetFailing(true)
 	launched, since, err := s.Lookup(ctx, []string{known, "i-0a11111111111111a"})
