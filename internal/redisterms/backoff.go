@@ -61,15 +61,6 @@ func (b *Backoff) route(ctx context.Context, key string) (string, *redis.Client)
 	return c.Options().Addr, c
 }
 
-// scripter is what loads scripts where key is served: its master in a
-// Cluster, else the client.
-func (b *Backoff) scripter(ctx context.Context, key string) redis.Scripter {
-	if _, c := b.route(ctx, key); c != nil {
-		return c
-	}
-	return b.client
-}
-
 // Ready prepares a round trip: when a failed Cluster node is due to be
 // tried again, go-redis re-reads which node serves which slots first (it
 // does that synchronously for a walk over the masters), so the retry

@@ -70,10 +70,10 @@ func Queue[C redis.Cmder](bt *Batch, key string, queue func(context.Context, red
 // returns the first failure: a node with a failed command is left alone
 // for the retry interval, one whose commands answered is reached (a key's
 // absence is an answer; so is a redirection that could not be followed,
-// whose command the caller decides locally). Each node has its own pipeline so that a node
-// that does not answer costs only its own commands (go-redis's Cluster
-// pipeline, retrying it, would fail the others' answers with the
-// deadline).
+// whose command the caller decides locally). Each node has its own
+// pipeline so that a node that does not answer costs only its own commands
+// (go-redis's Cluster pipeline, retrying it, would fail the others'
+// answers with the deadline).
 //
 // What a node refused to take is sent again, only that, with a timeout of
 // its own, on the pipeline of the node that is to take it: scripts a node
@@ -120,6 +120,18 @@ func (bt *Batch) Exec() error {
 	return first
 }
 
+// nodeClient is what sends to node: a Cluster master's own client, else
+// the client.
+func (bt *Batch) nodeClient(node string) interface {
+	redis.Scripter
+	Pipeline() redis.Pipeliner
+} {
+	if client := bt.clients[node]; client != nil {
+		return client
+	}
+	return bt.b.client
+}
+
 // send executes the commands idx, grouped by node, the groups at once.
 func (bt *Batch) send(ctx context.Context, idx []int) {
 	pipes := map[string]redis.Pipeliner{}
@@ -127,11 +139,7 @@ func (bt *Batch) send(ctx context.Context, idx []int) {
 		node := bt.nodes[i]
 		pipe, ok := pipes[node]
 		if !ok {
-			if client := bt.clients[node]; client != nil {
-				pipe = client.Pipeline()
-			} else {
-				pipe = bt.b.client.Pipeline()
-			}
+			pipe = bt.nodeClient(node).Pipeline()
 			pipes[node] = pipe
 		}
 		_ = pipe.Process(ctx, bt.cmds[i]) // again: its answer lands where the caller looks
@@ -146,12 +154,12 @@ func (bt *Batch) send(ctx context.Context, idx []int) {
 // again sends what a node refused to take (see Exec) once more.
 func (bt *Batch) again() {
 	var scriptless, moved []int
-	serves := map[string]string{} // node -> a key it serves
+	loaded := map[string]bool{} // the nodes that lack the scripts, once given them
 	for i, c := range bt.cmds {
 		switch {
 		case refused(c, "NOSCRIPT"):
 			scriptless = append(scriptless, i)
-			serves[bt.nodes[i]] = bt.keys[i]
+			loaded[bt.nodes[i]] = false
 		case isRedirection(c):
 			moved = append(moved, i)
 		}
@@ -161,9 +169,8 @@ func (bt *Batch) again() {
 	}
 	ctx, cancel := context.WithTimeout(bt.parent, bt.timeout)
 	defer cancel()
-	loaded := map[string]bool{}
-	for node, key := range serves {
-		loaded[node] = loadScripts(ctx, bt.b.scripter(ctx, key)) == nil
+	for node := range loaded {
+		loaded[node] = loadScripts(ctx, bt.nodeClient(node)) == nil
 	}
 	scriptless = slices.DeleteFunc(scriptless, func(i int) bool { return !loaded[bt.nodes[i]] })
 	var wg sync.WaitGroup
@@ -190,8 +197,10 @@ func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) 
 	}
 	masters, _ := bt.b.masters(ctx)
 	to := map[string][]int{}
+	asks := map[int]bool{}
 	for _, i := range moved {
 		addr, asking := redirection(bt.cmds[i].Err())
+		asks[i] = asking
 		if !asking {
 			if c, err := bt.b.cluster.MasterForKey(ctx, bt.keys[i]); err == nil {
 				addr = c.Options().Addr
@@ -210,7 +219,7 @@ func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) 
 			_ = loadScripts(ctx, client) // a failure shows in the answers
 			pipe := client.Pipeline()
 			for _, i := range idx {
-				if _, asking := redirection(bt.cmds[i].Err()); asking {
+				if asks[i] {
 					pipe.Do(ctx, "asking")
 				}
 				bt.nodes[i] = addr // its answer, or failure, is this master's
