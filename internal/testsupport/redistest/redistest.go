@@ -175,6 +175,12 @@ type Cluster struct {
 // replica is promoted.
 const ClusterNodeTimeout = 1000 * time.Millisecond
 
+// clusterNodeArgs are a Cluster node's redis-server arguments.
+func clusterNodeArgs() []string {
+	return []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds()))}
+}
+
 // PartialCoverage lets a Cluster's masters serve their slots while another
 // master's are not served (cluster-require-full-coverage no); by default
 // they refuse every command (CLUSTERDOWN) from the moment the cluster
@@ -188,8 +194,7 @@ func StartCluster(tb testing.TB, masters, replicas int, args ...string) *Cluster
 	c := &Cluster{tb: tb}
 	var addrs []string
 	for i := 0; i < masters*(1+replicas); i++ {
-		n := startNode(tb, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds()))}, args...)...)
+		n := startNode(tb, append(clusterNodeArgs(), args...)...)
 		c.nodes = append(c.nodes, n)
 		addrs = append(addrs, n.addr())
 	}
@@ -285,24 +290,45 @@ func (c *Cluster) PauseMaster(key string) string {
 func (c *Cluster) takeDown(key string) *node {
 	c.tb.Helper()
 	slot := c.slot(key)
-	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 9 || !strings.Contains(f[2], "master") {
-			continue
-		}
-		ranges := slotRanges(f[8:])
-		if !inRanges(slot, ranges) {
-			continue
-		}
-		addr := strings.Split(f[1], "@")[0]
-		for _, n := range c.nodes {
-			if n.addr() == addr {
-				c.down = append(c.down, ranges...)
-				return n
-			}
+	for _, m := range c.masters() {
+		if inRanges(slot, m.ranges) {
+			c.down = append(c.down, m.ranges...)
+			return c.nodeAt(m.addr)
 		}
 	}
 	c.tb.Fatalf("no master found for slot %s", slot)
+	return nil
+}
+
+// master is a live master as CLUSTER NODES lists it.
+type master struct {
+	addr, id string
+	ranges   [][2]string
+}
+
+// masters are the live masters, as a live node sees them.
+func (c *Cluster) masters() []master {
+	c.tb.Helper()
+	var out []master
+	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+			continue
+		}
+		out = append(out, master{addr: strings.Split(f[1], "@")[0], id: f[0], ranges: slotRanges(f[8:])})
+	}
+	return out
+}
+
+// nodeAt is the node at addr.
+func (c *Cluster) nodeAt(addr string) *node {
+	c.tb.Helper()
+	for _, n := range c.nodes {
+		if n.addr() == addr {
+			return n
+		}
+	}
+	c.tb.Fatalf("no node %s", addr)
 	return nil
 }
 
@@ -320,17 +346,12 @@ func (c *Cluster) MigrateSlot(key, to string, done bool) (string, string) {
 	slot := c.slot(key)
 	var from, other string
 	ids := map[string]string{} // address -> node id, of the masters
-	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
-			continue
-		}
-		addr := strings.Split(f[1], "@")[0]
-		ids[addr] = f[0]
-		if inRanges(slot, slotRanges(f[8:])) {
-			from = addr
-		} else if other == "" || addr < other {
-			other = addr
+	for _, m := range c.masters() {
+		ids[m.addr] = m.id
+		if inRanges(slot, m.ranges) {
+			from = m.addr
+		} else if other == "" || m.addr < other {
+			other = m.addr
 		}
 	}
 	if to == "" {
@@ -354,8 +375,7 @@ func (c *Cluster) MigrateSlot(key, to string, done bool) (string, string) {
 // knows it.
 func (c *Cluster) AddMaster() string {
 	c.tb.Helper()
-	n := startNode(c.tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())))
+	n := startNode(c.tb, clusterNodeArgs()...)
 	c.nodes = append(c.nodes, n)
 	cli(c.tb, "--cluster", "add-node", n.addr(), c.Seed().addr())
 	await(c.tb, 30*time.Second, func() bool {
@@ -372,15 +392,9 @@ func (c *Cluster) AddMaster() string {
 // on runs a command on the node at addr.
 func (c *Cluster) on(addr string, args ...string) {
 	c.tb.Helper()
-	for _, n := range c.nodes {
-		if n.addr() == addr {
-			if out, err := n.query(args...); err != nil || strings.TrimSpace(out) != "OK" {
-				c.tb.Fatalf("%v on %s: %q %v", args, addr, out, err)
-			}
-			return
-		}
+	if out, err := c.nodeAt(addr).query(args...); err != nil || strings.TrimSpace(out) != "OK" {
+		c.tb.Fatalf("%v on %s: %q %v", args, addr, out, err)
 	}
-	c.tb.Fatalf("no node %s", addr)
 }
 
 func (c *Cluster) slot(key string) string {
