@@ -141,43 +141,44 @@ func memberKey(s string, i int) (string, int) {
 }
 
 // member finds key among the members of the object at s[i] (its opening
-// brace) and returns where its value begins; members before it are skipped
-// whole, nested values included. false when it is not there or the text is
-// not an object.
-func member(s string, i int, key string) (int, bool) {
-	for i = skipSpace(s, i+1); i < len(s) && s[i] == '"'; {
-		k, end := memberKey(s, i)
-		j, ok := afterColon(s, end)
-		if !ok {
-			return 0, false
+// brace) and returns where its value begins; false when it is not there or
+// the text is not an object. Members before it are skipped whole.
+func member(s string, i int, key string) (at int, found bool) {
+	eachMember(s, i, func(k string, j int) int {
+		if at, found = j, k == key; found {
+			return stop
 		}
-		if k == key {
-			return j, true
-		}
-		if i = skipSpace(s, skipValue(s, j)); i == len(s) || s[i] != ',' {
-			return 0, false
-		}
-		i = skipSpace(s, i+1)
-	}
-	return 0, false
+		return skipValue(s, j)
+	})
+	return at, found
 }
 
-// eachMember calls fn with the key and the value's text of each member of
-// the object at s[i], in validated text, and returns where the object ends.
-func eachMember(s string, i int, fn func(key, val string)) int {
+// stop, returned by eachMember's fn, ends the walk.
+const stop = -1
+
+// eachMember calls fn with the key of each member of the object at s[i]
+// and where its value begins; fn returns where that value ends (it read
+// it, or skipValue found out), or stop. eachMember returns where the
+// object ends (past its '}'), or where reading stopped.
+func eachMember(s string, i int, fn func(key string, val int) (end int)) int {
 	for i = skipSpace(s, i+1); i < len(s) && s[i] == '"'; {
 		k, end := memberKey(s, i)
 		if strings.IndexByte(k, '\\') >= 0 {
 			k = unescape(k)
 		}
-		j, _ := afterColon(s, end)
-		end = skipValue(s, j)
-		fn(k, s[j:end])
-		if i = skipSpace(s, end); i < len(s) && s[i] == ',' {
-			i = skipSpace(s, i+1)
+		j, ok := afterColon(s, end)
+		if !ok {
+			return j
 		}
+		if end = fn(k, j); end == stop {
+			return j
+		}
+		if i = skipSpace(s, end); i == len(s) || s[i] != ',' {
+			break
+		}
+		i = skipSpace(s, i+1)
 	}
-	return min(i+1, len(s)) // past the '}'
+	return min(i+1, len(s))
 }
 
 // jsonString is the string the validated value v holds, in memory of its
@@ -310,8 +311,9 @@ func cwTextEvents(s string, out []source) ([]source, bool) {
 		return out, false
 	}
 	var group, stream, logEvents string
-	eachMember(s, i, func(k, v string) {
-		switch {
+	eachMember(s, i, func(k string, j int) int {
+		end := skipValue(s, j)
+		switch v := s[j:end]; {
 		case k == "logGroup" && group == "":
 			group, _ = jsonString(v)
 		case k == "logStream" && stream == "":
@@ -319,6 +321,7 @@ func cwTextEvents(s string, out []source) ([]source, bool) {
 		case k == logEventsKey && logEvents == "":
 			logEvents = v
 		}
+		return end
 	})
 	if logEvents == "" || logEvents[0] != '[' {
 		return out, false
@@ -329,13 +332,15 @@ func cwTextEvents(s string, out []source) ([]source, bool) {
 			return out[:start], false
 		}
 		var msg, ts string
-		end := eachMember(logEvents, i, func(k, v string) {
-			switch {
+		end := eachMember(logEvents, i, func(k string, j int) int {
+			end := skipValue(logEvents, j)
+			switch v := logEvents[j:end]; {
 			case k == "message" && msg == "":
 				msg = v
 			case k == "timestamp" && ts == "":
 				ts = v
 			}
+			return end
 		})
 		text, isStr := jsonString(msg)
 		if !isStr {
