@@ -5,6 +5,7 @@ package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/c
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,9 +64,11 @@ type ssmConnector struct {
 
 	// flying counts the ConsumeLogs calls under way; landed, when set, is
 	// closed once none is: Shutdown waits for their counts before its last
-	// emission. Both guarded by mu.
-	flying int
-	landed chan struct{}
+	// emission. Once it waits, grounded refuses new calls, whose counts no
+	// emission would report. All guarded by mu.
+	flying   int
+	landed   chan struct{}
+	grounded bool
 
 	stopLoop context.CancelFunc // ends the emit loop, and an emission of its in flight
 	loopDone chan struct{}
@@ -197,11 +200,20 @@ func (c *ssmConnector) stopAndEmit(ctx context.Context) error {
 	return c.emit(ctx)
 }
 
-// takeOff and land bracket a ConsumeLogs call, for waitLanded.
-func (c *ssmConnector) takeOff() {
+// errShutDown refuses a batch that arrives once Shutdown has begun
+// (upstream components stop first, so only a misbehaving one sends it).
+var errShutDown = errors.New("ssmsession connector is shut down: batch not counted")
+
+// takeOff and land bracket a ConsumeLogs call, for waitLanded; takeOff
+// refuses a call once Shutdown waits.
+func (c *ssmConnector) takeOff() error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.grounded {
+		return errShutDown
+	}
 	c.flying++
-	c.mu.Unlock()
+	return nil
 }
 
 func (c *ssmConnector) land() {
@@ -213,9 +225,11 @@ func (c *ssmConnector) land() {
 	}
 }
 
-// waitLanded returns once no ConsumeLogs call is under way, or when ctx ends.
+// waitLanded refuses new ConsumeLogs calls and returns once none is under
+// way, or when ctx ends.
 func (c *ssmConnector) waitLanded(ctx context.Context) error {
 	c.mu.Lock()
+	c.grounded = true
 	if c.flying == 0 {
 		c.mu.Unlock()
 		return nil
@@ -262,7 +276,9 @@ type tally struct {
 // the mark settled, so a crash in between makes a redelivered event count
 // (at least once), never vanish.
 func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	c.takeOff()
+	if err := c.takeOff(); err != nil {
+		return err
+	}
 	defer c.land()
 	counts, calls, newest := c.read(ld)
 

@@ -220,7 +220,8 @@ func batchUnderWay(t *testing.T) (*harness, *storagetest.FaultyExtension, chan e
 }
 
 // TestShutdownWaitsForBatchesUnderWay: a batch still reading its event ids
-// from storage when Shutdown begins is counted in the last emission.
+// from storage when Shutdown begins is counted in the last emission; one
+// that arrives while Shutdown waits is refused, not counted unreported.
 func TestShutdownWaitsForBatchesUnderWay(t *testing.T) {
 	h, faulty, consumed := batchUnderWay(t)
 	shut := make(chan error)
@@ -230,12 +231,22 @@ func TestShutdownWaitsForBatchesUnderWay(t *testing.T) {
 		t.Fatalf("Shutdown returned (%v) with a batch under way", err)
 	case <-time.After(50 * time.Millisecond):
 	}
+	require.Eventually(t, func() bool {
+		h.c.mu.Lock()
+		defer h.c.mu.Unlock()
+		return h.c.grounded
+	}, 5*time.Second, time.Millisecond, "Shutdown waits for the batch")
+	bob, _ := sessionCalls("bob", "i-0b22222222222222b", emitAt.Add(-time.Minute), emitAt)
+	late, err := shapes.Logs(shapes.Raw, [][]byte{bob})
+	require.NoError(t, err)
+	assert.ErrorIs(t, h.c.ConsumeLogs(ctx, late), errShutDown, "a batch no emission would report is refused")
 	faulty.Clients[0].Release()
 	require.NoError(t, <-consumed)
 	require.NoError(t, <-shut)
 	all := h.sink.AllMetrics()
 	require.Len(t, all, 1, "the last emission")
 	assert.Equal(t, []int64{1}, mapValues(withName(values(all[0]), MetricStarts, "user/alice")), "with the batch's session")
+	assert.Empty(t, withName(values(all[0]), MetricStarts, "user/bob"), "and not the refused one's")
 }
 
 // TestStateBoundedWhileStorageFails: with every write failing, the changes
