@@ -365,6 +365,31 @@ func TestRedisClusterMasterDown(t *testing.T) {
 	assertLiveShare(launched, since)
 }
 
+// TestRedisAskToAnEmptyMaster: a target whose slot is moving to a master
+// that serves no slot yet gets an ASK that is not followed; that is no
+// answer, so every miss of the lookup is unknown, not "not recent".
+func TestRedisAskToAnEmptyMaster(t *testing.T) {
+	cl := redistest.StartCluster(t, 3, 0)
+	clock := testclock.At(t0.Add(2 * day))
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
+		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
+		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
+	require.NoError(t, err)
+	_, err = s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+	_, since, err := s.Lookup(ctx, []string{"i-0000000000000000a"})
+	require.NoError(t, err)
+	require.False(t, since.IsZero(), "watched, before the slot moves")
+
+	cl.MigrateSlot(s.key("i-0000000000000000a"), cl.AddMaster(), false)
+	launched, since, err := s.Lookup(ctx, []string{"i-0000000000000000a"})
+	require.NoError(t, err, "no node failed")
+	assert.Empty(t, launched)
+	assert.True(t, since.IsZero(), "the miss is unknown")
+}
+
 // TestLocalLookupFailedInPart: storage fails on a target memory does not
 // hold; the one memory holds is still told, and since is zero, so the
 // other stays untold.

@@ -178,6 +178,10 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 			if gets[i] == nil {
 				continue
 			}
+			if redisterms.Failure(gets[i]) != nil {
+				untold = true // a redirection not followed: no answer, not a miss
+				continue
+			}
 			if ms, err := gets[i].Int64(); err == nil {
 				launched[id] = time.UnixMilli(ms).UTC()
 				r.cache.Add(strings.Clone(id), ms)
