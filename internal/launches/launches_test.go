@@ -309,7 +309,7 @@ func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
 func TestRedisClusterMasterDown(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0, redistest.PartialCoverage...)
 	clock := testclock.At(t0.Add(2 * day))
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
 		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
 	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,

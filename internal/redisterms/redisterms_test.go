@@ -217,7 +217,7 @@ func TestKeysExpireWithTheWindow(t *testing.T) {
 // where it would meet its own alert.
 func TestScriptsMissingOnOneNode(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0)
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1})
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1})
 	t.Cleanup(func() { _ = client.Close() })
 	now := testclock.At(t0.Add(2 * day))
 	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
@@ -511,7 +511,7 @@ func clusterReplicas(t *testing.T, cl *redistest.Cluster, now *testclock.Clock, 
 	t.Helper()
 	replicas := make([]*Store, 2)
 	for r := range replicas {
-		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1,
+		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
 			DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { _ = client.Close() })
 		s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,

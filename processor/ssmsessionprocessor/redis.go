@@ -34,11 +34,14 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 	// client: a master name means Sentinel, IsClusterMode a Cluster. The
 	// store falls back instead of retrying (MaxRetries -1, and one dial
 	// attempt rather than go-redis's five, 100 ms apart), and the batch
-	// deadline, not only the socket timeouts, bounds a call.
+	// deadline, not only the socket timeouts, bounds a call. A Cluster
+	// client's pipeline would resend a node's whole share after a
+	// redirection or a lost connection (MaxRedirects, 3 unless -1),
+	// running decisions twice: redisterms follows redirections itself.
 	opts := &redis.UniversalOptions{
 		Addrs: []string{rc.Endpoint}, Username: rc.Username, Password: string(rc.Password), TLSConfig: tlsCfg,
 		DialTimeout: rc.DialTimeout, ReadTimeout: rc.Timeout, WriteTimeout: rc.Timeout, PoolSize: rc.PoolSize,
-		MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true,
+		MaxRetries: -1, MaxRedirects: -1, DialerRetries: 1, ContextTimeoutEnabled: true,
 	}
 	switch {
 	case rc.Cluster != nil:
