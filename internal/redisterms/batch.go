@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -153,13 +152,12 @@ func (bt *Batch) send(ctx context.Context, idx []int) {
 
 // again sends what a node refused to take (see Exec) once more.
 func (bt *Batch) again() {
-	var scriptless, moved []int
-	loaded := map[string]bool{} // the nodes that lack the scripts, once given them
+	var moved []int
+	scriptless := map[string][]int{} // by node: the nodes that lack the scripts
 	for i, c := range bt.cmds {
 		switch {
 		case refused(c, "NOSCRIPT"):
-			scriptless = append(scriptless, i)
-			loaded[bt.nodes[i]] = false
+			scriptless[bt.nodes[i]] = append(scriptless[bt.nodes[i]], i)
 		case isRedirection(c):
 			moved = append(moved, i)
 		}
@@ -169,17 +167,27 @@ func (bt *Batch) again() {
 	}
 	ctx, cancel := context.WithTimeout(bt.parent, bt.timeout)
 	defer cancel()
-	for node := range loaded {
-		loaded[node] = loadScripts(ctx, bt.nodeClient(node)) == nil
-	}
-	scriptless = slices.DeleteFunc(scriptless, func(i int) bool { return !loaded[bt.nodes[i]] })
+	// Each node is given the scripts and sent its commands on its own, so
+	// that a slow one costs only its own share.
 	var wg sync.WaitGroup
-	wg.Go(func() { bt.send(ctx, scriptless) })
+	var mu sync.Mutex
+	var sent []int
+	for node, idx := range scriptless {
+		wg.Go(func() {
+			if loadScripts(ctx, bt.nodeClient(node)) != nil {
+				return // the commands keep their NOSCRIPT: the node failed
+			}
+			bt.send(ctx, idx)
+			mu.Lock()
+			sent = append(sent, idx...)
+			mu.Unlock()
+		})
+	}
 	if len(moved) > 0 {
 		moved = bt.redirect(ctx, &wg, moved)
 	}
 	wg.Wait()
-	for _, i := range append(scriptless, moved...) {
+	for _, i := range append(sent, moved...) {
 		bt.resent[bt.cmds[i]] = true
 	}
 }
