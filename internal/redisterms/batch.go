@@ -198,7 +198,8 @@ func (bt *Batch) again() {
 // master named); after MOVED, to the slot's master in the slot map, read
 // again. It returns the commands sent; wg waits for them. A master left
 // alone, or one the slot map does not list (an ASK to a master that serves
-// no slot yet), is not asked: those commands are decided locally.
+// no slot yet), is not asked: those commands are decided locally; so are
+// all of them when reading the slot map took the resend's time.
 func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) []int {
 	if bt.b.cluster == nil {
 		return nil
@@ -218,6 +219,9 @@ func (bt *Batch) redirect(ctx context.Context, wg *sync.WaitGroup, moved []int) 
 		if masters[addr] != nil && !bt.b.Down(addr) {
 			to[addr] = append(to[addr], i)
 		}
+	}
+	if ctx.Err() != nil {
+		return nil // reading the slot map took the time: the masters are not to blame
 	}
 	var sent []int
 	for addr, idx := range to {
