@@ -15,6 +15,19 @@ const (
 	StatusRetry            // delivery failed, or the process stopped before knowing
 )
 
+// Settled is the status of an alert once one batch carrying it was
+// delivered or failed: a delivery settles it whatever another copy's batch
+// did; a failure only an alert whose fate nobody told yet.
+func Settled(s Status, delivered bool) Status {
+	switch {
+	case delivered:
+		return StatusDelivered
+	case s == StatusInFlight:
+		return StatusRetry
+	}
+	return s
+}
+
 // State is what is known of a term. Times are in one unit chosen by the
 // caller: Unix nanoseconds here, milliseconds in Redis.
 type State struct {
@@ -27,10 +40,14 @@ type State struct {
 // Decide is the new-term rule, the one place it is written in Go (the Redis
 // backend's decide.lua mirrors it): the occurrence at t of event ev is new
 // when the term is unknown, or when its latest occurrence is more than window
-// before t; the alerting event seen again is new only if its alert's delivery
-// failed. known says whether s holds anything. It returns the state after the
-// occurrence and whether that state changed (and so must be written).
-func Decide(s State, known bool, t int64, ev uint64, window int64) (next State, isNew, changed bool) {
+// before t; the alerting event seen again is new only if its alert may not
+// have reached the next consumer: its delivery failed or, with
+// raiseInFlight, is still under way in another batch, which may yet fail
+// (an alert is raised at least once: the copy carries it too, under the
+// same alert id). known says whether s holds anything. It returns the state
+// after the occurrence and whether that state changed (and so must be
+// written).
+func Decide(s State, known bool, t int64, ev uint64, window int64, raiseInFlight bool) (next State, isNew, changed bool) {
 	switch {
 	case !known:
 		// first occurrence
@@ -40,7 +57,7 @@ func Decide(s State, known bool, t int64, ev uint64, window int64) (next State, 
 		// identity's), whatever time it comes with: an event without an
 		// eventTime is dated by its record, which a receiver may stamp
 		// anew on each read.
-		if s.Status != StatusRetry {
+		if s.Status == StatusDelivered || s.Status == StatusInFlight && !raiseInFlight {
 			return s, false, false
 		}
 	case t-s.Latest <= window:

@@ -53,6 +53,11 @@ type Settings struct {
 	// is that of the store's mark (LearningKey), unless the store keeps
 	// other state than terms in the same client.
 	KeyPrefix, MarkKey string
+	// RaiseInFlight raises an alert again for a copy of its event that
+	// comes while the alert's own batch is still under way (see Decide):
+	// alerts, which that batch may still lose. Not for marks of what is
+	// held in memory once decided (counts), which a copy would double.
+	RaiseInFlight bool
 }
 
 // Observation is one occurrence of a term.
@@ -313,11 +318,18 @@ func (s *Store) load(ctx context.Context, client storage.Client, keys []Key, st 
 // decide applies the rule to each observation in order. Called with mu held.
 func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Alert {
 	var alerts []Alert
+	var raised map[Key]bool // in this batch: a copy here shares its fate, raised once
 	horizon := clampNanos(s.set.Now().Add(FutureSkew))
 	for i, o := range obs {
 		t := clampNanos(o.Time)
 		sl := work[o.Key]
-		next, fresh, changed := Decide(sl.s, sl.known, t, o.Event, s.window)
+		next, fresh, changed := Decide(sl.s, sl.known, t, o.Event, s.window, s.set.RaiseInFlight && !raised[o.Key])
+		if fresh && s.set.RaiseInFlight {
+			if raised == nil {
+				raised = map[Key]bool{}
+			}
+			raised[o.Key] = true
+		}
 		isNew[i] = fresh
 		work[o.Key] = slot{s: next, known: true}
 		if changed {
@@ -501,13 +513,10 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	for _, a := range alerts {
 		v, ok := s.peek(a.Key)
 		delete(s.settling, a.Key)
-		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || v.Status != StatusInFlight {
-			continue // forgotten or superseded: a stored state still says in flight, read back as retry
+		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || Settled(v.Status, delivered) == v.Status {
+			continue // forgotten, superseded or told: a stored state still says in flight, read back as retry
 		}
-		v.Status = StatusDelivered
-		if !delivered {
-			v.Status = StatusRetry
-		}
+		v.Status = Settled(v.Status, delivered)
 		s.lru.Add(a.Key, v)
 		if delivered {
 			s.change(a.Key, v)

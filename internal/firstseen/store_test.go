@@ -85,6 +85,36 @@ func TestFailedDeliveryIsAlertedAgain(t *testing.T) {
 	assert.Equal(t, []bool{false, false}, got)
 }
 
+// TestCopyWhileInFlightIsAlertedToo: with RaiseInFlight (alerts), a copy
+// of an event whose alert's batch is still under way carries the alert as
+// well, since that batch may yet fail while the copy's is delivered; a copy
+// in the same batch shares its fate and is not. Whichever batch is
+// delivered settles the alert, in either order.
+func TestCopyWhileInFlightIsAlertedToo(t *testing.T) {
+	for _, firstFails := range []bool{true, false} {
+		s, err := New(Settings{Window: window, CacheSize: 100, PruneInterval: time.Hour, Now: fixedAt, RaiseInFlight: true})
+		require.NoError(t, err)
+		got, first := observe(t, s, obs("carol", 0, 9), obs("carol", 0, 9))
+		assert.Equal(t, []bool{true, false}, got, "a copy in the same batch")
+		got, copied := observe(t, s, obs("carol", 0, 9))
+		assert.Equal(t, []bool{true}, got, "a copy while the first batch is under way")
+		assert.Equal(t, first, copied, "the same alert")
+		if firstFails {
+			s.Settle(first, false)
+			s.Settle(copied, true)
+		} else {
+			s.Settle(copied, true)
+			s.Settle(first, false)
+		}
+		got, _ = observe(t, s, obs("carol", 0, 9))
+		assert.Equal(t, []bool{false}, got, "delivered by one of them (the first failing: %v)", firstFails)
+	}
+	plain := newStore(t, 100, nil) // marks of what memory holds once decided
+	observe(t, plain, obs("carol", 0, 9))
+	got, _ := observe(t, plain, obs("carol", 0, 9))
+	assert.Equal(t, []bool{false}, got, "without RaiseInFlight, a copy in flight is not new")
+}
+
 // model is the rule written the plain way: the full history of each term.
 type model map[Key][]int64
 

@@ -259,7 +259,7 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	var alerts []firstseen.Alert
 	for i, o := range obs {
 		e, known := s.cache.Get(o.Key)
-		next, fresh, _ := firstseen.Decide(e, known, o.Time.UnixMilli(), o.Event, s.window)
+		next, fresh, _ := firstseen.Decide(e, known, o.Time.UnixMilli(), o.Event, s.window, false) // as decide.lua
 		s.cache.Add(o.Key, next)
 		if isNew[i] = fresh; fresh {
 			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})

@@ -485,7 +485,7 @@ func TestDecideMirrorsGo(t *testing.T) {
 		if tc.prior != nil {
 			prior = *tc.prior
 		}
-		want, wantNew, _ := firstseen.Decide(prior, tc.prior != nil, tc.t, tc.ev, w)
+		want, wantNew, _ := firstseen.Decide(prior, tc.prior != nil, tc.t, tc.ev, w, false)
 
 		key := "mirror:" + name
 		if tc.prior != nil {

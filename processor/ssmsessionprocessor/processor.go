@@ -104,6 +104,7 @@ func newProcessor(set processor.Settings, cfg *Config, now func() time.Time) (*s
 			Persistent:    cfg.NewTerms.Storage != nil,
 			PruneInterval: cfg.NewTerms.PruneInterval,
 			Now:           now,
+			RaiseInFlight: true,
 			OnPrune:       func(n int) { tel.ProcessorSsmsessionTermsPruned.Add(context.Background(), int64(n), p.added...) },
 		})
 		if err != nil {

@@ -116,6 +116,51 @@ func TestRejectedBatchIsAlertedAgain(t *testing.T) {
 	assert.Equal(t, attrStr(records(next.refused[0])[0], AttrAlertID), attrStr(records(got[0])[0], AttrAlertID), "same alert, same id")
 }
 
+// heldConsumer holds its first call until release is closed, then refuses
+// it (an exporter retrying until it gives up); later calls are taken.
+type heldConsumer struct {
+	consumertest.LogsSink
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (h *heldConsumer) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.entered)
+		<-h.release
+		return errors.New("export failed")
+	}
+	return h.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func (*heldConsumer) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// TestCopyWhileAlertInFlight: a sender that times out sends the batch
+// again while the first is still held by the exporter; the copy carries
+// the alert too (same id), so when the first then fails, the alert has
+// reached the next consumer anyway. Once delivered, a later copy is quiet.
+func TestCopyWhileAlertInFlight(t *testing.T) {
+	raws := identities(t)[:1]
+	next := &heldConsumer{entered: make(chan struct{}), release: make(chan struct{})}
+	h := start(t, defaultConfig(), nil, next)
+	held := rawLogs(t, raws)
+	failed := make(chan error)
+	go func() { failed <- h.logs.ConsumeLogs(ctx, held) }()
+	<-next.entered
+	require.NoError(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
+	close(next.release)
+	require.Error(t, <-failed)
+	require.NoError(t, h.logs.ConsumeLogs(ctx, rawLogs(t, raws)))
+
+	got := next.AllLogs()
+	require.Len(t, got, 2)
+	assert.Equal(t, []string{"true"}, newTerms(got[0]), "the copy carries the alert its first batch lost")
+	assert.Equal(t, attrStr(records(held)[0], AttrAlertID), attrStr(records(got[0])[0], AttrAlertID), "same alert, same id")
+	assert.Equal(t, []string{"false"}, newTerms(got[1]), "delivered once, quiet after")
+}
+
 // The same batch object sent again (a receiver retrying what was refused)
 // after a duplicate copy of its event was delivered: the retry's decision
 // stands alone, without the first attempt's alert id.
