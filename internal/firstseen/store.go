@@ -443,7 +443,7 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 			s.pruner.wrote(snapshot, s.set.CacheSize)
 			s.forgetWritten()
 			st.Writes += len(ops)
-			if s.degraded {
+			if s.degraded && st.StorageErr == nil { // a call that failed its read recovers nothing
 				s.degraded, st.Recovered = false, true
 			}
 		} else {

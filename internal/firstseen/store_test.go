@@ -243,6 +243,16 @@ func TestStorageFaultsDegradeAndRecover(t *testing.T) {
 	v, err := real.Get(ctx, storageKeyOf(key("x")))
 	require.NoError(t, err)
 	assert.NotNil(t, v)
+
+	// A read that fails in a call whose write succeeds: that call reports
+	// the failure alone, the next clean one the recovery.
+	faulty.FailNextRead()
+	_, st = s.Observe(ctx, []Observation{obs("z", 0, 3)}, isNew)
+	require.ErrorIs(t, st.StorageErr, storagetest.ErrInjected)
+	assert.False(t, st.Recovered, "not in the call that failed")
+	_, st = s.Observe(ctx, []Observation{obs("w", 0, 4)}, isNew)
+	require.NoError(t, st.StorageErr)
+	assert.True(t, st.Recovered, "the next clean call")
 }
 
 func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {

@@ -101,6 +101,14 @@ type Faulty struct {
 	// read is closed when the read HoldNextRead holds has read; readHeld
 	// is that read's hold, closed on Release.
 	read, readHeld chan struct{}
+	failRead       bool // FailNextRead
+}
+
+// FailNextRead makes the next Batch of gets alone fail (ErrInjected).
+func (f *Faulty) FailNextRead() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failRead = true
 }
 
 // Hold makes every operation wait (within its context) until Release, as a
@@ -177,6 +185,10 @@ func (f *Faulty) fail(ops ...*storage.Operation) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls++
+	if f.failRead && len(ops) > 0 && ops[0].Type == storage.Get {
+		f.failRead = false
+		return ErrInjected
+	}
 	if f.err == nil {
 		for _, op := range ops {
 			if op.Type == storage.Set {
