@@ -123,6 +123,28 @@ func TestLocalEvictionForgets(t *testing.T) {
 	assert.True(t, since.After(ls[0].At), "since moves past what was forgotten: %s", since)
 }
 
+// TestLocalMemoryBoundedWithStorage: with storage, memory holds at most
+// cache_size launches; older ones are read back from storage, and while it
+// fails they are unknown (no launch waits in memory for an outcome).
+func TestLocalMemoryBoundedWithStorage(t *testing.T) {
+	s, faulty := faultyLocal(t)
+	var ids []string
+	for i := range 150 {
+		id := fmt.Sprintf("i-%017x", 0x100+i)
+		ids = append(ids, id)
+		_, err := s.Record(ctx, []Launch{{Instance: id, At: t0.Add(time.Duration(i) * time.Minute), Event: uint64(i + 1)}}, t0)
+		require.NoError(t, err)
+	}
+	launched, _, err := s.Lookup(ctx, ids[:1])
+	require.NoError(t, err)
+	assert.Contains(t, launched, ids[0], "read back from storage")
+	faulty.SetFailing(true)
+	launched, _, err = s.Lookup(ctx, ids)
+	require.Error(t, err)
+	assert.LessOrEqual(t, len(launched), 100, "no more than the cache in memory")
+	assert.Contains(t, launched, ids[149], "the newest are")
+}
+
 // faultyLocal is a local store on file_storage whose failures the test
 // decides, two days past t0.
 func faultyLocal(t *testing.T) (*Local, *storagetest.Faulty) {

@@ -76,8 +76,11 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		for i, la := range launches {
 			obs[i] = firstseen.Observation{Key: keyOf(la.Instance), Time: la.At, Event: la.Event}
 		}
-		// Launches raise nothing to deliver: the decisions are not kept.
-		_, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
+		// Launches raise nothing to deliver: settled at once, so that none
+		// waits in memory, past the cache, for an outcome.
+		var alerts []firstseen.Alert
+		alerts, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
+		l.store.Settle(alerts, true)
 		l.mu.Lock()
 		l.records++
 		l.recording--
