@@ -11,6 +11,7 @@ import (
 	"errors"
 	"maps"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
@@ -127,7 +128,8 @@ func (c *counter) pending() snapshot {
 	}
 	if len(snap.ops) > 0 {
 		snap.ops = append(snap.ops,
-			storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(nil, uint64(c.anchor))),
+			// The bucket width with the anchor: indexes count buckets of it.
+			storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(c.anchor)), uint64(c.size))),
 			storage.SetOperation(newestKey, binary.BigEndian.AppendUint64(nil, uint64(c.newest))))
 	}
 	return snap
@@ -162,6 +164,7 @@ type stored struct {
 	opens  []*openSession
 	shown  []shownOpen
 	anchor *int64
+	width  int64 // the bucket width (ns) the indexes count; 0: not stored
 	newest int64
 }
 
@@ -174,9 +177,12 @@ func loadSeries(ctx context.Context, client storage.Client) (st stored, err erro
 	}
 	err = walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
 		switch {
-		case key == anchorKey && len(value) == 8:
+		case key == anchorKey && (len(value) == 8 || len(value) == 16):
 			a := int64(binary.BigEndian.Uint64(value))
 			st.anchor = &a
+			if len(value) == 16 {
+				st.width = int64(binary.BigEndian.Uint64(value[8:]))
+			}
 		case key == newestKey && len(value) == 8:
 			st.newest = int64(binary.BigEndian.Uint64(value))
 		case key == shownKey:
@@ -207,12 +213,18 @@ func loadSeries(ctx context.Context, client storage.Client) (st stored, err erro
 // sessions opened or ended meanwhile win over their stored state, and an
 // open count shown before the stop is owed its 0 unless memory shows it.
 func (c *counter) restore(st stored) {
+	rebucketed := st.width > 0 && st.width != c.size
+	if rebucketed {
+		st.rebucket(c) // and saved so with the next batch
+	}
 	if st.anchor != nil && (!c.anchorSeen || *st.anchor > c.anchor) {
 		c.anchor, c.anchorSeen = *st.anchor, true
 	}
 	c.newest = max(c.newest, st.newest)
 	for _, s := range st.series {
-		c.merge(s)
+		if c.merge(s); rebucketed && c.series[s.Key] == s {
+			c.touch(s)
+		}
 	}
 	for _, o := range st.opens {
 		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
@@ -225,6 +237,25 @@ func (c *counter) restore(st stored) {
 			c.sessions.shown[k] = sh.Open
 		}
 	}
+}
+
+// rebucket re-indexes what was stored under another bucket width to the
+// counter's (bucket changed across the restart): each bucket goes to the
+// one holding its start, so no count is lost or dated into the future.
+func (st *stored) rebucket(c *counter) {
+	at := func(i int64) int64 { return c.index(time.Unix(0, i*st.width)) }
+	if st.anchor != nil {
+		a := at(*st.anchor)
+		st.anchor = &a
+	}
+	for _, s := range st.series {
+		old := s.Buckets
+		s.Buckets = nil
+		for _, b := range old {
+			s.Buckets = addBucket(s.Buckets, at(b.Index), b.Count)
+		}
+	}
+	st.width = c.size
 }
 
 // sessionChanged reports whether memory changed the session since start,

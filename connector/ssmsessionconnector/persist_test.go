@@ -247,3 +247,33 @@ func (e noWalk) GetClient(ctx context.Context, kind component.Kind, id component
 	c, err := e.Extension.GetClient(ctx, kind, id, name)
 	return struct{ storage.Client }{c}, err
 }
+
+// TestBucketChangedAcrossARestart: the stored indexes count buckets of the
+// width they were saved with; restarted with another bucket, the counts
+// keep their place in the window, and new sessions count in it, whether
+// the bucket grew or shrank.
+func TestBucketChangedAcrossARestart(t *testing.T) {
+	for _, to := range []time.Duration{2 * time.Hour, 30 * time.Minute} {
+		dir := t.TempDir()
+		hourly := func(c *Config) { withStorage(c); c.Window, c.Bucket = 24*time.Hour, time.Hour }
+		ext := storagetest.FileStorage(t, dir)
+		first := start(t, config(hourly), map[component.ID]component.Component{storagetest.ID: ext})
+		alice, _ := sessionCalls("alice", "i-0a11111111111111a", emitAt.Add(-3*time.Hour), emitAt)
+		first.consume(t, shapes.Raw, [][]byte{alice})
+		require.NoError(t, first.c.Shutdown(ctx))
+		require.NoError(t, ext.Shutdown(ctx))
+
+		second := start(t, config(func(c *Config) { hourly(c); c.Bucket = to }), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+		bob, _ := sessionCalls("bob", "i-0b22222222222222b", emitAt.Add(-time.Hour), emitAt)
+		got := values(second.consume(t, shapes.Raw, [][]byte{bob}))
+		assert.Equal(t, []int64{1}, mapValues(withName(got, MetricStartsWindow, "user/alice")), "bucket %s: alice's start stays in the window", to)
+		assert.Equal(t, []int64{1}, mapValues(withName(got, MetricStartsWindow, "user/bob")), "bucket %s: bob's counts in it", to)
+		second.c.mu.Lock()
+		assert.Equal(t, second.c.counter.index(emitAt.Add(-time.Hour)), second.c.counter.anchor, "bucket %s: the anchor in the new width", to)
+		second.c.mu.Unlock()
+		require.NoError(t, second.c.Shutdown(ctx))
+
+		third := start(t, config(func(c *Config) { hourly(c); c.Bucket = to }), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+		assert.Equal(t, []int64{1}, mapValues(withName(values(third.emit(t)), MetricStartsWindow, "user/alice")), "bucket %s: stored in the new width", to)
+	}
+}
