@@ -67,6 +67,7 @@ type snapshot struct {
 	ops    []*storage.Operation
 	series []savedSeries
 	opens  map[string]uint64
+	writes map[string]bool // the sessions it writes (true) or deletes
 	gone   map[seriesKey]uint64
 	shown  uint64 // the generation of the open counts shown, when saved
 }
@@ -102,6 +103,9 @@ func (c *counter) pending() snapshot {
 	}
 	if len(c.sessions.changed) > 0 {
 		snap.opens = make(map[string]uint64, len(c.sessions.changed))
+		if c.persistent {
+			snap.writes = make(map[string]bool, len(c.sessions.changed))
+		}
 	}
 	for id, version := range c.sessions.changed {
 		snap.opens[id] = version
@@ -111,10 +115,12 @@ func (c *counter) pending() snapshot {
 		e, ok := c.sessions.lru.Peek(id)
 		if !ok {
 			snap.ops = append(snap.ops, storage.DeleteOperation(openKey(id)))
+			snap.writes[id] = false
 			continue
 		}
 		if raw, err := json.Marshal(e); err == nil {
 			snap.ops = append(snap.ops, storage.SetOperation(openKey(id), raw))
+			snap.writes[id] = true
 		}
 	}
 	if snap.shown = c.sessions.shownGen; snap.shown != 0 && c.persistent {
@@ -146,6 +152,13 @@ func (c *counter) saved(snap snapshot) {
 	for id, version := range snap.opens {
 		if c.sessions.changed[id] == version {
 			delete(c.sessions.changed, id)
+		}
+	}
+	for id, written := range snap.writes {
+		if written {
+			c.sessions.stored[id] = true
+		} else {
+			delete(c.sessions.stored, id)
 		}
 	}
 	for k, gen := range snap.gone {
@@ -227,6 +240,7 @@ func (c *counter) restore(st stored) {
 		}
 	}
 	for _, o := range st.opens {
+		c.sessions.stored[o.ID] = true
 		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
 			c.sessions.add(c, o)
 			delete(c.sessions.changed, o.ID) // as stored

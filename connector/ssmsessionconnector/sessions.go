@@ -78,6 +78,9 @@ type sessions struct {
 	lru     *simplelru.LRU[string, *openSession]
 	maxAge  int64             // ns
 	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
+	// stored holds the sessions storage holds, as far as saves and the
+	// restore tell: only those need a delete once forgotten.
+	stored  map[string]bool
 	maxOpen int
 	// shown is the open count per account and target the last delivered
 	// emission showed, so a count falling to 0 is shown once; stored, so
@@ -93,7 +96,7 @@ type sessions struct {
 }
 
 func newSessions(maxOpen int, maxAge int64) *sessions {
-	s := &sessions{maxAge: maxAge, maxOpen: maxOpen, changed: map[string]uint64{}, shown: map[[2]string]int64{}}
+	s := &sessions{maxAge: maxAge, maxOpen: maxOpen, changed: map[string]uint64{}, stored: map[string]bool{}, shown: map[[2]string]int64{}}
 	// No eviction callback: the LRU calls it for every Remove too, and a
 	// session forgotten on purpose is not an eviction.
 	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, nil)
@@ -195,18 +198,30 @@ func (s *sessions) add(c *counter, e *openSession) {
 }
 
 // touch marks a session changed (or removed) at a new generation; an
-// evicted one is removed from storage with the next save. While saves fail,
-// removals waiting for one are bounded by max_open_sessions: beyond, they
-// are forgotten, and their stored entries come back at a restart, to age
-// out (session_max_age).
+// evicted one is removed from storage with the next save. The changes
+// waiting for a save are bounded: beyond 2 x max_open_sessions, removals
+// of sessions storage never held (started and gone between two saves) are
+// dropped, as they need no delete; so are, while saves fail and only then,
+// those beyond 2 x max_open_sessions of stored ones, whose entries come
+// back at a restart, to age out (session_max_age).
 func (s *sessions) touch(c *counter, id string) {
 	c.gen++
 	s.changed[id] = c.gen
-	if len(s.changed) > 2*s.maxOpen {
-		for other := range s.changed {
-			if !s.lru.Contains(other) {
-				delete(s.changed, other)
-			}
+	if len(s.changed) <= 2*s.maxOpen {
+		return
+	}
+	for other := range s.changed {
+		if !s.lru.Contains(other) && !s.stored[other] {
+			delete(s.changed, other)
+		}
+	}
+	if len(s.changed) <= 2*s.maxOpen {
+		return
+	}
+	for other := range s.changed {
+		if !s.lru.Contains(other) {
+			delete(s.changed, other)
+			delete(s.stored, other) // its entry ages out after a restart
 		}
 	}
 }

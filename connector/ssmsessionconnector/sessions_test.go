@@ -4,7 +4,9 @@
 package ssmsessionconnector
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,6 +148,48 @@ func TestOpenSessionsRestart(t *testing.T) {
 	wantDurations, wantOpen, _ := wantSessions(t)
 	assert.Equal(t, wantDurations, durations)
 	assert.Equal(t, wantOpen, open)
+}
+
+// TestStoredEndsOutlastABusyBatch: sessions saved open and ended in a
+// batch that also starts and ends more than max_open_sessions others are
+// deleted from storage all the same: after a restart none counts as open.
+func TestStoredEndsOutlastABusyBatch(t *testing.T) {
+	dir := t.TempDir()
+	small := func(c *Config) { withStorage(c); c.MaxOpenSessions = 2 }
+	ext := storagetest.FileStorage(t, dir)
+	first := start(t, config(small), map[component.ID]component.Component{storagetest.ID: ext})
+	var begins, busy [][]byte
+	for i := range 2 {
+		at := emitAt.Add(-time.Hour).Add(time.Duration(i) * time.Minute)
+		begin, end := sessionCalls(fmt.Sprint("stored", i), fmt.Sprintf("i-0a%017d", i), at, at.Add(time.Minute))
+		begins, busy = append(begins, begin), append(busy, end)
+	}
+	_, open := sessionMetrics(t, first.consume(t, shapes.Raw, begins))
+	require.Equal(t, map[string]int64{"i-0a00000000000000000": 1, "i-0a00000000000000001": 1}, open, "saved open")
+	for i := range 3 {
+		at := emitAt.Add(-30 * time.Minute).Add(time.Duration(i) * time.Minute)
+		begin, end := sessionCalls(fmt.Sprint("busy", i), fmt.Sprintf("i-0b%017d", i), at, at.Add(time.Second))
+		busy = append(busy, begin, end)
+	}
+	_, open = sessionMetrics(t, first.consume(t, shapes.Raw, busy))
+	require.Empty(t, nonZero(open))
+	require.NoError(t, first.c.Shutdown(ctx))
+	require.NoError(t, ext.Shutdown(ctx))
+
+	second := start(t, config(small), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+	_, open = sessionMetrics(t, second.emit(t))
+	assert.Empty(t, nonZero(open), "no ended session comes back open")
+}
+
+// nonZero keeps the entries of m that are not 0.
+func nonZero(m map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // TestOpenSessionsBounded: max_open_sessions keeps the most recently
