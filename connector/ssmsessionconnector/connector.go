@@ -314,7 +314,7 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.mu.Unlock()
 	c.seen.Forget(dropped)
 
-	c.save(ctx)
+	saveErr := c.save(ctx)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records), c.added...)
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted, c.added...)
 	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups, c.added...)
@@ -323,7 +323,7 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.tel.ConnectorSsmsessionSessionsTerminated.Add(ctx, tl.terminated, c.added...)
 	c.tel.ConnectorSsmsessionSessionsUnknownTerminated.Add(ctx, tl.unknown, c.added...)
 	c.tel.ConnectorSsmsessionOpenSessionsEvicted.Add(ctx, int64(evicted), c.added...)
-	return nil
+	return saveErr
 }
 
 // apply counts one call that is not a duplicate. Called with mu held.
@@ -421,12 +421,14 @@ func (c *ssmConnector) storageHealth(st firstseen.Stats) {
 // settles the event marks their counts cover. Without storage configured
 // the counts live in memory and the marks settle at once; with storage but
 // no client, or after a failed write, marks wait for the next save. A save
-// that cannot begin within ctx leaves its changes to the next.
-func (c *ssmConnector) save(ctx context.Context) {
+// that cannot begin within ctx leaves its changes to the next and returns
+// ctx's error: the batch is then not acknowledged as saved (sent again, its
+// events are duplicates of marks still in flight, not counted twice).
+func (c *ssmConnector) save(ctx context.Context) error {
 	select {
 	case c.saving <- struct{}{}:
 	case <-ctx.Done():
-		return
+		return ctx.Err()
 	}
 	c.mu.Lock()
 	snap, client := c.counter.pending(), c.client
@@ -437,6 +439,7 @@ func (c *ssmConnector) save(ctx context.Context) {
 		c.seen.Settle(settle, true)
 		c.storageHealth(c.seen.Flush(ctx))
 	}
+	return nil
 }
 
 // store writes snap and, once it is written, returns the event marks its
@@ -494,7 +497,7 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
 	c.mu.Unlock()
 
-	c.save(ctx)
+	_ = c.save(ctx) // an emission's changes are saved by the next save if not now
 	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)), c.added...)
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n), c.recorded...)
 	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open), c.recorded...)

@@ -17,11 +17,41 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 )
+
+// TestSaveNotBegunIsNotAcknowledged: a batch whose save cannot begin
+// within its context (another save holds the storage) returns that
+// context's error instead of success; sent again, it is not counted twice.
+func TestSaveNotBegunIsNotAcknowledged(t *testing.T) {
+	first := corpus.Events(t, "identities")[0]
+	second := bytes.Replace(first, []byte(`"eventID":"e7c10001`), []byte(`"eventID":"e7c1ffff`), 1)
+	slow := &slowSeries{Extension: storagetest.FileStorage(t, t.TempDir()), held: make(chan struct{}), holding: make(chan struct{})}
+	h := start(t, config(withStorage), map[component.ID]component.Component{storagetest.ID: slow})
+	logsOf := func(raw []byte) plog.Logs {
+		ld, err := shapes.Logs(shapes.Raw, [][]byte{raw})
+		require.NoError(t, err)
+		return ld
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		assert.NoError(t, h.c.ConsumeLogs(ctx, logsOf(first)))
+	}()
+	<-slow.holding
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, h.c.ConsumeLogs(short, logsOf(second)), context.DeadlineExceeded, "not saved: not acknowledged")
+	close(slow.held)
+	<-done
+	require.NoError(t, h.c.ConsumeLogs(ctx, logsOf(second)), "sent again")
+	got := values(h.emit(t))
+	assert.Equal(t, []int64{2}, mapValues(withName(got, MetricStarts, "")), "each counted once")
+}
 
 // Two batches of one series saved at once: the first one's write is slow.
 // Storage ends with the newest count, not the slow write's older one.
