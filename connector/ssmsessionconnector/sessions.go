@@ -227,20 +227,23 @@ func (s *sessions) touch(c *counter, id string) {
 }
 
 // openCounts is the number of open sessions per account and target, with
-// a 0 for each that the last emission showed and that has none now. In the
-// same pass it forgets what has seen no activity within session_max_age of
-// the newest event time (counted in agedOut): sessions that end without a
-// TerminateSession (idle timeout, a closed client) leave this way.
+// a 0 for each that the last emission showed and that has none now: what
+// has seen no activity within session_max_age of the newest event time is
+// not open (sessions that end without a TerminateSession, on SSM's idle
+// timeout or a closed client, stop counting this way). It is forgotten
+// (counted in agedOut) only session_max_age later still, so that an end or
+// resume delivered late pairs with it as it would had no emission come
+// between them.
 func (c *counter) openCounts() map[[2]string]int64 {
 	s := c.sessions
-	horizon := c.newest - s.maxAge
+	horizon, forgotten := c.newest-s.maxAge, c.newest-2*s.maxAge
 	counts := map[[2]string]int64{}
 	for _, e := range s.lru.Values() {
 		switch {
-		case c.anchorSeen && e.Last < horizon:
+		case c.anchorSeen && e.Last < forgotten:
 			s.forget(c, e.ID)
 			s.agedOut++
-		case e.Ended == 0:
+		case e.Ended == 0 && (!c.anchorSeen || e.Last >= horizon):
 			counts[[2]string{e.Key.Account, e.Key.Target}]++
 		}
 	}

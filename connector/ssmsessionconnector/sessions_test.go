@@ -5,6 +5,7 @@ package ssmsessionconnector
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,18 +208,26 @@ func TestOpenSessionsBounded(t *testing.T) {
 }
 
 // TestOpenSessionsAgeOut: a session without activity for session_max_age
-// of event time stops counting as open (shown at 0 once), and is forgotten.
+// of event time stops counting as open (shown at 0 once), and is forgotten
+// session_max_age later.
 func TestOpenSessionsAgeOut(t *testing.T) {
 	raws := corpus.Events(t, "lifecycle")
 	h := start(t, config(nil), nil)
 	_, open := sessionMetrics(t, h.consume(t, shapes.Raw, raws))
 	require.Equal(t, int64(1), open["i-0a11111111111111a"])
 
-	// Any CloudTrail event two days later moves the newest event time.
-	later := `{"eventVersion":"1.09","eventTime":"2026-11-12T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","accountId":"111122223333"}}`
+	// Any CloudTrail event a day and more later moves the newest event time.
+	later := `{"eventVersion":"1.09","eventTime":"2026-11-11T12:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","accountId":"111122223333"}}`
 	_, open = sessionMetrics(t, h.consume(t, shapes.Raw, [][]byte{[]byte(later)}))
 	assert.Equal(t, map[string]int64{"i-0a11111111111111a": 0, "i-0f5a1e2d3c4b5a698": 0}, open, "shown falling to 0 once")
 	_, open = sessionMetrics(t, h.emit(t))
+	assert.Empty(t, open)
+	assert.Equal(t, 3, h.c.counter.sessions.lru.Len(), "kept for an end delivered late, but alice's first (idle for 52h)")
+	assert.Equal(t, int64(1), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_aged_out"))
+
+	// Twice session_max_age after the last activity, all are forgotten.
+	later = strings.Replace(later, "2026-11-11T12:00:00Z", "2026-11-14T10:00:00Z", 1)
+	_, open = sessionMetrics(t, h.consume(t, shapes.Raw, [][]byte{[]byte(later)}))
 	assert.Empty(t, open)
 	assert.Equal(t, 0, h.c.counter.sessions.lru.Len(), "forgotten, with the early end")
 	assert.Equal(t, int64(4), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_aged_out"), "alice's two, carol's, and carol's early end")
@@ -269,6 +278,36 @@ func TestAgedOutSessionIsNotPaired(t *testing.T) {
 			assert.Zero(t, n, "%s: %s open", name, target) // "apart" shows its fall to 0
 		}
 		assert.Equal(t, int64(1), sumCounter(t, h, "otelcol_connector_ssmsession_sessions_unknown_terminated"), name)
+	}
+}
+
+// TestLateEndPairsWhateverTheEmissions: a session idle for session_max_age
+// of the newest event time no longer counts as open, but an end delivered
+// late, within session_max_age of its start, still pairs with it, with or
+// without an emission between them.
+func TestLateEndPairsWhateverTheEmissions(t *testing.T) {
+	t0 := emitAt.Add(-48 * time.Hour)
+	begin, end := sessionCalls("alice", "i-0a11111111111111a", t0, t0.Add(23*time.Hour))
+	later, _ := sessionCalls("bob", "i-0b22222222222222b", t0.Add(24*time.Hour+time.Minute), emitAt)
+	for _, emitBetween := range []bool{false, true} {
+		h := start(t, config(nil), nil)
+		for i, raws := range [][][]byte{{begin}, {later}, {end}} {
+			ld, err := shapes.Logs(shapes.Raw, raws)
+			require.NoError(t, err)
+			require.NoError(t, h.c.ConsumeLogs(ctx, ld))
+			if i == 1 && emitBetween {
+				_, open := sessionMetrics(t, h.emit(t))
+				assert.Zero(t, open["i-0a11111111111111a"], "idle for session_max_age: not open")
+			}
+		}
+		durations, _ := sessionMetrics(t, h.emit(t))
+		var alice []float64
+		for _, d := range durations {
+			if d.Target == "i-0a11111111111111a" {
+				alice = append(alice, d.Sum)
+			}
+		}
+		assert.Equal(t, []float64{23 * 3600}, alice, "paired (an emission between: %v)", emitBetween)
 	}
 }
 
