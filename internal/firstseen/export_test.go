@@ -16,6 +16,16 @@ func (s *Store) cacheLen() int {
 	return s.lru.Len()
 }
 
+// sweepDone waits for the sweep running, if any.
+func (s *Store) sweepDone() {
+	s.mu.Lock()
+	done := s.pruner.done
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
 // pruneNow runs a sweep at once, as the background one does when due.
 func (s *Store) pruneNow(ctx context.Context) (int, error) {
 	s.mu.Lock()

@@ -6,6 +6,7 @@ package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/fi
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 )
 
@@ -56,6 +57,9 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 	propose := clampNanos(proposed) // 0: none
 	if early := s.learning.early; early != 0 && (propose == 0 || early < propose) {
 		propose = early
+	}
+	if err != nil {
+		s.failedOutside(fmt.Errorf("reading the learning end: %w", err))
 	}
 	if !l.known && (err != nil || client == nil && s.set.Persistent) {
 		// Unknown (a failed read, or storage not attached yet): no mark, or

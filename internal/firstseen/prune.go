@@ -6,6 +6,7 @@ package firstseen // import "github.com/cloudtrail-detect/ssmsession/internal/fi
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -81,12 +82,15 @@ func (p *pruner) maybeStart(s *Store) {
 	s.complete = max(s.complete, horizon)
 	go func() {
 		defer close(done)
-		removed, _ := s.prune(p.ctx, walker, client, horizon)
+		removed, err := s.prune(p.ctx, walker, client, horizon)
 		if s.set.OnPrune != nil {
 			s.set.OnPrune(removed)
 		}
 		s.mu.Lock()
 		p.running, p.written = false, nil
+		if err != nil && p.ctx.Err() == nil { // not the stop's cancellation
+			s.failedOutside(fmt.Errorf("pruning stored terms: %w", err))
+		}
 		s.mu.Unlock()
 	}()
 }

@@ -122,7 +122,10 @@ type Store struct {
 	evicted  int // since the last Observe returned
 	client   storage.Client
 	degraded bool
-	unsaved  map[Key]State // changed and not yet known to every reader of storage
+	// unreported is a storage failure met outside Observe and Flush (the
+	// mark's read, a sweep), which the next of them reports.
+	unreported error
+	unsaved    map[Key]State // changed and not yet known to every reader of storage
 	// settling holds states the cache evicted while their alert was in
 	// flight, until Settle records its outcome (with storage; at most
 	// CacheSize of them): else a delivered alert would be read back from
@@ -232,6 +235,7 @@ func (s *Store) Observe(ctx context.Context, obs []Observation, isNew []bool) ([
 	s.forgetWritten()
 	alerts := s.decide(obs, isNew, work)
 	st.Evictions, s.evicted = s.evicted, 0
+	s.takeUnreported(&st) // before a sweep starts: its failure is the next call's
 	upTo := s.changes
 	s.pruner.maybeStart(s)
 	s.mu.Unlock()
@@ -394,6 +398,7 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 	if !s.set.Persistent {
 		return
 	}
+
 	for {
 		s.mu.Lock()
 		w := &s.writer
@@ -443,7 +448,7 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 			s.pruner.wrote(snapshot, s.set.CacheSize)
 			s.forgetWritten()
 			st.Writes += len(ops)
-			if s.degraded && st.StorageErr == nil { // a call that failed its read recovers nothing
+			if s.degraded && st.StorageErr == nil && s.unreported == nil { // a failure not yet told is not recovered from
 				s.degraded, st.Recovered = false, true
 			}
 		} else {
@@ -540,6 +545,7 @@ func (s *Store) Flush(ctx context.Context) Stats {
 	var st Stats
 	s.mu.Lock()
 	upTo := s.changes
+	s.takeUnreported(&st)
 	s.mu.Unlock()
 	s.persist(ctx, upTo, &st)
 	return st
@@ -550,6 +556,23 @@ func (s *Store) Flush(ctx context.Context) Stats {
 func (s *Store) Close(ctx context.Context) Stats {
 	s.pruner.stop(ctx, s)
 	return s.Flush(ctx)
+}
+
+// failedOutside records a storage failure met outside Observe and Flush,
+// for the next of them to report. Called with mu held.
+func (s *Store) failedOutside(err error) {
+	s.degraded = true
+	if s.unreported == nil {
+		s.unreported = err
+	}
+}
+
+// takeUnreported moves a failure met outside into st. Called with mu held.
+func (s *Store) takeUnreported(st *Stats) {
+	if st.StorageErr == nil {
+		st.StorageErr = s.unreported
+	}
+	s.unreported = nil
 }
 
 // clampNanos keeps event times in a range where window arithmetic cannot

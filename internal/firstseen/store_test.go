@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
 )
 
 var (
@@ -468,6 +469,37 @@ func TestLearningEndWhileStorageFails(t *testing.T) {
 	end, ok := s.LearningEnd(context.Background(), t0.Add(2*day))
 	require.True(t, ok)
 	assert.Equal(t, t0.Add(day), end, "the earliest proposal")
+	assertReportedOnce(t, s, "reading the learning end")
+}
+
+// assertReportedOnce: the next batch reports a failure met outside one,
+// the batch after it the recovery.
+func assertReportedOnce(t *testing.T, s *Store, what string) {
+	t.Helper()
+	isNew := make([]bool, 1)
+	_, st := s.Observe(context.Background(), []Observation{obs("reported", 20*day, 100)}, isNew)
+	require.ErrorIs(t, st.StorageErr, storagetest.ErrInjected)
+	assert.ErrorContains(t, st.StorageErr, what)
+	_, st = s.Observe(context.Background(), []Observation{obs("recovered", 20*day, 101)}, isNew)
+	require.NoError(t, st.StorageErr)
+	assert.True(t, st.Recovered)
+}
+
+// TestFailedSweepIsReported: a sweep whose walk fails is reported by the
+// next batch, as storage degraded, and the recovery by the one after.
+func TestFailedSweepIsReported(t *testing.T) {
+	faulty := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)}
+	clock := testclock.At(t0.Add(30 * day))
+	s, err := New(Settings{Window: window, CacheSize: 100, Persistent: true, PruneInterval: time.Hour, Now: clock.Now})
+	require.NoError(t, err)
+	s.SetClient(faulty)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	observe(t, s, obs("old", 0, 1))
+	faulty.FailNextWalk()
+	clock.Advance(time.Hour)
+	observe(t, s, obs("now", 20*day, 2)) // starts the sweep
+	s.sweepDone()
+	assertReportedOnce(t, s, "pruning stored terms")
 }
 
 // Likewise before storage is attached (a reconnect at start): the first

@@ -102,6 +102,14 @@ type Faulty struct {
 	// is that read's hold, closed on Release.
 	read, readHeld chan struct{}
 	failRead       bool // FailNextRead
+	failWalk       bool // FailNextWalk
+}
+
+// FailNextWalk makes the next Walk alone fail (ErrInjected).
+func (f *Faulty) FailNextWalk() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failWalk = true
 }
 
 // FailNextRead makes the next Batch of gets alone fail (ErrInjected).
@@ -256,6 +264,13 @@ func (f *Faulty) Delete(ctx context.Context, key string) error {
 
 // Walk passes through to the wrapped client's Walker.
 func (f *Faulty) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	f.mu.Lock()
+	failWalk := f.failWalk
+	f.failWalk = false
+	f.mu.Unlock()
+	if failWalk {
+		return ErrInjected
+	}
 	if err := f.fail(); err != nil {
 		return err
 	}
