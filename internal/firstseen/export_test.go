@@ -30,6 +30,12 @@ func (s *Store) sweepDone() {
 func (s *Store) pruneNow(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	client, horizon := s.client, s.watermark-s.window
+	s.pruner.running, s.pruner.written, s.pruner.overflow = true, map[Key]struct{}{}, false
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.pruner.running, s.pruner.written = false, nil
+		s.mu.Unlock()
+	}()
 	return s.prune(ctx, client.(storage.Walker), client, horizon)
 }

@@ -140,6 +140,7 @@ func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage
 			if err := client.Batch(ctx, ops...); err != nil {
 				return removed, err
 			}
+			s.rewriteDeleted(ops)
 			removed += len(ops)
 		}
 		// Another walk would find the same keys when none of them went.
@@ -147,6 +148,34 @@ func (s *Store) prune(ctx context.Context, walker storage.Walker, client storage
 			return removed, nil
 		}
 	}
+}
+
+// rewriteDeleted writes again, with the next batch, the terms among the
+// deletes ops that a batch began to write after deletable let them go: the
+// delete may have landed after that write.
+func (s *Store) rewriteDeleted(ops []*storage.Operation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range ops {
+		k, ok := s.termOf(op.Key)
+		if _, written := s.pruner.written[k]; !ok || !written {
+			continue
+		}
+		if v, ok := s.peek(k); ok {
+			s.change(k, v)
+		}
+	}
+}
+
+// termOf is the term a storage key holds; false for another key.
+func (s *Store) termOf(storageKey string) (Key, bool) {
+	var k Key
+	raw, err := hex.DecodeString(strings.TrimPrefix(storageKey, s.set.KeyPrefix))
+	if err != nil || len(raw) != len(k) {
+		return k, false
+	}
+	copy(k[:], raw)
+	return k, true
 }
 
 // deletable turns expired storage keys into deletes, leaving out the terms
@@ -160,9 +189,7 @@ func (s *Store) deletable(keys []string, horizon int64) []*storage.Operation {
 	}
 	ops := make([]*storage.Operation, 0, len(keys))
 	for _, sk := range keys {
-		var k Key
-		if raw, err := hex.DecodeString(strings.TrimPrefix(sk, s.set.KeyPrefix)); err == nil && len(raw) == len(k) {
-			copy(k[:], raw)
+		if k, ok := s.termOf(sk); ok {
 			if v, ok := s.peek(k); ok && v.Latest >= horizon {
 				continue
 			}

@@ -425,6 +425,9 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 		snapshot := s.unwritten()
 		learningEnd, writeLearning := s.learning.end, s.learning.unsaved
 		w.busy = make(chan struct{})
+		// Told to a running sweep before the write, so that it deletes
+		// none of these from now on (and rewrites one it just deleted).
+		s.pruner.wrote(snapshot, s.set.CacheSize)
 		s.mu.Unlock()
 
 		ops := make([]*storage.Operation, 0, len(snapshot)+1)
@@ -445,7 +448,6 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 			}
 			w.saved = gen
 			w.written = append(w.written, written{gen: gen, states: snapshot})
-			s.pruner.wrote(snapshot, s.set.CacheSize)
 			s.forgetWritten()
 			st.Writes += len(ops)
 			if s.degraded && st.StorageErr == nil && s.unreported == nil { // a failure not yet told is not recovered from

@@ -568,3 +568,51 @@ func TestSettleAfterEviction(t *testing.T) {
 	got, _ = observe(t, s, obs("dave", 0, 4))
 	assert.Equal(t, []bool{true}, got, "a copy of dave's refused alert")
 }
+
+// heldDeletes holds a Batch of deletes until release is closed, once it
+// has told entered; writes pass.
+type heldDeletes struct {
+	storage.Client
+	entered, release chan struct{}
+}
+
+func (h *heldDeletes) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if len(ops) > 0 && ops[0].Type == storage.Delete {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Client.Batch(ctx, ops...)
+}
+
+func (h *heldDeletes) Walk(ctx context.Context, fn storage.WalkFunc) error {
+	return h.Client.(storage.Walker).Walk(ctx, fn)
+}
+
+// TestSweepDeleteAfterAWriteIsUndone: a term the sweep chose to delete
+// comes back and is written before that delete lands; the delete then
+// removes the new state, and the store writes it again with the next batch.
+func TestSweepDeleteAfterAWriteIsUndone(t *testing.T) {
+	real := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	held := &heldDeletes{Client: real, entered: make(chan struct{}), release: make(chan struct{})}
+	s := newStore(t, 100, held)
+	observe(t, s, obs("back", 0, 1), obs("now", 20*day, 2))
+	swept := make(chan int)
+	go func() {
+		n, err := s.pruneNow(context.Background())
+		assert.NoError(t, err)
+		swept <- n
+	}()
+	<-held.entered // "back" is to be deleted
+	got, _ := observe(t, s, obs("back", 19*day, 3))
+	require.Equal(t, []bool{true}, got, "back after the window, and written")
+	close(held.release)
+	require.Equal(t, 1, <-swept)
+	v, err := real.Get(context.Background(), storageKeyOf(key("back")))
+	require.NoError(t, err)
+	require.Nil(t, v, "the delete landed after the write")
+
+	require.NoError(t, s.Flush(context.Background()).StorageErr)
+	v, err = real.Get(context.Background(), storageKeyOf(key("back")))
+	require.NoError(t, err)
+	assert.NotNil(t, v, "written again")
+}
