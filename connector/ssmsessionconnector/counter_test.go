@@ -207,3 +207,27 @@ func attrsOf(k seriesKey) string {
 	k.attributes(m)
 	return fmt.Sprint(m.AsRaw())
 }
+
+// TestLateAttachPairsAnEarlyEndWithItsStoredStart: storage attaches after
+// a session's end came; the start it holds pairs with that end.
+func TestLateAttachPairsAnEarlyEndWithItsStoredStart(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
+	start, end := t0.Add(time.Hour), t0.Add(time.Hour+10*time.Minute)
+	c.observe(end)
+	require.Equal(t, lifeUnknown, c.terminateSession("sess-1", end.UnixNano()))
+	c.restore(stored{opens: []*openSession{{ID: "sess-1", Key: key("i-1"), Start: start.UnixNano(), Last: start.UnixNano()}}})
+	s := c.series[seriesKey{Account: "111122223333", Target: "i-1", ARN: "arn:aws:iam::111122223333:user/alice", Type: "IAMUser", Outcome: "success", Durations: true}]
+	require.NotNil(t, s, "a duration")
+	assert.Equal(t, 600.0, s.Hist.Sum)
+	assert.False(t, c.sessions.lru.Contains("sess-1"), "ended")
+}
+
+// TestLateAttachKeepsTheStoredShownCount: storage attaches before memory
+// emitted a series it holds; the count the last emission before the stop
+// showed is kept, so its fall to 0 is still shown.
+func TestLateAttachKeepsTheStoredShownCount(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
+	c.add(key("i-1"), t0.Add(time.Hour))
+	c.restore(stored{series: []*series{{Key: key("i-1"), Total: 3, Start: t0.UnixNano(), Shown: 3}}})
+	assert.Equal(t, int64(3), c.series[key("i-1")].Shown)
+}

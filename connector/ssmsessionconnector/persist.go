@@ -241,9 +241,13 @@ func (c *counter) restore(st stored) {
 	}
 	for _, o := range st.opens {
 		c.sessions.stored[o.ID] = true
-		if _, ok := c.sessions.lru.Peek(o.ID); !ok && !c.sessionChanged(o.ID) {
+		e, ok := c.sessions.lru.Peek(o.ID)
+		switch {
+		case !ok && !c.sessionChanged(o.ID):
 			c.sessions.add(c, o)
 			delete(c.sessions.changed, o.ID) // as stored
+		case ok && e.Start == 0 && e.Ended != 0 && o.Ended == 0:
+			c.openSessionAt(o.ID, o.Key, o.Start) // an end memory met first: they pair
 		}
 	}
 	for _, sh := range st.shown {
@@ -280,7 +284,9 @@ func (c *counter) sessionChanged(id string) bool {
 }
 
 // merge adds a stored series to memory, bounded by max_series; it is
-// reported again before it can be dropped.
+// reported again before it can be dropped. What a delivered emission showed
+// is memory's when it emitted the series, else the stored one's (owed its
+// 0 when it falls).
 func (c *counter) merge(stored *series) {
 	s, ok := c.series[stored.Key]
 	if !ok {
@@ -294,6 +300,9 @@ func (c *counter) merge(stored *series) {
 		// its entry is deleted when that is saved.
 		s = c.overflowSeries(stored.Key.Durations)
 		c.left(stored.Key)
+	}
+	if ok && s.Shown == 0 {
+		s.Shown = stored.Shown
 	}
 	s.Total += stored.Total
 	s.Start = min(s.Start, stored.Start)
