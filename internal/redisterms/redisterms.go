@@ -82,6 +82,18 @@ func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status}
 }
 
+// raisedKey names an alert by its term and event; raisedAlert is its time
+// and how many batches under way carry it.
+type raisedKey struct {
+	key   firstseen.Key
+	event uint64
+}
+
+type raisedAlert struct {
+	at int64
+	n  int
+}
+
 type mark struct {
 	alert     firstseen.Alert
 	delivered bool
@@ -94,11 +106,17 @@ type Store struct {
 	ttl       int64 // ms: key expiry, the window plus the slack
 	freshness int64 // ms: how recent a confirmation answers without Redis
 
-	mu          sync.Mutex
-	cache       *simplelru.LRU[firstseen.Key, entry]
-	pending     []mark // delivery marks to send with the next round trip
-	evicted     int    // cache evictions since the last Observe returned
-	learningEnd int64  // Unix ms; 0: not known yet
+	mu      sync.Mutex
+	cache   *simplelru.LRU[firstseen.Key, entry]
+	pending []mark // delivery marks to send with the next round trip
+	// raised holds the alerts this replica raised and has not settled
+	// (at most CacheSize): a copy of the event in another batch carries
+	// the alert too, as the local store has it (firstseen.Decide's
+	// raiseInFlight); Redis's "in flight" may be another replica's, whose
+	// own batch answers for it, so decide.lua cannot tell.
+	raised      map[raisedKey]raisedAlert
+	evicted     int   // cache evictions since the last Observe returned
+	learningEnd int64 // Unix ms; 0: not known yet
 	// learningErr is a failure of LearningEnd, which has no stats to carry
 	// it: the next Observe reports it.
 	learningErr error
@@ -118,7 +136,7 @@ func New(set Settings) (*Store, error) {
 	// A confirmation within 1% of the window answers locally: Redis's copy
 	// of a term's latest occurrence lags by at most that much.
 	s := &Store{set: set, window: set.Window.Milliseconds(), ttl: (set.Window + set.Slack).Milliseconds(),
-		freshness: set.Window.Milliseconds() / 100}
+		freshness: set.Window.Milliseconds() / 100, raised: map[raisedKey]raisedAlert{}}
 	cache, err := simplelru.NewLRU(set.CacheSize, func(firstseen.Key, entry) { s.evicted++ })
 	if err != nil {
 		return nil, err
@@ -143,7 +161,7 @@ func KeyName(prefix string, k firstseen.Key) string { return prefix + hex.Encode
 func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew []bool) ([]firstseen.Alert, firstseen.Stats) {
 	var st firstseen.Stats
 	s.mu.Lock()
-	remote, keys, args := s.ask(obs, isNew, &st)
+	alerts, remote, keys, args := s.ask(obs, isNew, &st)
 	answers := make([]*redis.Cmd, len(remote))
 	if (len(remote) > 0 || len(s.pending) > 0) && !s.set.Backoff.Down(Whole) {
 		marks := s.pending
@@ -159,7 +177,7 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 		}
 	}
 	defer s.mu.Unlock()
-	var alerts []firstseen.Alert
+	again := len(alerts)
 	for j, i := range remote {
 		if answers[j] == nil {
 			// Not decided in Redis: from local state; a script that did
@@ -170,8 +188,19 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], answers[j], &st)...)
 		}
 	}
+	s.raise(alerts[again:])
 	s.report(&st)
 	return alerts, st
+}
+
+// raise records alerts this replica raised, until they are settled.
+func (s *Store) raise(alerts []firstseen.Alert) {
+	for _, a := range alerts {
+		k := raisedKey{a.Key, a.Event}
+		if r, ok := s.raised[k]; ok || len(s.raised) < s.set.CacheSize {
+			s.raised[k] = raisedAlert{at: a.At, n: r.n + 1}
+		}
+	}
 }
 
 // report adds to st what the store gathered between calls: evictions, and
@@ -184,11 +213,24 @@ func (s *Store) report(st *firstseen.Stats) {
 	s.learningErr = nil
 }
 
-// ask answers from the cache what it can and returns the indexes of the
-// rest with their keys and script arguments.
-func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (remote []int, keys []string, args [][]any) {
+// ask answers from the cache what it can and returns the alerts raised
+// again (copies of events whose alerts this replica has under way), and
+// the indexes of the rest with their keys and script arguments.
+func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (again []firstseen.Alert, remote []int, keys []string, args [][]any) {
+	var copies map[raisedKey]bool // in this batch: a copy here shares its fate
 	for i, o := range obs {
 		t := o.Time.UnixMilli()
+		if k := (raisedKey{o.Key, o.Event}); s.raised[k].n > 0 {
+			if isNew[i] = !copies[k]; isNew[i] {
+				again = append(again, firstseen.Alert{Key: o.Key, At: s.raised[k].at, Event: o.Event})
+				if copies == nil {
+					copies = map[raisedKey]bool{}
+				}
+				copies[k] = true
+			}
+			st.Hits++
+			continue
+		}
 		e, cached := s.cache.Get(o.Key)
 		if cached && !carries(e, o.Event) && t-e.Latest <= s.freshness {
 			isNew[i] = false // Redis confirmed this term moments (in event time) before
@@ -200,7 +242,7 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 		keys = append(keys, s.key(o.Key))
 		args = append(args, s.args(o, e, cached))
 	}
-	return remote, keys, args
+	return again, remote, keys, args
 }
 
 // apply takes Redis's answer for one observation into the cache and
@@ -325,6 +367,12 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range alerts {
+		k := raisedKey{a.Key, a.Event}
+		if r := s.raised[k]; r.n > 1 {
+			s.raised[k] = raisedAlert{at: r.at, n: r.n - 1}
+		} else {
+			delete(s.raised, k)
+		}
 		s.pending = append(s.pending, mark{a, delivered})
 		if e, ok := s.cache.Peek(a.Key); ok && !delivered && carries(e, a.Event) {
 			e.Status = firstseen.StatusRetry

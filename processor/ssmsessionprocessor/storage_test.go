@@ -27,6 +27,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/storagelink"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
 )
@@ -142,9 +143,14 @@ func (*heldConsumer) Capabilities() consumer.Capabilities { return consumer.Capa
 // the alert too (same id), so when the first then fails, the alert has
 // reached the next consumer anyway. Once delivered, a later copy is quiet.
 func TestCopyWhileAlertInFlight(t *testing.T) {
+	t.Run("local", func(t *testing.T) { copyWhileAlertInFlight(t, defaultConfig()) })
+	t.Run("redis", func(t *testing.T) { copyWhileAlertInFlight(t, withRedis(redistest.Start(t).Addr)) })
+}
+
+func copyWhileAlertInFlight(t *testing.T, cfg *Config) {
 	raws := identities(t)[:1]
 	next := &heldConsumer{entered: make(chan struct{}), release: make(chan struct{})}
-	h := start(t, defaultConfig(), nil, next)
+	h := start(t, cfg, nil, next)
 	held := rawLogs(t, raws)
 	failed := make(chan error)
 	go func() { failed <- h.logs.ConsumeLogs(ctx, held) }()
