@@ -1,6 +1,6 @@
 -- Record the delivery of an alert: only the alert of that event, in flight
 -- (or failed in another batch, when this one delivered it: the copy of a
--- replica's own alert carries it too).
+-- replica's own alert carries it too): the mirror of firstseen.Settled.
 -- KEYS[1] term; ARGV: alertAt (ms), event, status (d or r).
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
