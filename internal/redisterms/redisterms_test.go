@@ -504,6 +504,26 @@ func TestDecideMirrorsGo(t *testing.T) {
 	}
 }
 
+// TestSettleMirrorsGo: settle.lua moves an alert's status as
+// firstseen.Settled does, for every status and outcome.
+func TestSettleMirrorsGo(t *testing.T) {
+	srv := redistest.Start(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = client.Close() })
+	letter := map[firstseen.Status]string{firstseen.StatusInFlight: "i", firstseen.StatusDelivered: "d", firstseen.StatusRetry: "r"}
+	for status, l := range letter {
+		for _, delivered := range []bool{true, false} {
+			key := fmt.Sprintf("settle:%s:%v", l, delivered)
+			require.NoError(t, client.Set(ctx, key, "50:40:a1:"+l, 0).Err())
+			outcome := map[bool]string{true: "d", false: "r"}[delivered]
+			require.NoError(t, settle.Run(ctx, client, []string{key}, 40, "a1", outcome).Err())
+			v, err := client.Get(ctx, key).Result()
+			require.NoError(t, err)
+			assert.Equal(t, "50:40:a1:"+letter[firstseen.Settled(status, delivered)], v, "%s, delivered %v", l, delivered)
+		}
+	}
+}
+
 // clusterReplicas are two replicas' stores on cl, each with a client of
 // its own, a round trip bounded by timeout, and one term decided (warm-0,
 // warm-1).
