@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -230,4 +231,58 @@ func TestLateAttachKeepsTheStoredShownCount(t *testing.T) {
 	c.add(key("i-1"), t0.Add(time.Hour))
 	c.restore(stored{series: []*series{{Key: key("i-1"), Total: 3, Start: t0.UnixNano(), Shown: 3}}})
 	assert.Equal(t, int64(3), c.series[key("i-1")].Shown)
+}
+
+// A stored session resumed since its start pairs by its last activity, as
+// it would have with storage attached from the start; and a stored early
+// end pairs with the start memory met.
+func TestLateAttachPairsByLastActivityAndBothWays(t *testing.T) {
+	lim := limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}
+	durations := func(c *counter) float64 {
+		s := c.series[seriesKey{Account: "111122223333", Target: "i-1", ARN: "arn:aws:iam::111122223333:user/alice", Type: "IAMUser", Outcome: "success", Durations: true}]
+		if s == nil {
+			return 0
+		}
+		return s.Hist.Sum
+	}
+	start := t0.Add(time.Hour)
+	resumed, end := start.Add(20*time.Hour), start.Add(30*time.Hour)
+
+	c := newCounter(lim, wall)
+	c.observe(end)
+	c.terminateSession("sess-1", end.UnixNano())
+	c.restore(stored{opens: []*openSession{{ID: "sess-1", Key: key("i-1"), Start: start.UnixNano(), Last: resumed.UnixNano()}}})
+	assert.Equal(t, 30*3600.0, durations(c), "resumed 10h before its end: paired")
+
+	c = newCounter(lim, wall)
+	c.observe(end)
+	c.openSessionAt("sess-1", key("i-1"), resumed.UnixNano())
+	c.restore(stored{opens: []*openSession{{ID: "sess-1", Last: end.UnixNano(), Ended: end.UnixNano()}}})
+	assert.Equal(t, 10*3600.0, durations(c), "a stored early end pairs with the start memory met")
+	assert.False(t, c.sessions.lru.Contains("sess-1"))
+}
+
+// A session ended, in a busy batch, while the save writing it open is
+// under way keeps its delete: that save may have stored it.
+func TestEndDuringItsSaveKeepsTheDelete(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 2, sessionMaxAge: 24 * time.Hour}, wall)
+	c.persistent = true
+	at := t0.Add(time.Hour)
+	c.observe(at)
+	c.openSessionAt("x", key("i-1"), at.UnixNano())
+	snap := c.pending() // the save under way writes x open
+	c.terminateSession("x", at.Add(time.Minute).UnixNano())
+	for i := range 6 { // more changes than twice max_open_sessions
+		id := fmt.Sprint("short-", i)
+		c.openSessionAt(id, key("i-1"), at.Add(2*time.Minute).UnixNano())
+		c.terminateSession(id, at.Add(3*time.Minute).UnixNano())
+	}
+	c.saved(snap)
+	deletes := 0
+	for _, op := range c.pending().ops {
+		if op.Key == openKey("x") && op.Type == storage.Delete {
+			deletes++
+		}
+	}
+	assert.Equal(t, 1, deletes, "x's delete is written with the next save")
 }

@@ -121,6 +121,9 @@ func (c *counter) pending() snapshot {
 		if raw, err := json.Marshal(e); err == nil {
 			snap.ops = append(snap.ops, storage.SetOperation(openKey(id), raw))
 			snap.writes[id] = true
+			// Possibly stored from now on: an end before this save
+			// returns keeps its delete.
+			c.sessions.stored[id] = true
 		}
 	}
 	if snap.shown = c.sessions.shownGen; snap.shown != 0 && c.persistent {
@@ -155,10 +158,8 @@ func (c *counter) saved(snap snapshot) {
 		}
 	}
 	for id, written := range snap.writes {
-		if written {
-			c.sessions.stored[id] = true
-		} else {
-			delete(c.sessions.stored, id)
+		if !written {
+			delete(c.sessions.stored, id) // (pending, which would mark it again, waits for this save)
 		}
 	}
 	for k, gen := range snap.gone {
@@ -247,7 +248,9 @@ func (c *counter) restore(st stored) {
 			c.sessions.add(c, o)
 			delete(c.sessions.changed, o.ID) // as stored
 		case ok && e.Start == 0 && e.Ended != 0 && o.Ended == 0:
-			c.openSessionAt(o.ID, o.Key, o.Start) // an end memory met first: they pair
+			c.pairEarlyEnd(e, o.Key, o.Start, o.Last) // an end memory met first: they pair
+		case ok && e.Ended == 0 && o.Start == 0 && o.Ended != 0:
+			c.terminateSession(o.ID, o.Ended) // a start memory met after the stored end
 		}
 	}
 	for _, sh := range st.shown {

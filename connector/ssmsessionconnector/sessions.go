@@ -78,8 +78,9 @@ type sessions struct {
 	lru     *simplelru.LRU[string, *openSession]
 	maxAge  int64             // ns
 	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
-	// stored holds the sessions storage holds, as far as saves and the
-	// restore tell: only those need a delete once forgotten.
+	// stored holds the sessions storage may hold: restored, or written by a
+	// save (from when it begins, so that an end meanwhile keeps its
+	// delete), and not deleted since. Only those need a delete.
 	stored  map[string]bool
 	maxOpen int
 	// shown is the open count per account and target the last delivered
@@ -128,16 +129,23 @@ func (c *counter) openSessionAt(id string, key seriesKey, at int64) lifecycle {
 	switch {
 	case ok && e.Ended == 0:
 		return lifeIgnored // the same session again
-	case ok && s.aged(at, e.Ended):
-		s.forget(c, id) // it had aged out before that end: no duration
-		return lifeIgnored
 	case ok:
-		e.Key, e.Start = key, at
-		c.endSession(e, e.Ended)
-		return lifeTerminated
+		return c.pairEarlyEnd(e, key, at, at)
 	}
 	s.add(c, &openSession{ID: id, Key: key, Start: at, Last: at})
 	return lifeOpened
+}
+
+// pairEarlyEnd pairs e, an end met before its start, with that start (its
+// last activity at last): a duration, unless it had aged out before the end.
+func (c *counter) pairEarlyEnd(e *openSession, key seriesKey, start, last int64) lifecycle {
+	if c.sessions.aged(last, e.Ended) {
+		c.sessions.forget(c, e.ID)
+		return lifeIgnored
+	}
+	e.Key, e.Start = key, start
+	c.endSession(e, e.Ended)
+	return lifeTerminated
 }
 
 // resumeSession renews a session's activity: ResumeSession keeps it open.
@@ -201,8 +209,8 @@ func (s *sessions) add(c *counter, e *openSession) {
 // evicted one is removed from storage with the next save. The changes
 // waiting for a save are bounded: beyond 2 x max_open_sessions, removals
 // of sessions storage never held (started and gone between two saves) are
-// dropped, as they need no delete; so are, while saves fail and only then,
-// those beyond 2 x max_open_sessions of stored ones, whose entries come
+// dropped, as they need no delete; should that not suffice (saves failing
+// while sessions end), so are removals of stored ones, whose entries come
 // back at a restart, to age out (session_max_age).
 func (s *sessions) touch(c *counter, id string) {
 	c.gen++

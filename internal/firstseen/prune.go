@@ -161,6 +161,9 @@ func (s *Store) rewriteDeleted(ops []*storage.Operation) {
 		if _, written := s.pruner.written[k]; !ok || !written {
 			continue
 		}
+		for _, w := range s.writer.written { // which would count it as stored
+			delete(w.states, k)
+		}
 		if v, ok := s.peek(k); ok {
 			s.change(k, v)
 		}

@@ -57,8 +57,11 @@ func Decide(s State, known bool, t int64, ev uint64, window int64, raiseInFlight
 		// identity's), whatever time it comes with: an event without an
 		// eventTime is dated by its record, which a receiver may stamp
 		// anew on each read.
-		if s.Status == StatusDelivered || s.Status == StatusInFlight && !raiseInFlight {
+		switch {
+		case s.Status == StatusDelivered || s.Status == StatusInFlight && !raiseInFlight:
 			return s, false, false
+		case s.Status == StatusInFlight:
+			return s, true, false // the alert under way, as it stands: either batch settles it
 		}
 	case t-s.Latest <= window:
 		// Seen within the window, or a late event older than what we know.

@@ -340,7 +340,7 @@ func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Ale
 			s.change(o.Key, next)
 		}
 		if fresh {
-			alerts = append(alerts, Alert{Key: o.Key, At: t, Event: o.Event})
+			alerts = append(alerts, Alert{Key: o.Key, At: next.AlertAt, Event: o.Event})
 		}
 		if t > s.watermark && t <= horizon {
 			s.watermark = t

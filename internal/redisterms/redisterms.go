@@ -177,7 +177,6 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 		}
 	}
 	defer s.mu.Unlock()
-	again := len(alerts)
 	for j, i := range remote {
 		if answers[j] == nil {
 			// Not decided in Redis: from local state; a script that did
@@ -188,7 +187,7 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], answers[j], &st)...)
 		}
 	}
-	s.raise(alerts[again:])
+	s.raise(alerts)
 	s.report(&st)
 	return alerts, st
 }
