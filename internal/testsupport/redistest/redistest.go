@@ -7,6 +7,7 @@
 package redistest // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -156,11 +157,23 @@ func (n *node) query(args ...string) (string, error) {
 // cli runs redis-cli with args and returns its output.
 func cli(tb testing.TB, args ...string) string {
 	tb.Helper()
-	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	out, err := tryCLI(args...)
 	if err != nil {
-		tb.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+		tb.Fatal(err)
 	}
-	return string(out)
+	return out
+}
+
+// tryCLI runs redis-cli, bounded: --cluster create waits for the nodes to
+// join for as long as it takes, and a test must fail, not hang.
+func tryCLI(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("redis-cli %v: %w\n%s", args, err, out)
+	}
+	return string(out), nil
 }
 
 // Cluster is a Redis Cluster of masters, each with replicas, made with
@@ -175,9 +188,16 @@ type Cluster struct {
 // replica is promoted.
 const ClusterNodeTimeout = 1000 * time.Millisecond
 
-// clusterNodeArgs are a Cluster node's redis-server arguments.
-func clusterNodeArgs() []string {
-	return []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+// clusterNodeArgs are a Cluster node's redis-server arguments. Its bus
+// port is a free port of its own: Redis's default, the port plus 10,000,
+// may be taken (or past 65535) for a random port.
+func clusterNodeArgs(tb testing.TB) []string {
+	tb.Helper()
+	bus, err := collectorrun.FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", strconv.Itoa(bus),
 		"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds()))}
 }
 
@@ -191,14 +211,29 @@ var PartialCoverage = []string{"--cluster-require-full-coverage", "no"}
 // redis-server arguments args, and waits until the cluster is ok.
 func StartCluster(tb testing.TB, masters, replicas int, args ...string) *Cluster {
 	tb.Helper()
-	c := &Cluster{tb: tb}
-	var addrs []string
-	for i := 0; i < masters*(1+replicas); i++ {
-		n := startNode(tb, append(clusterNodeArgs(), args...)...)
-		c.nodes = append(c.nodes, n)
-		addrs = append(addrs, n.addr())
+	var c *Cluster
+	for attempt := 1; ; attempt++ {
+		c = &Cluster{tb: tb}
+		var addrs []string
+		for i := 0; i < masters*(1+replicas); i++ {
+			n := startNode(tb, append(clusterNodeArgs(tb), args...)...)
+			c.nodes = append(c.nodes, n)
+			addrs = append(addrs, n.addr())
+		}
+		_, err := tryCLI(append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
+		if err == nil {
+			break
+		}
+		// A free port taken again meanwhile (by a test running beside
+		// this one) keeps the nodes from joining: once more, on others.
+		for _, n := range c.nodes {
+			n.kill()
+		}
+		if attempt == 2 {
+			tb.Fatal(err)
+		}
+		tb.Logf("cluster not created, trying again: %v", err)
 	}
-	cli(tb, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
 	c.WaitOK()
 	for _, n := range c.nodes {
 		waitSynced(tb, n)
@@ -375,7 +410,7 @@ func (c *Cluster) MigrateSlot(key, to string, done bool) (string, string) {
 // knows it.
 func (c *Cluster) AddMaster() string {
 	c.tb.Helper()
-	n := startNode(c.tb, clusterNodeArgs()...)
+	n := startNode(c.tb, clusterNodeArgs(c.tb)...)
 	c.nodes = append(c.nodes, n)
 	cli(c.tb, "--cluster", "add-node", n.addr(), c.Seed().addr())
 	await(c.tb, 30*time.Second, func() bool {
