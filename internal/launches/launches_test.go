@@ -323,6 +323,32 @@ func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
 	assert.True(t, since.IsZero())
 }
 
+// clusterClient is a client of cl with the processor's retry options.
+func clusterClient(t *testing.T, cl *redistest.Cluster) *redis.ClusterClient {
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
+		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// launchesOn is a launch store on client, with a 500 ms round trip.
+func launchesOn(t *testing.T, client redis.UniversalClient, clock *testclock.Clock) *Redis {
+	t.Helper()
+	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
+		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
+	require.NoError(t, err)
+	return s
+}
+
+// watchingOn is launchesOn, watching since t0.
+func watchingOn(t *testing.T, client redis.UniversalClient, clock *testclock.Clock) *Redis {
+	t.Helper()
+	s := launchesOn(t, client, clock)
+	_, err := s.Record(ctx, nil, t0)
+	require.NoError(t, err)
+	return s
+}
+
 // TestRedisClusterMasterDown: a Cluster master down costs only the launches
 // its slots hold. Those on the other masters are still written and read;
 // a target whose master was not asked makes every miss of that lookup
@@ -330,15 +356,9 @@ func TestRedisLookupSeesEveryCommandsError(t *testing.T) {
 // not written make misses before them unknown afterwards.
 func TestRedisClusterMasterDown(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0, redistest.PartialCoverage...)
+	client := clusterClient(t, cl)
 	clock := testclock.At(t0.Add(2 * day))
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
-		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
-	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
-		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
-	require.NoError(t, err)
-	_, err = s.Record(ctx, nil, t0)
-	require.NoError(t, err)
+	s := watchingOn(t, client, clock)
 
 	var ids []string
 	var launches []Launch
@@ -379,9 +399,7 @@ func TestRedisClusterMasterDown(t *testing.T) {
 
 	// A replica that had not met the failure asks the dead master too: the
 	// lookup fails, and what the live masters answered is still told.
-	other, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
-		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
-	require.NoError(t, err)
+	other := launchesOn(t, client, clock)
 	launched, since, err = other.Lookup(ctx, ids)
 	require.Error(t, err)
 	assertLiveShare(launched, since)
@@ -392,15 +410,7 @@ func TestRedisClusterMasterDown(t *testing.T) {
 // answer, so every miss of the lookup is unknown, not "not recent".
 func TestRedisAskToAnEmptyMaster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 0)
-	clock := testclock.At(t0.Add(2 * day))
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
-		DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
-	s, err := NewRedis(RedisSettings{Client: client, KeyPrefix: "test:", History: 10 * day, Slack: time.Hour,
-		Timeout: 500 * time.Millisecond, RetryAfter: 5 * time.Second, CacheSize: 100, Now: clock.Now})
-	require.NoError(t, err)
-	_, err = s.Record(ctx, nil, t0)
-	require.NoError(t, err)
+	s := watchingOn(t, clusterClient(t, cl), testclock.At(t0.Add(2*day)))
 	_, since, err := s.Lookup(ctx, []string{"i-0000000000000000a"})
 	require.NoError(t, err)
 	require.False(t, since.IsZero(), "watched, before the slot moves")
