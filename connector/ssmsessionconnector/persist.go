@@ -63,13 +63,13 @@ func boolStr(b bool) string {
 // at the counter generation gen, with the version each had, and the
 // deletes of series gone from memory.
 type snapshot struct {
-	gen    uint64
-	ops    []*storage.Operation
-	series []savedSeries
-	opens  map[string]uint64
-	writes map[string]bool // the sessions it writes (true) or deletes
-	gone   map[seriesKey]uint64
-	shown  uint64 // the generation of the open counts shown, when saved
+	gen     uint64
+	ops     []*storage.Operation
+	series  []savedSeries
+	opens   map[string]uint64
+	deletes []string // the sessions it deletes
+	gone    map[seriesKey]uint64
+	shown   uint64 // the generation of the open counts shown, when saved
 }
 
 type savedSeries struct {
@@ -103,9 +103,6 @@ func (c *counter) pending() snapshot {
 	}
 	if len(c.sessions.changed) > 0 {
 		snap.opens = make(map[string]uint64, len(c.sessions.changed))
-		if c.persistent {
-			snap.writes = make(map[string]bool, len(c.sessions.changed))
-		}
 	}
 	for id, version := range c.sessions.changed {
 		snap.opens[id] = version
@@ -115,12 +112,11 @@ func (c *counter) pending() snapshot {
 		e, ok := c.sessions.lru.Peek(id)
 		if !ok {
 			snap.ops = append(snap.ops, storage.DeleteOperation(openKey(id)))
-			snap.writes[id] = false
+			snap.deletes = append(snap.deletes, id)
 			continue
 		}
 		if raw, err := json.Marshal(e); err == nil {
 			snap.ops = append(snap.ops, storage.SetOperation(openKey(id), raw))
-			snap.writes[id] = true
 			// Possibly stored from now on: an end before this save
 			// returns keeps its delete.
 			c.sessions.stored[id] = true
@@ -157,10 +153,8 @@ func (c *counter) saved(snap snapshot) {
 			delete(c.sessions.changed, id)
 		}
 	}
-	for id, written := range snap.writes {
-		if !written {
-			delete(c.sessions.stored, id) // (pending, which would mark it again, waits for this save)
-		}
+	for _, id := range snap.deletes {
+		delete(c.sessions.stored, id) // (pending, which would mark it again, waits for this save)
 	}
 	for k, gen := range snap.gone {
 		if c.gone[k] == gen {

@@ -398,7 +398,6 @@ func (s *Store) persist(ctx context.Context, upTo uint64, st *Stats) {
 	if !s.set.Persistent {
 		return
 	}
-
 	for {
 		s.mu.Lock()
 		w := &s.writer
@@ -520,10 +519,11 @@ func (s *Store) Settle(alerts []Alert, delivered bool) {
 	for _, a := range alerts {
 		v, ok := s.peek(a.Key)
 		delete(s.settling, a.Key)
-		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || Settled(v.Status, delivered) == v.Status {
+		settled := Settled(v.Status, delivered)
+		if !ok || v.AlertAt != a.At || v.AlertEv != a.Event || settled == v.Status {
 			continue // forgotten, superseded or told: a stored state still says in flight, read back as retry
 		}
-		v.Status = Settled(v.Status, delivered)
+		v.Status = settled
 		s.lru.Add(a.Key, v)
 		if delivered {
 			s.change(a.Key, v)

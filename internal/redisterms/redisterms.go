@@ -221,7 +221,7 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 		t := o.Time.UnixMilli()
 		if k := (raisedKey{o.Key, o.Event}); s.raised[k].n > 0 {
 			if isNew[i] = !copies[k]; isNew[i] {
-				again = append(again, firstseen.Alert{Key: o.Key, At: s.raised[k].at, Event: o.Event})
+				again = append(again, firstseen.Alert{Key: o.Key, At: s.raised[k].at, Event: o.Event}) // its time: the mark must match
 				if copies == nil {
 					copies = map[raisedKey]bool{}
 				}
