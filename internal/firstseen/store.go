@@ -58,6 +58,11 @@ type Settings struct {
 	// alerts, which that batch may still lose. Not for marks of what is
 	// held in memory once decided (counts), which a copy would double.
 	RaiseInFlight bool
+	// Unalerted records each new term as delivered when it is decided,
+	// for marks that raise nothing to deliver (launches): none waits in
+	// memory for Settle, and each is written once. Observe then returns no
+	// alerts.
+	Unalerted bool
 }
 
 // Observation is one occurrence of a term.
@@ -328,6 +333,9 @@ func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Ale
 		t := clampNanos(o.Time)
 		sl := work[o.Key]
 		next, fresh, changed := Decide(sl.s, sl.known, t, o.Event, s.window, s.set.RaiseInFlight && !raised[o.Key])
+		if fresh && s.set.Unalerted {
+			next.Status = StatusDelivered
+		}
 		if fresh && s.set.RaiseInFlight {
 			if raised == nil {
 				raised = map[Key]bool{}
@@ -339,7 +347,7 @@ func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Ale
 		if changed {
 			s.change(o.Key, next)
 		}
-		if fresh {
+		if fresh && !s.set.Unalerted {
 			alerts = append(alerts, Alert{Key: o.Key, At: next.AlertAt, Event: o.Event})
 		}
 		if t > s.watermark && t <= horizon {

@@ -653,3 +653,30 @@ func TestSweepDeleteAfterAWriteIsUndoneDuringARead(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, v, "written again")
 }
+
+// Marks that raise nothing to deliver are recorded delivered when decided:
+// written once, nothing waits for Settle, and a copy after a restart is not
+// new.
+func TestUnalertedTermsAreWrittenOnceAsDelivered(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*Store, *storagetest.Faulty) {
+		client := &storagetest.Faulty{Client: storagetest.Client(t, storagetest.FileStorage(t, dir), component.KindProcessor, procID)}
+		s, err := New(Settings{Window: window, CacheSize: 100, Persistent: true, PruneInterval: time.Hour, Now: fixedAt, Unalerted: true})
+		require.NoError(t, err)
+		s.SetClient(client)
+		return s, client
+	}
+	s, client := open()
+	got, alerts := observe(t, s, obs("a", 0, 1), obs("a", time.Minute, 1))
+	assert.Equal(t, []bool{true, false}, got, "the copy in the batch is not new: the first is delivered")
+	assert.Empty(t, alerts)
+	s.Flush(context.Background())
+	assert.Equal(t, 1, client.SetsOf(storageKeyOf(key("a"))))
+	s.Close(context.Background())
+	require.NoError(t, client.Close(context.Background()))
+
+	s, _ = open()
+	t.Cleanup(func() { s.Close(context.Background()) })
+	got, _ = observe(t, s, obs("a", time.Hour, 1))
+	assert.Equal(t, []bool{false}, got, "read back delivered, not as one to retry")
+}

@@ -44,7 +44,9 @@ var _ Store = (*Local)(nil)
 
 // NewLocal returns a store over set (its Window is the launch history).
 func NewLocal(set firstseen.Settings) (*Local, error) {
-	set.KeyPrefix, set.MarkKey = keyPrefix, watchBeginKey
+	// Launches raise nothing to deliver: recorded as delivered when
+	// decided, so that none waits in memory, past the cache, for an outcome.
+	set.KeyPrefix, set.MarkKey, set.Unalerted = keyPrefix, watchBeginKey, true
 	s, err := firstseen.New(set)
 	if err != nil {
 		return nil, err
@@ -76,11 +78,7 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		for i, la := range launches {
 			obs[i] = firstseen.Observation{Key: keyOf(la.Instance), Time: la.At, Event: la.Event}
 		}
-		// Launches raise nothing to deliver: settled at once, so that none
-		// waits in memory, past the cache, for an outcome.
-		var alerts []firstseen.Alert
-		alerts, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
-		l.store.Settle(alerts, true)
+		_, st = l.store.Observe(ctx, obs, make([]bool, len(obs)))
 		l.mu.Lock()
 		l.records++
 		l.recording--
