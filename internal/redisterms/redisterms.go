@@ -49,6 +49,11 @@ type Settings struct {
 	// Backoff is shared with the replica's other Redis stores; nil: one of
 	// its own, by RetryAfter.
 	Backoff *Backoff
+	// Lease is how long an alert another replica raised (or this one, before
+	// a restart) may stay in flight before a copy of its event is raised
+	// again: that replica is then taken for gone, as if its delivery failed.
+	// Replicas' clocks (Now) time it.
+	Lease time.Duration
 	// CacheSize bounds the local cache.
 	CacheSize int
 	Now       func() time.Time
@@ -66,8 +71,8 @@ type entry = firstseen.State
 func carries(e entry, ev uint64) bool { return e.AlertEv == ev }
 
 // args are the decide script's arguments after t and the event: the
-// window, the expiry, and what this replica knows of the term (e, when
-// cached).
+// window, the expiry, what this replica knows of the term (e, when
+// cached), the lease and the clock.
 func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 	known, at, ev, status := int64(0), int64(0), "0", "d"
 	if cached {
@@ -79,7 +84,7 @@ func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 			status = "i"
 		}
 	}
-	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status}
+	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status, s.set.Lease.Milliseconds(), s.set.Now().UnixMilli()}
 }
 
 // raisedKey names an alert by its term and event; raisedAlert is its time
@@ -113,7 +118,8 @@ type Store struct {
 	// (at most CacheSize): a copy of the event in another batch carries
 	// the alert too, as the local store has it (firstseen.Decide's
 	// raiseInFlight); Redis's "in flight" may be another replica's, whose
-	// own batch answers for it, so decide.lua cannot tell.
+	// own batch answers for it until the lease ends, so decide.lua cannot
+	// tell.
 	raised      map[raisedKey]raisedAlert
 	evicted     int   // cache evictions since the last Observe returned
 	learningEnd int64 // Unix ms; 0: not known yet

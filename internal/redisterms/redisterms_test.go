@@ -34,7 +34,7 @@ func replica(t *testing.T, srv *redistest.Server, now *testclock.Clock) *Store {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = client.Close() })
-	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+	s, err := New(Settings{Client: client, Lease: time.Minute, KeyPrefix: "test:", Window: window, Slack: time.Hour,
 		Timeout: time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
 	require.NoError(t, err)
 	return s
@@ -153,6 +153,47 @@ func TestDuplicateAndRedelivery(t *testing.T) {
 	assert.Equal(t, []bool{true}, got, "the retry carries the alert")
 }
 
+// A replica that raised an alert and died before its delivery was known
+// leaves it in flight in Redis: a copy within the lease is taken for the
+// other replica's (not raised), one after it for a lost alert (raised again,
+// the same alert), also on the replica started in the dead one's place.
+func TestAlertOfAGoneReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(2 * day))
+	a, b := replica(t, srv, now), replica(t, srv, now)
+	got, alerts, _ := observe(t, a, obs("alice", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	// a dies here: its alert is never settled.
+
+	now.Advance(time.Minute) // the lease, to the millisecond
+	got, _, _ = observe(t, b, obs("alice", 0, 7))
+	assert.Equal(t, []bool{false}, got, "within the lease: a's alert, under way")
+	now.Advance(time.Millisecond)
+	got, again, _ := observe(t, b, obs("alice", 0, 7))
+	require.Equal(t, []bool{true}, got, "past the lease: a's alert taken for lost")
+	assert.Equal(t, alerts, again, "the same alert")
+
+	restarted := replica(t, srv, now)
+	got, _, _ = observe(t, restarted, obs("alice", 0, 7))
+	assert.Equal(t, []bool{false}, got, "b raised it again a moment ago")
+	now.Advance(time.Minute + time.Millisecond)
+	got, third, _ := observe(t, restarted, obs("alice", 0, 7))
+	assert.Equal(t, []bool{true}, got, "b died too")
+	restarted.Settle(third, true)
+	restarted.Close(ctx) // the mark reaches Redis
+	c := replica(t, srv, now)
+	got, _, _ = observe(t, c, obs("alice", 0, 7))
+	assert.Equal(t, []bool{false}, got, "delivered")
+
+	// A value written before alerts in flight carried their time is
+	// taken for lost.
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = client.Close() })
+	require.NoError(t, client.Set(ctx, a.key(obs("bob", 0, 8).Key), fmt.Sprintf("%d:%d:8:i", t0.UnixMilli(), t0.UnixMilli()), 0).Err())
+	got, _, _ = observe(t, c, obs("bob", 0, 8))
+	assert.Equal(t, []bool{true}, got)
+}
+
 // TestFreshnessSavesRoundTrips: terms Redis confirmed within 1% of the
 // window are answered from the cache.
 func TestFreshnessSavesRoundTrips(t *testing.T) {
@@ -220,7 +261,7 @@ func TestScriptsMissingOnOneNode(t *testing.T) {
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1})
 	t.Cleanup(func() { _ = client.Close() })
 	now := testclock.At(t0.Add(2 * day))
-	s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+	s, err := New(Settings{Client: client, Lease: time.Minute, KeyPrefix: "test:", Window: window, Slack: time.Hour,
 		Timeout: 5 * time.Second, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
 	require.NoError(t, err)
 	_, _, st := observe(t, s, obs("warm", 0, 1)) // the scripts are loaded
@@ -426,7 +467,7 @@ func TestCacheBounded(t *testing.T) {
 	now := testclock.At(t0.Add(2 * day))
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = client.Close() })
-	s, err := New(Settings{Client: client, Window: window, Timeout: time.Second, CacheSize: 2, Now: now.Now})
+	s, err := New(Settings{Client: client, Lease: time.Minute, Window: window, Timeout: time.Second, CacheSize: 2, Now: now.Now})
 	require.NoError(t, err)
 	_, _, st := observe(t, s, obs("a", 0, 1), obs("b", 0, 2), obs("c", 0, 3))
 	assert.Equal(t, 1, st.Evictions)
@@ -463,11 +504,18 @@ func TestDecideMirrorsGo(t *testing.T) {
 	stored := firstseen.State{Latest: 5 * w, AlertAt: 4 * w, AlertEv: 0xa1, Status: firstseen.StatusDelivered}
 	retry, inFlight := stored, stored
 	retry.Status, inFlight.Status = firstseen.StatusRetry, firstseen.StatusInFlight
+	now := t0
+	const lease = 60_000 // ms
+	// lost is an alert in flight for longer than the lease: decided as a
+	// failed one (firstseen.Decide's retry), its replica taken for gone.
+	lost := inFlight
 	for name, tc := range map[string]struct {
 		prior *firstseen.State
 		t     int64
 		ev    uint64
 	}{
+		"the alerting event, in flight past the lease": {&lost, 4 * w, 0xa1},
+		"in flight past the lease, another event":      {&lost, 5*w + 1, 0xc3},
 		"unknown term":                     {nil, 5 * w, 0xb2},
 		"within the window":                {&stored, 5*w + w/2, 0xb2},
 		"exactly the window after":         {&stored, 6 * w, 0xb2},
@@ -485,14 +533,24 @@ func TestDecideMirrorsGo(t *testing.T) {
 		if tc.prior != nil {
 			prior = *tc.prior
 		}
-		want, wantNew, _ := firstseen.Decide(prior, tc.prior != nil, tc.t, tc.ev, w, false)
+		goPrior := prior
+		if tc.prior == &lost {
+			goPrior.Status = firstseen.StatusRetry
+		}
+		want, wantNew, _ := firstseen.Decide(goPrior, tc.prior != nil, tc.t, tc.ev, w, false)
 
 		key := "mirror:" + name
 		if tc.prior != nil {
 			status := map[firstseen.Status]string{firstseen.StatusInFlight: "i", firstseen.StatusDelivered: "d", firstseen.StatusRetry: "r"}[prior.Status]
+			switch {
+			case tc.prior == &lost:
+				status += fmt.Sprint(":", now.Add(-2*lease*time.Millisecond).UnixMilli())
+			case prior.Status == firstseen.StatusInFlight:
+				status += fmt.Sprint(":", now.UnixMilli())
+			}
 			require.NoError(t, client.Set(ctx, key, fmt.Sprintf("%d:%d:%x:%s", prior.Latest, prior.AlertAt, prior.AlertEv, status), 0).Err())
 		}
-		res, err := decide.Run(ctx, client, []string{key}, tc.t, strconv.FormatUint(tc.ev, 16), w, w, 0, 0, "0", "d").Slice()
+		res, err := decide.Run(ctx, client, []string{key}, tc.t, strconv.FormatUint(tc.ev, 16), w, w, 0, 0, "0", "d", lease, now.UnixMilli()).Slice()
 		require.NoError(t, err, name)
 		gotNew, latest, at := res[0].(int64) == 1, res[1].(int64), res[2].(int64)
 		ev, err := strconv.ParseUint(res[3].(string), 16, 64)
@@ -514,7 +572,11 @@ func TestSettleMirrorsGo(t *testing.T) {
 	for status, l := range letter {
 		for _, delivered := range []bool{true, false} {
 			key := fmt.Sprintf("settle:%s:%v", l, delivered)
-			require.NoError(t, client.Set(ctx, key, "50:40:a1:"+l, 0).Err())
+			v := "50:40:a1:" + l
+			if status == firstseen.StatusInFlight {
+				v += ":1764000000000" // when it was raised
+			}
+			require.NoError(t, client.Set(ctx, key, v, 0).Err())
 			outcome := map[bool]string{true: "d", false: "r"}[delivered]
 			require.NoError(t, settle.Run(ctx, client, []string{key}, 40, "a1", outcome).Err())
 			v, err := client.Get(ctx, key).Result()
@@ -534,7 +596,7 @@ func clusterReplicas(t *testing.T, cl *redistest.Cluster, now *testclock.Clock, 
 		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Seeds(), MaxRetries: -1, MaxRedirects: -1,
 			DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 		t.Cleanup(func() { _ = client.Close() })
-		s, err := New(Settings{Client: client, KeyPrefix: "test:", Window: window, Slack: time.Hour,
+		s, err := New(Settings{Client: client, Lease: time.Minute, KeyPrefix: "test:", Window: window, Slack: time.Hour,
 			Timeout: timeout, RetryAfter: 5 * time.Second, CacheSize: 1000, Now: now.Now})
 		require.NoError(t, err)
 		_, _, st := observe(t, s, obs(fmt.Sprint("warm-", r), 0, uint64(r+1)))

@@ -132,6 +132,11 @@ type RedisConfig struct {
 	PoolSize int `mapstructure:"pool_size"`
 	// RetryInterval is how long decisions stay local after Redis failed.
 	RetryInterval time.Duration `mapstructure:"retry_interval"`
+	// InFlightLease is how long an alert a replica raised, its delivery not
+	// yet known, keeps copies of its event on other replicas from carrying
+	// it: past it, the replica is taken for gone and a copy raises the alert
+	// again (same id).
+	InFlightLease time.Duration `mapstructure:"in_flight_lease"`
 	_             struct{}
 }
 
@@ -171,6 +176,7 @@ func createDefaultConfig() component.Config {
 				Timeout:       500 * time.Millisecond,
 				PoolSize:      4,
 				RetryInterval: 5 * time.Second,
+				InFlightLease: 5 * time.Second,
 			},
 		},
 		Enrichment: EnrichmentConfig{
@@ -295,6 +301,9 @@ func (r *RedisConfig) validate() []error {
 	}
 	if r.PoolSize <= 0 {
 		errs = append(errs, fmt.Errorf("new_terms::redis::pool_size must be positive, got %d", r.PoolSize))
+	}
+	if r.InFlightLease < 0 {
+		errs = append(errs, fmt.Errorf("new_terms::redis::in_flight_lease must not be negative (0: every copy carries an alert whose delivery is not known), got %s", r.InFlightLease))
 	}
 	return errs
 }

@@ -74,6 +74,7 @@ func TestConfigDefaultsAndFull(t *testing.T) {
 	assert.Equal(t, 200*time.Millisecond, r.Timeout)
 	assert.Equal(t, 2*time.Second, r.DialTimeout, "unset values keep their defaults")
 	assert.Equal(t, 8, r.PoolSize)
+	assert.Equal(t, 30*time.Second, r.InFlightLease)
 
 	cfg, err = loadConfig(t, "redis_cluster")
 	require.NoError(t, err)
@@ -100,6 +101,7 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			`new_terms::redis::endpoint must be host:port, got "redis.internal"`,
 			"new_terms::redis::timeout must be positive, got 0s",
 			"new_terms::redis::pool_size must be positive, got 0",
+			"new_terms::redis::in_flight_lease must not be negative",
 			"new_terms::storage applies to backend local",
 		},
 		"unknown_backend": {`new_terms::backend: "memcached" is not supported; use "local" or "redis"`},

@@ -61,6 +61,7 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		Slack:      lateSlack,
 		Timeout:    rc.Timeout,
 		RetryAfter: rc.RetryInterval,
+		Lease:      rc.InFlightLease,
 		Backoff:    backoff,
 		CacheSize:  p.cfg.NewTerms.CacheSize,
 		Now:        p.now,
