@@ -207,6 +207,29 @@ func TestLocalRestart(t *testing.T) {
 	assert.Equal(t, t0, since, "watching began before the restart")
 }
 
+// Killed after its first batch (no Close): the start of watching that
+// batch proposed was stored with its launch, and a later proposal does
+// not move it.
+func TestLocalKilledAfterTheFirstLaunch(t *testing.T) {
+	clock := testclock.At(t0.Add(2 * day))
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, self)
+	s, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	s.SetClient(client)
+	_, err = s.Record(ctx, []Launch{{Instance: "i-0f5a1e2d3c4b5a697", At: t0.Add(time.Hour), Event: 7}}, t0)
+	require.NoError(t, err)
+
+	again, err := NewLocal(localSettings(clock, true, 100))
+	require.NoError(t, err)
+	again.SetClient(client)
+	_, err = again.Record(ctx, nil, t0.Add(5*day))
+	require.NoError(t, err)
+	launched, since, err := again.Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{"i-0f5a1e2d3c4b5a697": t0.Add(time.Hour)}, launched)
+	assert.Equal(t, t0, since, "watching began before the crash")
+}
+
 func newRedis(t *testing.T, addr string, clock *testclock.Clock) *Redis {
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })

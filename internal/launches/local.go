@@ -66,6 +66,11 @@ func keyOf(instance string) firstseen.Key { return firstseen.KeyOf("launch", []s
 // Record implements Store.
 func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) (firstseen.Stats, error) {
 	var st firstseen.Stats
+	if !begin.IsZero() {
+		// Proposed first, so that the batch's write below carries a new
+		// mark: a crash after the batch must not let a later one move it.
+		l.store.Mark(ctx, begin)
+	}
 	if len(launches) > 0 {
 		l.mu.Lock()
 		l.records++
@@ -84,11 +89,8 @@ func (l *Local) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		l.recording--
 		l.mu.Unlock()
 	}
-	if !begin.IsZero() {
-		l.store.Mark(ctx, begin)
-		if len(launches) == 0 { // a new mark is written now (no I/O if none is)
-			st = l.store.Flush(ctx)
-		}
+	if !begin.IsZero() && len(launches) == 0 { // a new mark is written now (no I/O if none is)
+		st = l.store.Flush(ctx)
 	}
 	return st, st.StorageErr
 }
