@@ -29,7 +29,7 @@ func (s *Store) sweepDone() {
 // pruneNow runs a sweep at once, as the background one does when due.
 func (s *Store) pruneNow(ctx context.Context) (int, error) {
 	s.mu.Lock()
-	client, horizon := s.client, s.watermark-s.window
+	client, horizon := s.client, s.horizon()
 	s.pruner.running, s.pruner.written, s.pruner.overflow = true, map[Key]struct{}{}, false
 	s.mu.Unlock()
 	defer func() {

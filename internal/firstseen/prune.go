@@ -78,7 +78,7 @@ func (p *pruner) maybeStart(s *Store) {
 	p.written, p.overflow = map[Key]struct{}{}, false
 	done := make(chan struct{})
 	p.done = done
-	client, horizon := s.client, s.watermark-s.window
+	client, horizon := s.client, s.horizon()
 	s.complete = max(s.complete, horizon)
 	go func() {
 		defer close(done)
@@ -94,6 +94,11 @@ func (p *pruner) maybeStart(s *Store) {
 		s.mu.Unlock()
 	}()
 }
+
+// horizon is the event time (Unix ns) before which a stored state's latest
+// occurrence has it swept: older than the window, and than LateSlack, before
+// the newest event time seen. Called with the store's mutex held.
+func (s *Store) horizon() int64 { return s.watermark - s.window - int64(LateSlack) }
 
 // stop cancels a running sweep and waits for it, within ctx.
 func (p *pruner) stop(ctx context.Context, s *Store) {

@@ -23,6 +23,12 @@ import (
 // CloudTrail times are the API call's, so a time past it is a bad one.
 const FutureSkew = time.Hour
 
+// LateSlack is how long past the window a term's state is kept, swept or
+// expired, for events CloudTrail delivers late (minutes, usually): the
+// newest event time seen may be ahead of a late one's by that much, and its
+// term's state must still be there.
+const LateSlack = time.Hour
+
 // Plausible reports whether an event time may begin or move a clock that
 // never moves back (the window's anchor, the learning period, the start of
 // watching launches): not before 1970, not beyond FutureSkew ahead of now.

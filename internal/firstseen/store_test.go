@@ -274,6 +274,29 @@ func TestPruneRemovesTermsOlderThanWindow(t *testing.T) {
 	assert.Equal(t, []byte("kept"), v)
 }
 
+// A sweep keeps a term LateSlack past the window of the newest event time:
+// an event that comes late, still within the term's window, finds it,
+// whether the sweep ran before it or not.
+func TestSweepKeepsTermsForLateEvents(t *testing.T) {
+	client := storagetest.Client(t, storagetest.FileStorage(t, t.TempDir()), component.KindProcessor, procID)
+	s := newStore(t, 1, client)
+	_, alerts := observe(t, s, obs("alice", 0, 1))
+	s.Settle(alerts, true)
+	_, alerts = observe(t, s, obs("bob", window+10*time.Minute, 2)) // the newest time moves; alice leaves the cache
+	s.Settle(alerts, true)
+	s.Flush(context.Background())
+	removed, err := s.pruneNow(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, removed)
+	got, _ := observe(t, s, obs("alice", window-5*time.Minute, 3)) // 15 minutes late
+	assert.Equal(t, []bool{false}, got, "seen within the window")
+
+	observe(t, s, obs("carol", 2*window+LateSlack, 4)) // alice's latest, the late one, is now a window and the slack old
+	removed, err = s.pruneNow(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 1, removed, "alice, now past the window and the slack")
+}
+
 // A term that comes back, is stored and leaves the cache while a sweep
 // runs is not deleted by it: the walk found its old state, not its new one.
 func TestSweepSparesTermsStoredWhileItRuns(t *testing.T) {

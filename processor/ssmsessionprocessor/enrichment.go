@@ -48,7 +48,7 @@ func (p *ssmProcessor) startRedisLaunches(backoff *redisterms.Backoff) error {
 	}
 	rc, en := p.cfg.NewTerms.Redis, p.cfg.Enrichment
 	store, err := launches.NewRedis(launches.RedisSettings{
-		Client: p.redis, KeyPrefix: rc.KeyPrefix, History: en.LaunchHistory, Slack: lateSlack,
+		Client: p.redis, KeyPrefix: rc.KeyPrefix, History: en.LaunchHistory, Slack: firstseen.LateSlack,
 		Timeout: rc.Timeout, RetryAfter: rc.RetryInterval, Backoff: backoff, CacheSize: en.CacheSize, Now: p.now,
 	})
 	if err != nil {

@@ -26,10 +26,6 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/processor/ssmsessionprocessor/internal/metadata"
 )
 
-// lateSlack: Redis keeps a term this long past the window, for events
-// CloudTrail delivers late (minutes, usually).
-const lateSlack = time.Hour
-
 // ssmProcessor is the state of one processor id, shared by every pipeline
 // that lists it (see logsProcessor): one decider, one storage client.
 type ssmProcessor struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/redisterms"
 )
 
@@ -58,7 +59,7 @@ func (p *ssmProcessor) startRedis(ctx context.Context) error {
 		Client:     p.redis,
 		KeyPrefix:  rc.KeyPrefix,
 		Window:     p.cfg.NewTerms.HistoryWindow,
-		Slack:      lateSlack,
+		Slack:      firstseen.LateSlack,
 		Timeout:    rc.Timeout,
 		RetryAfter: rc.RetryInterval,
 		Lease:      rc.InFlightLease,
