@@ -231,6 +231,11 @@ func (c *Config) Validate() error {
 	}
 	switch nt.Backend {
 	case BackendLocal:
+		if nt.LearningPeriod > 0 && nt.Storage == nil {
+			// Its end would live in memory: each restart would begin a new
+			// period and silence every new identity for another one.
+			errs = append(errs, errors.New("new_terms::learning_period needs state that outlives a restart: set new_terms::storage (a file_storage extension) or backend redis, or set learning_period to 0s"))
+		}
 	case BackendRedis:
 		errs = append(errs, nt.Redis.validate()...)
 		if nt.Storage != nil {

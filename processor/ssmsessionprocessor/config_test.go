@@ -118,6 +118,7 @@ func TestConfigErrorsSayWhatToFix(t *testing.T) {
 			"rule::risk_score must be 0 to 100, got 101",
 			"new_terms::learning_period must not be negative, got -1h0m0s",
 		},
+		"learning_in_memory": {"new_terms::learning_period needs state that outlives a restart: set new_terms::storage"},
 		"bad_enrichment": {
 			"enrichment::recent_launch (24h0m0s) must not exceed enrichment::launch_history (12h0m0s)",
 			"enrichment::cache_size must be positive, got 0",

@@ -33,6 +33,13 @@ func withLearning(cfg *Config, period time.Duration) *Config {
 	return cfg
 }
 
+// startLearning starts a processor learning for period, on file_storage of
+// its own (a learning period needs state that outlives a restart).
+func startLearning(t *testing.T, period time.Duration) *harness {
+	ext := storagetest.FileStorage(t, t.TempDir())
+	return start(t, withLearning(withStorage(), period), map[component.ID]component.Component{storagetest.ID: ext}, nil)
+}
+
 // learningTags is, per record, new_term, learning and whether it has an
 // alert id.
 func learningTags(ld plog.Logs) []string {
@@ -54,7 +61,7 @@ func gauge(t *testing.T, h *harness, name string) int64 {
 // the period) are decided and recorded, tagged learning and not new, with
 // no alert id; after it, only terms the learning period did not see alert.
 func TestLearningPeriod(t *testing.T) {
-	h := start(t, withLearning(defaultConfig(), 48*time.Hour), nil, nil)
+	h := startLearning(t, 48*time.Hour)
 	got := learningTags(process(t, h, rawLogs(t, [][]byte{
 		session("alice", day0, 1),                   // begins learning: ends day0+48h
 		session("bob", day0.Add(24*time.Hour), 2),   // learning
@@ -90,7 +97,7 @@ func TestLearningPeriodOff(t *testing.T) {
 func TestLearningBeginsAtAPlausibleTime(t *testing.T) {
 	for _, bad := range []time.Time{time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
 		t.Run(bad.Format("2006"), func(t *testing.T) {
-			h := start(t, withLearning(defaultConfig(), 24*time.Hour), nil, nil)
+			h := startLearning(t, 24*time.Hour)
 			got := learningTags(process(t, h, rawLogs(t, [][]byte{session("mallory", bad, 1)})))
 			assert.Equal(t, []string{"true//true"}, got, "no learning period yet: alerted")
 			got = learningTags(process(t, h, rawLogs(t, [][]byte{
