@@ -314,7 +314,7 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	c.mu.Unlock()
 	c.seen.Forget(dropped)
 
-	saveErr := c.save(ctx)
+	saveErr := c.save(ctx, false)
 	c.tel.ConnectorSsmsessionRecordsInspected.Add(ctx, int64(counts.Records), c.added...)
 	c.tel.ConnectorSsmsessionSessionsCounted.Add(ctx, tl.counted, c.added...)
 	c.tel.ConnectorSsmsessionSessionsDuplicate.Add(ctx, tl.dups, c.added...)
@@ -424,14 +424,14 @@ func (c *ssmConnector) storageHealth(st firstseen.Stats) {
 // that cannot begin within ctx leaves its changes to the next and returns
 // ctx's error: the batch is then not acknowledged as saved (sent again, its
 // events are duplicates of marks still in flight, not counted twice).
-func (c *ssmConnector) save(ctx context.Context) error {
+func (c *ssmConnector) save(ctx context.Context, emitting bool) error {
 	select {
 	case c.saving <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	c.mu.Lock()
-	snap, client := c.counter.pending(), c.client
+	snap, client := c.counter.pending(emitting), c.client
 	c.mu.Unlock()
 	settle := c.store(ctx, client, snap)
 	<-c.saving
@@ -497,7 +497,7 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
 	c.mu.Unlock()
 
-	_ = c.save(ctx) // an emission's changes are saved by the next save if not now
+	_ = c.save(ctx, true) // an emission's changes are saved by the next save if not now
 	c.tel.ConnectorSsmsessionSeriesExpired.Add(ctx, int64(len(expired)), c.added...)
 	c.tel.ConnectorSsmsessionSeries.Record(ctx, int64(n), c.recorded...)
 	c.tel.ConnectorSsmsessionOpenSessions.Record(ctx, int64(open), c.recorded...)

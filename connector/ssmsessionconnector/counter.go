@@ -64,6 +64,11 @@ type counter struct {
 	anchor     int64
 	anchorSeen bool
 	newest     int64
+	// storedAnchor and storedNewest are what storage holds of them, when
+	// clockStored: a save writes them with any other change, when the
+	// anchor has moved, and at an emission when newest has.
+	storedAnchor, storedNewest int64
+	clockStored                bool
 
 	sessions *sessions
 

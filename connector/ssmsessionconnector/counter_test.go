@@ -270,7 +270,7 @@ func TestEndDuringItsSaveKeepsTheDelete(t *testing.T) {
 	at := t0.Add(time.Hour)
 	c.observe(at)
 	c.openSessionAt("x", key("i-1"), at.UnixNano())
-	snap := c.pending() // the save under way writes x open
+	snap := c.pending(false) // the save under way writes x open
 	c.terminateSession("x", at.Add(time.Minute).UnixNano())
 	for i := range 6 { // more changes than twice max_open_sessions
 		id := fmt.Sprint("short-", i)
@@ -279,10 +279,36 @@ func TestEndDuringItsSaveKeepsTheDelete(t *testing.T) {
 	}
 	c.saved(snap)
 	deletes := 0
-	for _, op := range c.pending().ops {
+	for _, op := range c.pending(false).ops {
 		if op.Key == openKey("x") && op.Type == storage.Delete {
 			deletes++
 		}
 	}
 	assert.Equal(t, 1, deletes, "x's delete is written with the next save")
+}
+
+// The anchor and newest event time, which any CloudTrail record moves,
+// are written even when no count changed: at once when the anchor moves to
+// another bucket, at an emission when only newest moved (not with every
+// batch: that would be a write per batch of other traffic).
+func TestClockIsSavedWithoutCounts(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 2, sessionMaxAge: 24 * time.Hour, persistent: true}, wall)
+	assert.Empty(t, c.pending(true).ops, "nothing seen: nothing to write")
+	at := t0.Add(time.Hour)
+	c.observe(at)
+	keys := func(snap snapshot) []string {
+		var out []string
+		for _, op := range snap.ops {
+			out = append(out, op.Key)
+		}
+		c.saved(snap)
+		return out
+	}
+	assert.Equal(t, []string{anchorKey, newestKey}, keys(c.pending(false)), "first seen")
+	c.observe(at.Add(time.Minute))
+	assert.Empty(t, keys(c.pending(false)), "newest moved within the bucket: not with the batch")
+	assert.Equal(t, []string{anchorKey, newestKey}, keys(c.pending(true)), "but at the emission")
+	assert.Empty(t, keys(c.pending(true)))
+	c.observe(at.Add(time.Hour))
+	assert.Equal(t, []string{anchorKey, newestKey}, keys(c.pending(false)), "the anchor moved")
 }

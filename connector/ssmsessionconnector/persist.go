@@ -70,6 +70,9 @@ type snapshot struct {
 	deletes []string // the sessions it deletes
 	gone    map[seriesKey]uint64
 	shown   uint64 // the generation of the open counts shown, when saved
+	// clock says the anchor and newest time below are written.
+	clock          bool
+	anchor, newest int64
 }
 
 type savedSeries struct {
@@ -78,8 +81,11 @@ type savedSeries struct {
 }
 
 // pending lists the writes for series changed since the last successful
-// save, with the anchor; without storage, only what a save covers.
-func (c *counter) pending() snapshot {
+// save, with the anchor; without storage, only what a save covers. The
+// anchor (and newest time) is also written alone once it moves to another
+// bucket, and newest alone at an emission: a restart must not let a late
+// event into a window that had moved past it.
+func (c *counter) pending(emitting bool) snapshot {
 	snap := snapshot{gen: c.gen}
 	if len(c.gone) > 0 {
 		snap.gone = maps.Clone(c.gone)
@@ -131,7 +137,10 @@ func (c *counter) pending() snapshot {
 			snap.ops = append(snap.ops, storage.SetOperation(shownKey, raw))
 		}
 	}
-	if len(snap.ops) > 0 {
+	moved := c.persistent && c.anchorSeen &&
+		(!c.clockStored || c.anchor != c.storedAnchor || emitting && c.newest != c.storedNewest)
+	if len(snap.ops) > 0 || moved {
+		snap.clock, snap.anchor, snap.newest = true, c.anchor, c.newest
 		snap.ops = append(snap.ops,
 			// The bucket width with the anchor: indexes count buckets of it.
 			storage.SetOperation(anchorKey, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(c.anchor)), uint64(c.size))),
@@ -163,6 +172,9 @@ func (c *counter) saved(snap snapshot) {
 	}
 	if snap.shown != 0 && c.sessions.shownGen == snap.shown {
 		c.sessions.shownGen = 0
+	}
+	if snap.clock {
+		c.storedAnchor, c.storedNewest, c.clockStored = snap.anchor, snap.newest, true
 	}
 }
 
@@ -227,6 +239,9 @@ func (c *counter) restore(st stored) {
 	}
 	if st.anchor != nil && (!c.anchorSeen || *st.anchor > c.anchor) {
 		c.anchor, c.anchorSeen = *st.anchor, true
+	}
+	if st.anchor != nil && st.width == c.size { // else written again, in this width
+		c.storedAnchor, c.storedNewest, c.clockStored = *st.anchor, st.newest, true
 	}
 	c.newest = max(c.newest, st.newest)
 	for _, s := range st.series {

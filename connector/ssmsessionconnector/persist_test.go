@@ -22,6 +22,7 @@ import (
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/corpus"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/shapes"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/storagetest"
+	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/traffic"
 )
 
 // TestSaveNotBegunIsNotAcknowledged: a batch whose save cannot begin
@@ -306,4 +307,32 @@ func TestBucketChangedAcrossARestart(t *testing.T) {
 		third := start(t, config(func(c *Config) { hourly(c); c.Bucket = to }), map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
 		assert.Equal(t, []int64{1}, mapValues(withName(values(third.emit(t)), MetricStartsWindow, "user/alice")), "bucket %s: stored in the new width", to)
 	}
+}
+
+// A window moved only by other CloudTrail records (no count changed) is
+// where a clean restart finds it: a late start that fell before it is not
+// counted in it after the restart either.
+func TestWindowMovedByOtherRecordsSurvivesARestart(t *testing.T) {
+	cfg := config(func(c *Config) { withStorage(c); c.Window, c.Bucket = 2*time.Hour, time.Hour })
+	h0 := emitAt.Add(-5 * time.Hour).Truncate(time.Hour)
+	alice, _ := sessionCalls("alice", "i-0a11111111111111a", h0.Add(10*time.Minute), h0)
+	g := traffic.NewGenerator(7)
+	who := traffic.IAMUser("111122223333", "carol", "198.51.100.23", "aws-cli/2.15.0")
+	other := g.Render(g.RunInstances(who, h0.Add(time.Hour+10*time.Minute), "sg-1", "i-0c33333333333333c"))
+	late, _ := sessionCalls("dave", "i-0d44444444444444d", h0.Add(-50*time.Minute), h0)
+
+	run := func(restart bool) map[string]int64 {
+		dir := t.TempDir()
+		ext := storagetest.FileStorage(t, dir)
+		h := start(t, cfg, map[component.ID]component.Component{storagetest.ID: ext})
+		h.consume(t, shapes.Raw, [][]byte{alice})
+		h.consume(t, shapes.Raw, [][]byte{other}) // the window now ends at h0+1h
+		if restart {
+			require.NoError(t, h.c.Shutdown(ctx))
+			require.NoError(t, ext.Shutdown(ctx))
+			h = start(t, cfg, map[component.ID]component.Component{storagetest.ID: storagetest.FileStorage(t, dir)})
+		}
+		return withName(values(h.consume(t, shapes.Raw, [][]byte{late})), MetricStartsWindow, "user/dave")
+	}
+	assert.Equal(t, run(false), run(true))
 }
