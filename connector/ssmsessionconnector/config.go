@@ -20,6 +20,11 @@ const (
 	maxTotalBuckets = 10_000_000
 	// maxOpenSessions bounds max_open_sessions (about 300 bytes each).
 	maxOpenSessions = 1_000_000
+	// maxSessionMaxAge bounds session_max_age: SSM ends every session
+	// within its maximum duration (at most 24h), so 30 days is ample, and
+	// aging (twice the age back from the newest event) stays far from
+	// overflowing.
+	maxSessionMaxAge = 30 * 24 * time.Hour
 )
 
 // Config is the ssmsession connector configuration.
@@ -86,8 +91,9 @@ func (c *Config) Validate() error {
 	if c.MaxSeries <= 0 {
 		errs = append(errs, fmt.Errorf("max_series must be positive, got %d", c.MaxSeries))
 	}
-	if c.SessionMaxAge <= 0 {
-		errs = append(errs, fmt.Errorf("session_max_age must be positive, got %s (SSM ends idle sessions after 20 minutes; 24h counts long ones)", c.SessionMaxAge))
+	if c.SessionMaxAge <= 0 || c.SessionMaxAge > maxSessionMaxAge {
+		errs = append(errs, fmt.Errorf("session_max_age must be positive and at most %s, got %s (SSM ends idle sessions after 20 minutes and any session within 24h; 24h counts long ones)",
+			maxSessionMaxAge, c.SessionMaxAge))
 	}
 	if c.MaxOpenSessions <= 0 || c.MaxOpenSessions > maxOpenSessions {
 		errs = append(errs, fmt.Errorf("max_open_sessions must be 1 to %d, got %d", maxOpenSessions, c.MaxOpenSessions))

@@ -44,8 +44,9 @@ func TestConfig(t *testing.T) {
 		"ragged":      {"window (25h0m0s) must be a whole number of buckets (2h0m0s)"},
 		"tiny_bucket": {"window/bucket is 604800 buckets; at most 10000"},
 		"zeros": {"window must be positive", "bucket must be positive", "emit_interval must be positive", "max_series must be positive",
-			"session_max_age must be positive, got 0s", "max_open_sessions must be 1 to 1000000, got 0"},
-		"too_many_open": {"max_open_sessions must be 1 to 1000000, got 2000000"},
+			"session_max_age must be positive and at most 720h0m0s, got 0s", "max_open_sessions must be 1 to 1000000, got 0"},
+		"ancient_sessions": {"session_max_age must be positive and at most 720h0m0s, got 2562047h47m16.854775807s"},
+		"too_many_open":    {"max_open_sessions must be 1 to 1000000, got 2000000"},
 		// A product of the two would overflow to 0 and pass.
 		"too_many_series": {"max_series × window/bucket is 4611686018427387904 × 4 buckets; at most 10000000"},
 	} {

@@ -151,7 +151,7 @@ func (c *counter) count(key seriesKey, t time.Time) (s *series, overflowed bool)
 	s, overflowed = c.seriesOf(key)
 	s.Total++
 	if i := c.index(t); c.anchorSeen && i >= c.oldest() && i <= c.anchor {
-		s.Buckets = addBucket(s.Buckets, i, 1)
+		s.Buckets = addBucket(c.trimmed(s.Buckets), i, 1)
 	}
 	c.touch(s)
 	return s, overflowed
@@ -240,20 +240,29 @@ func (c *counter) inWindow(s *series) int64 {
 	return n
 }
 
-// trim drops buckets older than the window: memory grows with activity,
-// never beyond window/bucket per series.
+// trim drops buckets older than the window from every series, so that
+// idle ones can be dropped.
 func (c *counter) trim() {
-	oldest := c.oldest()
 	for _, s := range c.series {
-		n := 0
-		for n < len(s.Buckets) && s.Buckets[n].Index < oldest {
-			n++
-		}
-		if n > 0 {
-			s.Buckets = append(s.Buckets[:0], s.Buckets[n:]...)
+		if b := c.trimmed(s.Buckets); len(b) != len(s.Buckets) {
+			s.Buckets = b
 			c.touch(s)
 		}
 	}
+}
+
+// trimmed is b without the buckets older than the window: memory grows
+// with activity, never beyond window/bucket per series, even between
+// emissions.
+func (c *counter) trimmed(b []bucket) []bucket {
+	n := 0
+	for n < len(b) && b[n].Index < c.oldest() {
+		n++
+	}
+	if n == 0 {
+		return b
+	}
+	return append(b[:0], b[n:]...)
 }
 
 // drop removes the series idle for a whole window once a delivered

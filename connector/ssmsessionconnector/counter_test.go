@@ -312,3 +312,35 @@ func TestClockIsSavedWithoutCounts(t *testing.T) {
 	c.observe(at.Add(time.Hour))
 	assert.Equal(t, []string{anchorKey, newestKey}, keys(c.pending(false)), "the anchor moved")
 }
+
+// Restored sessions take their place among those memory holds by last
+// activity: max_open_sessions pushes out the least recently active of
+// both, whatever order storage lists them in.
+func TestRestoredSessionsKeepTheMostRecentlyActive(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 3, sessionMaxAge: 24 * time.Hour}, wall)
+	at := func(h int) int64 { return t0.Add(time.Duration(h) * time.Hour).UnixNano() }
+	c.observe(time.Unix(0, at(10)))
+	c.openSessionAt("mem-old", key("i-1"), at(1))
+	c.openSessionAt("mem-new", key("i-1"), at(9))
+	c.restore(stored{opens: []*openSession{
+		{ID: "st-newest", Key: key("i-1"), Start: at(2), Last: at(8)},
+		{ID: "st-oldest", Key: key("i-1"), Start: at(0), Last: at(0)},
+		{ID: "st-mid", Key: key("i-1"), Start: at(5), Last: at(5)},
+	}})
+	assert.ElementsMatch(t, []string{"st-mid", "st-newest", "mem-new"}, c.sessions.lru.Keys())
+	c.openSessionAt("next", key("i-1"), at(10))
+	assert.ElementsMatch(t, []string{"st-newest", "mem-new", "next"}, c.sessions.lru.Keys(), "the least recently active goes next")
+}
+
+// A series holds at most window/bucket buckets between emissions too: the
+// window moving past its buckets drops them when it is counted again.
+func TestBucketsStayBoundedBetweenEmissions(t *testing.T) {
+	c := newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 100, sessionMaxAge: 24 * time.Hour}, wall)
+	for h := range 240 {
+		c.add(key("i-1"), t0.Add(time.Duration(h)*time.Hour))
+	}
+	s := c.series[key("i-1")]
+	assert.Len(t, s.Buckets, 24)
+	assert.Equal(t, int64(24), c.inWindow(s))
+	assert.Equal(t, int64(240), s.Total)
+}

@@ -4,12 +4,14 @@
 package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -249,22 +251,44 @@ func (c *counter) restore(st stored) {
 			c.touch(s)
 		}
 	}
+	var kept []*openSession
 	for _, o := range st.opens {
 		c.sessions.stored[o.ID] = true
 		e, ok := c.sessions.lru.Peek(o.ID)
 		switch {
 		case !ok && !c.sessionChanged(o.ID):
-			c.sessions.add(c, o)
-			delete(c.sessions.changed, o.ID) // as stored
+			kept = append(kept, o)
 		case ok && e.Start == 0 && e.Ended != 0 && o.Ended == 0:
 			c.pairEarlyEnd(e, o.Key, o.Start, o.Last) // an end memory met first: they pair
 		case ok && e.Ended == 0 && o.Start == 0 && o.Ended != 0:
 			c.terminateSession(o.ID, o.Ended) // a start memory met after the stored end
 		}
 	}
+	c.restoreOpen(kept)
 	for _, sh := range st.shown {
 		if k := [2]string{sh.Account, sh.Target}; c.sessions.shown[k] == 0 && sh.Open > 0 {
 			c.sessions.shown[k] = sh.Open
+		}
+	}
+}
+
+// restoreOpen adds stored sessions memory does not hold, each in its place
+// by last activity among those memory holds, so that max_open_sessions
+// pushes out the least recently active of both, whatever order storage
+// listed them in.
+func (c *counter) restoreOpen(kept []*openSession) {
+	if len(kept) == 0 {
+		return
+	}
+	s := c.sessions
+	all := append(s.lru.Values(), kept...)
+	slices.SortStableFunc(all, func(a, b *openSession) int { return cmp.Compare(a.Last, b.Last) })
+	s.lru.Purge()
+	for _, e := range all {
+		_, changed := s.changed[e.ID]
+		s.add(c, e)
+		if !changed {
+			delete(s.changed, e.ID) // as stored
 		}
 	}
 }

@@ -91,7 +91,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ConnectorSsmsessionOverflowSessions, err = builder.meter.Int64Counter(
 		"otelcol_connector_ssmsession_overflow_sessions",
-		metric.WithDescription("Sessions counted in the overflow series because max_series was reached. [Development]"),
+		metric.WithDescription("Session starts counted in the overflow series because max_series was reached (durations folded likewise are not counted here). [Development]"),
 		metric.WithUnit("{session}"),
 	)
 	errs = errors.Join(errs, err)

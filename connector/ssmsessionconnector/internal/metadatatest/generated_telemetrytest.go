@@ -70,7 +70,7 @@ func AssertEqualConnectorSsmsessionOpenSessionsEvicted(t *testing.T, tt *compone
 func AssertEqualConnectorSsmsessionOverflowSessions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_connector_ssmsession_overflow_sessions",
-		Description: "Sessions counted in the overflow series because max_series was reached. [Development]",
+		Description: "Session starts counted in the overflow series because max_series was reached (durations folded likewise are not counted here). [Development]",
 		Unit:        "{session}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
