@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -223,14 +224,52 @@ func Records(batches []plog.Logs) []plog.LogRecord {
 	return out
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It
+// is taken below the kernel's ephemeral range: a port the kernel hands out
+// (port 0) is in that range, where any outgoing connection of a test
+// running alongside may take it as its source port before the collector or
+// server binds it. A process goes up from a random start, so that it never
+// hands out a port twice and two test processes seldom meet.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	low := ephemeralLow()
+	portMu.Lock()
+	defer portMu.Unlock()
+	if nextPort == 0 {
+		nextPort = rand.IntN(low - 10_000)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	for range 1000 {
+		port := 10_000 + nextPort%(low-10_000)
+		nextPort++
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port found below the ephemeral range")
+}
+
+var (
+	portMu   sync.Mutex
+	nextPort int // offset of the next port to try, above 10,000
+)
+
+// ephemeralLow is the first port of Linux's ephemeral range (32768 when it
+// cannot be read, Linux's default).
+func ephemeralLow() int {
+	const fallback = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return fallback
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return fallback
+	}
+	if n, err := strconv.Atoi(f[0]); err == nil && n > 11_000 {
+		return n
+	}
+	return fallback
 }
 
 type lockedBuffer struct {
