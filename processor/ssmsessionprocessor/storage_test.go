@@ -303,9 +303,12 @@ func TestConcurrentConsumers(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, 8*20*len(raws), h.sink.LogRecordCount())
-	// Each of the 10 (term, event) alerts of the corpus is raised exactly
-	// once across all goroutines, whatever the interleaving: the same alerts,
-	// by id, as one processor reading the corpus once raises.
+	// Each of the 10 (term, event) alerts of the corpus is raised, with the
+	// ids one processor reading the corpus once gives them, whatever the
+	// interleaving. A copy read while its alert's batch is under way carries
+	// the alert too (that batch may yet fail), so an alert is raised at most
+	// once per goroutine (each has one batch under way at a time); once
+	// delivered, no copy raises it again.
 	alerts := map[string]int{}
 	for _, ld := range h.sink.AllLogs() {
 		for _, lr := range records(ld) {
@@ -323,15 +326,21 @@ func TestConcurrentConsumers(t *testing.T) {
 	require.Equal(t, 10, newInCorpus)
 	assert.Len(t, alerts, newInCorpus, "every alert of the corpus raised")
 	for id, n := range alerts {
-		assert.Equal(t, 1, n, "alert %s raised more than once", id)
+		assert.LessOrEqual(t, n, 8, "alert %s raised by more batches than were under way at once", id)
 	}
-	want := map[string]int{}
+	want := map[string]bool{}
 	for _, lr := range records(process(t, start(t, defaultConfig(), nil, nil), rawLogs(t, raws))) {
 		if id := attrStr(lr, AttrAlertID); id != "" {
-			want[id]++
+			want[id] = true
 		}
 	}
-	assert.Equal(t, want, alerts, "the alerts one processor raises reading the corpus once")
+	assert.Len(t, want, newInCorpus)
+	for id := range want {
+		assert.Contains(t, alerts, id, "the alerts one processor raises reading the corpus once")
+	}
+	for _, lr := range records(process(t, h, rawLogs(t, raws))) {
+		assert.Empty(t, attrStr(lr, AttrAlertID), "delivered: not raised again")
+	}
 }
 
 // TestBrokenStorageFiles: a corrupt database file, and a storage directory
