@@ -166,6 +166,8 @@ func FuzzEnvelopes(f *testing.F) {
 	f.Add(" {\n \"Records\" : [ ] } ")
 	f.Add(`{"Records":[` + strings.Repeat(`{"a":`, MaxDepth) + `1` + strings.Repeat(`}`, MaxDepth) + `]}`) // nested too deep
 	f.Add(`{"a":1}{"b":"}{"}` + "\n" + `{"Records":[{"c":2}]}`)
+	f.Add(`{"Records":[{"":,"\u"0`) // keys are read before the text is validated
+	f.Add(`{"owner":"1","\u":1}`)
 	f.Add(`{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: Checking health of destination"}]}`)
 	f.Add(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put"}]}`) // an S3 notification
 	s := string(seeds(f)[0])

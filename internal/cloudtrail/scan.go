@@ -401,13 +401,15 @@ func (sc *eventScan) stringValue(i int) (string, int) {
 
 // unescape decodes the escapes of a validated string's contents into a
 // string of its own, copying the runs between escapes whole; a lone
-// surrogate becomes U+FFFD, as encoding/json has it.
+// surrogate becomes U+FFFD, as encoding/json has it. Keys of envelopes are
+// read before they are validated, so any text must be safe: an escape cut
+// short is kept as written.
 func unescape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for {
 		k := strings.IndexByte(s, '\\')
-		if k < 0 {
+		if k < 0 || k+1 == len(s) {
 			b.WriteString(s)
 			return b.String()
 		}
@@ -426,6 +428,10 @@ func unescape(s string) string {
 		case 't':
 			b.WriteByte('\t')
 		case 'u':
+			if len(s) < 4 {
+				b.WriteString(`\u`)
+				continue
+			}
 			r := hex4(s)
 			s = s[4:]
 			if utf16.IsSurrogate(r) {
