@@ -61,22 +61,26 @@ type source struct {
 // notification; CloudWatch Logs payloads by a first key of theirs and a
 // DATA_MESSAGE type (AWS writes messageType first; re-serialised payloads
 // may not); concatenated objects by a cheap hint confirmed by finding where
-// the first object ends. Every other body costs a look at its first key.
-func textKind(s string) Kind {
+// the first object ends. other reports a body whose first key is no
+// envelope's and that plainly is one event of no interest (plainlyAlone),
+// which spares it most of that search.
+func (r *Reader) textKind(s string) (kind Kind, other bool) {
 	i := skipSpace(s, 0)
 	if i == len(s) || s[i] != '{' {
-		return NoEnvelope
+		return NoEnvelope, false
 	}
 	first, _ := memberKey(s, skipSpace(s, i+1))
 	switch {
 	case first == recordsKey && !notificationRecords(s, i):
-		return S3Object // or S3 objects back to back: textEvents finds out
+		return S3Object, false // or S3 objects back to back: textEvents finds out
 	case isCWPayloadKey(first) && isDataMessage(s, i):
-		return CWLogs // likewise
+		return CWLogs, false // likewise
+	case first != recordsKey && !isCWPayloadKey(first) && r.plainlyAlone(s):
+		return NoEnvelope, true
 	case concatenated(s, i):
-		return Concatenated
+		return Concatenated, false
 	}
-	return NoEnvelope // one event; a CONTROL_MESSAGE (a health check) has none
+	return NoEnvelope, false // one event; a CONTROL_MESSAGE (a health check) has none
 }
 
 // isCWPayloadKey reports whether k is a key of a CloudWatch Logs
@@ -257,7 +261,7 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 			end := skipValue(s, i)
 			piece := s[i:end]
 			var ok bool
-			if k := textKind(piece); k == S3Object || k == CWLogs {
+			if k, _ := r.textKind(piece); k == S3Object || k == CWLogs {
 				out, ok = r.textEvents(k, piece, out, depth+1) // which validates it
 			} else if ok = validJSON(piece); ok {
 				out = append(out, source{text: piece})

@@ -84,6 +84,60 @@ func TestConcatenatedWithAnySpace(t *testing.T) {
 	}
 }
 
+// A body whose event plainly is of no interest is searched for objects back
+// to back only when one may follow its eventName; objects before it hold
+// no event, and such a body passes untouched.
+func TestPlainlyAloneBodies(t *testing.T) {
+	other := strings.Replace(startSession, `"StartSession"`, `"DescribeInstances"`, 1)
+	spaced := strings.Replace(startSession, `"eventName":`, `"eventName" : `, 1) // as Jackson's pretty printer writes it
+	eventBridge := func(detail string) string {
+		return `{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.ssm","detail":` + detail + `}`
+	}
+	for _, c := range []struct {
+		name    string
+		body    string
+		records int
+		read    int
+	}{
+		{"one event of no interest", other, 1, 0},
+		{"then the call read", other + startSession, 2, 1},
+		{"then the call read, a newline between", other + "\n" + startSession, 2, 1},
+		{"then another of no interest", other + other, 2, 0},
+		{"then the call read in a CloudWatch Logs payload", other + cwPayload(startSession), 2, 1},
+		{"then the call read in an S3 object", other + `{"Records":[` + startSession + `]}`, 2, 1},
+		{"then the call's name spelt with escapes", other + strings.Replace(startSession, `"eventName"`, `"\u0065ventName"`, 1), 2, 1},
+		{"then an object naming no event", other + `{"note":"x"}`, 2, 0},
+		{"after an object naming no event", `{"note":"x"}` + other, 1, 0},
+		{"the call read, spaced before its colon, then another", spaced + "\n" + other, 2, 1},
+		{"the call read in EventBridge, spaced, then another", eventBridge(spaced) + other, 2, 1},
+	} {
+		ld := plog.NewLogs()
+		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(c.body)
+		before := plog.NewLogs()
+		ld.CopyTo(before)
+		var ev Event
+		read := 0
+		counts := (&Reader{Calls: knownCalls}).Walk(ld, Split, false, &ev, func(it Item) {
+			if it.Result == Read {
+				read++
+			}
+		})
+		assert.Equal(t, c.records, ld.LogRecordCount(), c.name)
+		assert.Equal(t, c.read, read, c.name)
+		assert.Equal(t, 0, counts.Malformed, c.name)
+		if c.records == 1 {
+			assert.Equal(t, before, ld, "%s: passed untouched", c.name)
+		}
+	}
+	for _, body := range []string{other + "\n" + startSession[:80], other + `{"a":`} {
+		ld := plog.NewLogs()
+		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(body)
+		var ev Event
+		counts := (&Reader{Calls: knownCalls}).Walk(ld, Split, false, &ev, func(Item) {})
+		assert.Equal(t, 1, counts.Malformed, "an object cut short after it: %q", body[len(other):])
+	}
+}
+
 // TestFileWithOtherElementsIsLeftAlone: a Records array holding something
 // other than events (objects) is not a CloudTrail file: the record passes
 // untouched and is counted malformed once, as text and as a map.

@@ -213,7 +213,7 @@ func oracleEvents(body string, depth int) ([]string, bool) {
 	if !strings.HasPrefix(trimmed, "{") || tooDeep(body) {
 		return nil, false // envelopes nest no deeper than events may
 	}
-	if depth == 0 && concatHint.MatchString(body) {
+	if depth == 0 && concatHint.MatchString(body) && !oraclePlainlyAlone(body) {
 		if out, ok := oracleConcatenated(body); ok {
 			return out, true
 		}
@@ -246,7 +246,7 @@ func oracleEvents(body string, depth int) ([]string, bool) {
 			out[i] = string(r)
 		}
 		return out, true
-	case slices.Contains([]string{"messageType", "owner", "logGroup", "logStream", "subscriptionFilters", "logEvents", "policyLevel"}, first):
+	case slices.Contains(oracleCWKeys, first):
 		if mt, _ := oracleString(oracleValue(members, "messageType")); mt != "DATA_MESSAGE" {
 			return nil, false
 		}
@@ -269,6 +269,43 @@ func oracleEvents(body string, depth int) ([]string, bool) {
 }
 
 var concatHint = regexp.MustCompile(`\}[ \t\r\n]*\{`)
+
+var oracleCWKeys = []string{"messageType", "owner", "logGroup", "logStream", "subscriptionFilters", "logEvents", "policyLevel"}
+
+// oraclePlainlyAlone is the rule that spares most bodies the search for
+// objects back to back: the first key is no envelope's, the first
+// "eventName" written, with no backslash before it and one deep by a count
+// of the braces written (two only in an EventBridge event), is a key naming
+// a call not read, and no '}' and '{' with only spaces between follow that
+// name. Such a body is read as one event.
+func oraclePlainlyAlone(body string) bool {
+	if m := firstKey.FindStringSubmatch(body); m != nil && (m[1] == "Records" || slices.Contains(oracleCWKeys, m[1])) {
+		return false
+	}
+	i := strings.Index(body, `"eventName"`)
+	if i < 0 || strings.Contains(body[:i], `\`) {
+		return false
+	}
+	depth := strings.Count(body[:i], "{") - strings.Count(body[:i], "}")
+	if depth != 1 && (depth != 2 || !strings.HasPrefix(body, `{"version":"0"`)) {
+		return false
+	}
+	m := plainName.FindStringSubmatchIndex(body[i:])
+	if m == nil {
+		return false
+	}
+	name, rest := body[i+m[2]:i+m[3]], body[i+m[1]:]
+	for _, c := range knownCalls {
+		if c.Action == name {
+			return false
+		}
+	}
+	return !concatHint.MatchString(rest)
+}
+
+var firstKey = regexp.MustCompile(`^[ \t\r\n]*\{[ \t\r\n]*"((?:[^"\\]|\\.)*)"`)
+
+var plainName = regexp.MustCompile(`^"eventName"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"`)
 
 // oracleMember is one top-level member of an object: its key as written
 // (escapes kept) and its value.

@@ -13,7 +13,7 @@ import (
 // Skip (Walk reads or splits those). The record is never modified.
 func (r *Reader) Read(res pcommon.Resource, lr plog.LogRecord, ev *Event) (Result, error) {
 	var v view
-	look(lr, &hint{}, &v)
+	r.look(lr, &hint{}, &v)
 	if v.kind != NoEnvelope {
 		return Skip, nil
 	}

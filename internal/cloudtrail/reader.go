@@ -120,41 +120,59 @@ func unreadable(raw string, err error) (Result, error) {
 // plainlyOther is true when raw's own eventName, read without parsing, is
 // not a call read: the 95% of events cost one short scan. AWS writes each
 // event's eventName before any object whose keys a caller chooses
-// (requestParameters...), and compact: so the first "eventName": key is
-// the event's, and the depth it is found at (1, or 2 inside an EventBridge
-// event's detail; braces are counted, not parsed, which only structures
-// AWS does not write could mislead) confirms it. Whenever that cannot be
+// (requestParameters...): so the first "eventName" written is the event's
+// key (else no colon follows it), and the depth it is found at (1, or 2
+// inside an EventBridge event's detail; braces are counted, not parsed,
+// which only structures AWS does not write could mislead) confirms it. Whenever that cannot be
 // told (no such key, an escape before it or in its value, another depth),
 // it is false and mayBeWanted decides.
-func (r *Reader) plainlyOther(raw string) bool {
-	const key = `"eventName":`
+func (r *Reader) plainlyOther(raw string) bool { return r.otherName(raw) >= 0 }
+
+// plainlyAlone is plainlyOther, and true only when no object follows the
+// event's eventName: such a body is searched for objects back to back
+// (Firehose's default) only after the name, not in all of it. Objects
+// before the name cannot be events: they hold neither that key nor a
+// backslash.
+func (r *Reader) plainlyAlone(raw string) bool {
+	end := r.otherName(raw)
+	return end >= 0 && !mayBeConcatenated(raw[end:])
+}
+
+// otherName is where the value of raw's own eventName ends when it plainly
+// is not a call read (plainlyOther), else -1.
+func (r *Reader) otherName(raw string) int {
+	const key = `"eventName"`
 	i := indexRare(raw, key, len(`"event`))
 	if i < 0 {
-		return false
+		return -1
 	}
 	prefix := raw[:i]
 	if strings.IndexByte(prefix, '\\') >= 0 {
-		return false
+		return -1
 	}
 	switch strings.Count(prefix, "{") - strings.Count(prefix, "}") {
 	case 1:
 	case 2:
 		if !strings.HasPrefix(raw, `{"version":"0"`) { // EventBridge writes it first
-			return false
+			return -1
 		}
 	default:
-		return false
+		return -1
 	}
-	name, ok := plainString(raw, i+len(key)-1) // the key's colon
+	j, ok := afterColon(raw, i+len(key))
+	if !ok {
+		return -1
+	}
+	name, ok := stringAt(raw, j)
 	if !ok || strings.IndexByte(name, '\\') >= 0 {
-		return false
+		return -1
 	}
 	for _, c := range r.calls() {
 		if c.Action == name {
-			return false
+			return -1
 		}
 	}
-	return true
+	return j + len(name) + 2 // past its closing quote
 }
 
 // indexRare is strings.Index(s, key) for a key whose byte key[rare] is

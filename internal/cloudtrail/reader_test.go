@@ -183,8 +183,8 @@ func TestOtherAttributesDoNotHideTheBody(t *testing.T) {
 					}
 				}
 			}
-			look(lr, &h, &v)
 			var r Reader
+			r.look(lr, &h, &v)
 			var ev Event
 			got, err := r.readView(pcommon.NewResource(), &v, &ev)
 			require.NoError(t, err)
@@ -344,7 +344,8 @@ func TestPlainlyOther(t *testing.T) {
 }
 
 // On every event AWS and our generator write, plainlyOther agrees with the
-// parser: it never rejects a call the reader reads.
+// parser: it never rejects a call the reader reads; plainlyAlone, which
+// spares the search for objects back to back, is stricter still.
 func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 	raws := append(corpus.Events(t, "identities"), corpus.Events(t, "lifecycle")...)
 	for _, s := range samples.Load(t) {
@@ -354,8 +355,12 @@ func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 		raws = append(raws, raw, []byte(`{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":`+string(raw)+`}`))
 	}
 	r := Reader{Calls: knownCalls}
-	rejected := 0
+	rejected, alone := 0, 0
 	for _, raw := range raws {
+		if r.plainlyAlone(string(raw)) {
+			alone++
+			require.True(t, r.plainlyOther(string(raw)), "%s", raw)
+		}
 		if !r.plainlyOther(string(raw)) {
 			continue
 		}
@@ -372,6 +377,7 @@ func TestPlainlyOtherAgreesWithTheParser(t *testing.T) {
 		}
 	}
 	assert.Greater(t, rejected, len(raws)/2, "most events are rejected without parsing")
+	assert.Greater(t, alone, rejected*9/10, "and nearly all without a search for objects back to back")
 }
 
 // TestIndexRareIsIndex: hopping between a key's rare byte finds what

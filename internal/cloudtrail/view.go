@@ -19,16 +19,17 @@ type view struct {
 	m      pcommon.Map
 	sc     shapeScan
 	inMap  bool // m holds the event or envelope
+	other  bool // text plainly is one event of a call not read (textKind)
 }
 
 // look decides what a record carries, in this order: an envelope in a text
 // body, then a map body, then the attributes (json_parser's default), then
 // a text body read as one event.
-func look(lr plog.LogRecord, h *hint, v *view) {
+func (r *Reader) look(lr plog.LogRecord, h *hint, v *view) {
 	*v = view{}
 	body := lr.Body()
-	if v.text, v.isText = BodyText(body); v.isText {
-		if v.kind = textKind(v.text); v.kind != NoEnvelope {
+	if text, ok := BodyText(body); ok {
+		if r.lookText(text, v); v.kind != NoEnvelope {
 			return
 		}
 	}
@@ -38,6 +39,12 @@ func look(lr plog.LogRecord, h *hint, v *view) {
 	if v.lookMap(lr.Attributes(), h) && v.isText && v.kind == NoEnvelope && v.sc.shape != nil && v.sc.foreign() {
 		v.m, v.inMap, v.sc = pcommon.Map{}, false, shapeScan{} // the text body is the event
 	}
+}
+
+// lookText looks at a text body: which envelope it is, if any.
+func (r *Reader) lookText(s string, v *view) {
+	v.text, v.isText = s, true
+	v.kind, v.other = r.textKind(s)
 }
 
 // lookMap scans m into v; an EventBridge event is looked into, its detail
@@ -62,6 +69,8 @@ func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, err
 	switch {
 	case v.inMap:
 		return r.readShape(v.m, &v.sc, res, ev)
+	case v.isText && v.other:
+		return Skip, nil
 	case v.isText:
 		return r.ReadJSON(v.text, ev)
 	}
@@ -74,7 +83,7 @@ func (r *Reader) readView(res pcommon.Resource, v *view, ev *Event) (Result, err
 func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source, ev *Event, h *hint, v *view) (Result, error) {
 	var result Result
 	var err error
-	switch src.view(h, v); {
+	switch r.viewSource(src, h, v); {
 	case v.kind != NoEnvelope:
 		result = Skip // nested deeper than envelopes are
 	default:
@@ -83,15 +92,15 @@ func (r *Reader) readSource(res pcommon.Resource, lr plog.LogRecord, src *source
 	return finish(result, err, lr, src.tsMs, ev)
 }
 
-// view looks at a source as look does at a record whose body it is.
-func (src *source) view(h *hint, v *view) {
+// viewSource looks at a source as look does at a record whose body it is.
+func (r *Reader) viewSource(src *source, h *hint, v *view) {
 	*v = view{}
 	if !src.isVal {
-		v.text, v.isText, v.kind = src.text, true, textKind(src.text)
+		r.lookText(src.text, v)
 		return
 	}
-	if v.text, v.isText = BodyText(src.val); v.isText {
-		v.kind = textKind(v.text)
+	if text, ok := BodyText(src.val); ok {
+		r.lookText(text, v)
 	} else if src.val.Type() == pcommon.ValueTypeMap {
 		v.lookMap(src.val.Map(), h)
 	}

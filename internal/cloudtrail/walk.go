@@ -85,7 +85,7 @@ func (w *walker) scope(res pcommon.Resource, recs plog.LogRecordSlice, fn func(I
 	first := -1
 	for i := 0; i < recs.Len(); i++ {
 		lr := recs.At(i)
-		look(lr, &w.hint, &v)
+		w.r.look(lr, &w.hint, &v)
 		readable := false // an envelope whose events can be read
 		if v.kind != NoEnvelope && w.mode != Keep {
 			srcs, ok := w.r.events(&v, (*w.buf)[:0])
@@ -119,7 +119,7 @@ func (w *walker) scope(res pcommon.Resource, recs plog.LogRecordSlice, fn func(I
 			lr.MoveTo(moved)
 			lr = moved
 			if v.inMap { // a text view (a string, or bytes that moved along) stays valid
-				look(moved, &w.hint, &v) // the view's map handles were into the old place
+				w.r.look(moved, &w.hint, &v) // the view's map handles were into the old place
 			}
 		}
 		w.counts.Records++
