@@ -69,18 +69,36 @@ func (r *Reader) textKind(s string) (kind Kind, other bool) {
 	if i == len(s) || s[i] != '{' {
 		return NoEnvelope, false
 	}
-	first, _ := memberKey(s, skipSpace(s, i+1))
+	kind, keyed := keyedKind(s, i)
 	switch {
-	case first == recordsKey && !notificationRecords(s, i):
-		return S3Object, false // or S3 objects back to back: textEvents finds out
-	case isCWPayloadKey(first) && isDataMessage(s, i):
-		return CWLogs, false // likewise
-	case first != recordsKey && !isCWPayloadKey(first) && r.plainlyAlone(s):
+	case kind != NoEnvelope:
+		return kind, false // or such envelopes back to back: textEvents finds out
+	case !keyed && r.plainlyAlone(s):
 		return NoEnvelope, true
 	case concatenated(s, i):
 		return Concatenated, false
 	}
 	return NoEnvelope, false // one event; a CONTROL_MESSAGE (a health check) has none
+}
+
+// keyedKind is the envelope the object at s[i] is by its first key (S3
+// object or CloudWatch Logs payload), and keyed whether that key is one of
+// theirs at all.
+func keyedKind(s string, i int) (kind Kind, keyed bool) {
+	first, _ := memberKey(s, skipSpace(s, i+1))
+	switch {
+	case first == recordsKey:
+		if !notificationRecords(s, i) {
+			return S3Object, true
+		}
+	case isCWPayloadKey(first):
+		if isDataMessage(s, i) {
+			return CWLogs, true
+		}
+	default:
+		return NoEnvelope, false
+	}
+	return NoEnvelope, true
 }
 
 // isCWPayloadKey reports whether k is a key of a CloudWatch Logs
@@ -261,7 +279,7 @@ func (r *Reader) textEvents(kind Kind, s string, out []source, depth int) ([]sou
 			end := skipValue(s, i)
 			piece := s[i:end]
 			var ok bool
-			if k, _ := r.textKind(piece); k == S3Object || k == CWLogs {
+			if k, _ := keyedKind(piece, 0); k != NoEnvelope {
 				out, ok = r.textEvents(k, piece, out, depth+1) // which validates it
 			} else if ok = validJSON(piece); ok {
 				out = append(out, source{text: piece})

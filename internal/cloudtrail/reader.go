@@ -123,9 +123,9 @@ func unreadable(raw string, err error) (Result, error) {
 // (requestParameters...): so the first "eventName" written is the event's
 // key (else no colon follows it), and the depth it is found at (1, or 2
 // inside an EventBridge event's detail; braces are counted, not parsed,
-// which only structures AWS does not write could mislead) confirms it. Whenever that cannot be
-// told (no such key, an escape before it or in its value, another depth),
-// it is false and mayBeWanted decides.
+// which only structures AWS does not write could mislead) confirms it.
+// Whenever that cannot be told (no such key, an escape before it or in its
+// value, another depth), it is false and mayBeWanted decides.
 func (r *Reader) plainlyOther(raw string) bool { return r.otherName(raw) >= 0 }
 
 // plainlyAlone is plainlyOther, and true only when no object follows the
