@@ -54,6 +54,39 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
+// TestReadmeConfigsValidate: every complete configuration the READMEs show
+// (a YAML block with a service section) is accepted by the built collector
+// as written, so a user who copies one gets a collector that starts.
+func TestReadmeConfigsValidate(t *testing.T) {
+	complete := 0
+	for _, readme := range []string{"README.md", "processor/ssmsessionprocessor/README.md", "connector/ssmsessionconnector/README.md"} {
+		raw, err := os.ReadFile(corpus.Path(t, readme))
+		require.NoError(t, err)
+		for i, block := range yamlBlocks(string(raw)) {
+			var cfg map[string]any
+			if yaml.Unmarshal([]byte(block), &cfg) != nil || cfg["service"] == nil {
+				continue // a fragment, not a configuration
+			}
+			complete++
+			path := filepath.Join(t.TempDir(), fmt.Sprintf("block%d.yaml", i))
+			require.NoError(t, os.WriteFile(path, []byte(block), 0o644))
+			out, err := exec.Command(binary, "validate", "--config", path).CombinedOutput()
+			assert.NoError(t, err, "%s, YAML block %d:\n%s\n%s", readme, i+1, block, out)
+		}
+	}
+	assert.GreaterOrEqual(t, complete, 3, "the READMEs' complete configurations were not found")
+}
+
+// yamlBlocks returns the bodies of the markdown's ```yaml fences.
+func yamlBlocks(markdown string) []string {
+	var blocks []string
+	for _, part := range strings.Split(markdown, "```yaml\n")[1:] {
+		body, _, _ := strings.Cut(part, "```")
+		blocks = append(blocks, body)
+	}
+	return blocks
+}
+
 // withoutUnbundled writes a copy of the config at path without the
 // components of notBundled, and says which it removed.
 func withoutUnbundled(t *testing.T, path string) (string, []string) {
