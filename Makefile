@@ -24,7 +24,7 @@ $(BUILDER) $(MDATAGEN): tools/go.mod tools/go.sum
 
 # ocb's own `go mod tidy` fails on this registry (it also resolves test-only
 # imports of bundled components, which are refused), so ocb only writes the
-# sources; then tidy tolerating those and compile (../shared/BUILDING.md).
+# sources; then tidy tolerating those and compile.
 $(COLLECTOR): builder-config.yaml $(SOURCES) | $(BUILDER)
 	mkdir -p build $(BIN)
 	-$(BUILDER) --config builder-config.yaml --skip-compilation >build/ocb.log 2>&1

@@ -35,7 +35,7 @@ func examples(t *testing.T) []string {
 }
 
 // notBundled are the contrib components the fast-path examples use that
-// the registry here does not serve (../shared/BUILDING.md), so this build
+// the module registry this project builds on does not serve, so this build
 // cannot bundle them. Users add them to their own ocb manifest.
 var notBundled = map[string]bool{"awsfirehose": true, "webhookevent": true, "awslogs_encoding": true, "text_encoding": true}
 
