@@ -28,6 +28,7 @@ type config struct {
 	KafkaEncoding                 string
 
 	Redis          string   // new terms in Redis (host:port) instead of file_storage
+	RedisTLS       bool     // over TLS, trusting the system roots (tls: {})
 	RedisCluster   []string // or in a Redis Cluster, by its seed nodes
 	LearningPeriod string   // new_terms.learning_period
 
@@ -37,6 +38,8 @@ type config struct {
 	HuntWindow string // its window (default 168h)
 
 	MetricsPort int // the collector's own metrics (Prometheus pull)
+
+	Env []string // the collector's environment, added to the test's
 }
 
 // collectorConfig renders a config. The file exporters write through
@@ -99,6 +102,9 @@ processors:
       backend: redis
       redis:
         endpoint: {{.Redis}}
+{{- if .RedisTLS}}
+        tls: {}
+{{- end}}
 {{- else if .RedisCluster}}
       backend: redis
       redis:

@@ -80,7 +80,7 @@ func startCollector(t testing.TB, path string, cfg config) *collectorrun.Collect
 	var b bytes.Buffer
 	require.NoError(t, collectorConfig.Execute(&b, cfg))
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
-	c, err := collectorrun.Start(binary, path, []string{collectorrun.CrashSafe})
+	c, err := collectorrun.Start(binary, path, []string{collectorrun.CrashSafe}, cfg.Env...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if !c.Exited() {

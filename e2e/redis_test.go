@@ -34,6 +34,27 @@ func TestReplicasOnRedisCluster(t *testing.T) {
 	replicasShare(t, func(r *run) { r.RedisCluster = cl.Seeds() })
 }
 
+// TestRedisTLSSystemRoots: with `tls: {}` the built collector verifies
+// Redis's certificate against the system roots (named here by
+// SSL_CERT_FILE, as Go reads them on Linux) and decides every term in Redis:
+// each new once, no decision taken locally.
+func TestRedisTLSSystemRoots(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	r := newRun(t, t.TempDir(), "out")
+	r.Redis, r.RedisTLS, r.Env = srv.Addr, true, []string{"SSL_CERT_FILE=" + srv.CAFile}
+	lines := corpus.DemoStream(t)
+	writeFile(t, filepath.Join(r.Input, "stream.ndjson"), lines...)
+	r.start(t)
+	alerts := alertsPerTerm(r.waitRecords(t, len(lines)))
+	require.NotEmpty(t, alerts)
+	for term, n := range alerts {
+		assert.Equal(t, 1, n, "term %s tagged new %d times", term, n)
+	}
+	r.notCounted(t, "otelcol_processor_ssmsession_decisions_fallback", "otelcol_processor_ssmsession_records_matched")
+	r.notCounted(t, "otelcol_processor_ssmsession_storage_errors", "otelcol_processor_ssmsession_records_matched")
+	r.stop(t)
+}
+
 func replicasShare(t *testing.T, shared func(*run)) {
 	lines := corpus.DemoStream(t)
 	halves := [2][][]byte{}

@@ -173,3 +173,37 @@ func TestRedisAtStart(t *testing.T) {
 	assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, identities(t)[:1]))))
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses())
 }
+
+// TestRedisTLS: with `tls: {ca_file: ...}` two replicas share a Redis that
+// accepts only TLS, as over plain TCP. The certificate is checked: a
+// client that does not trust its CA (`tls: {}`, the system roots), or one
+// that speaks plain TCP to it, decides locally and says so.
+func TestRedisTLS(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	trusted := func() *Config {
+		cfg := withRedis(srv.Addr)
+		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: srv.CAFile}}
+		return cfg
+	}
+	raws := identities(t)
+	replicas := []*harness{start(t, trusted(), nil, nil), start(t, trusted(), nil, nil)}
+	var got []string
+	for i, raw := range raws {
+		got = append(got, newTerms(process(t, replicas[i%2], rawLogs(t, [][]byte{raw})))...)
+	}
+	assertExpected(t, 0, got)
+	for _, h := range replicas {
+		assert.Empty(t, h.host.Statuses(), "no storage trouble")
+		assertNoCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback")
+	}
+
+	untrusted := withRedis(srv.Addr)
+	untrusted.NewTerms.Redis.TLS = &configtls.ClientConfig{}
+	for name, cfg := range map[string]*Config{"system roots": untrusted, "plain TCP": withRedis(srv.Addr)} {
+		h := start(t, cfg, nil, nil)
+		out := process(t, h, rawLogs(t, raws[:1]))
+		assert.Equal(t, []string{"true"}, newTerms(out), name)
+		assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses(), name)
+		assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", 1)
+	}
+}

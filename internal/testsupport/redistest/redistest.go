@@ -24,24 +24,34 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	Addr string
-	tb   testing.TB
-	dir  string
-	cmd  *exec.Cmd
+	Addr   string
+	CAFile string // with StartTLS: the CA certificate that issued the server's (PEM)
+
+	tb      testing.TB
+	dir     string
+	tlsArgs []string
+	cmd     *exec.Cmd
 }
 
 // Start runs redis-server without persistence; it is stopped at test end.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	requireRedis(tb)
-	port, err := collectorrun.FreePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), tb: tb, dir: tb.TempDir()}
-	s.Restart()
+	s := &Server{tb: tb, dir: tb.TempDir()}
+	s.start()
 	tb.Cleanup(s.Stop)
 	return s
+}
+
+// start runs the server on a free port.
+func (s *Server) start() {
+	s.tb.Helper()
+	port, err := collectorrun.FreePort()
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s.Restart()
 }
 
 // Restart starts the server again on the same address (Stop first); its
@@ -49,7 +59,11 @@ func Start(tb testing.TB) *Server {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
+	args := []string{"--port", port}
+	if s.tlsArgs != nil {
+		args = append([]string{"--port", "0", "--tls-port", port}, s.tlsArgs...)
+	}
+	s.cmd = exec.Command("redis-server", append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatal(err)
 	}

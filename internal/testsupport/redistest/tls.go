@@ -1,0 +1,81 @@
+// Copyright The ssmsession Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package redistest // import "github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// StartTLS runs redis-server accepting only TLS on Addr, with a
+// certificate for 127.0.0.1 issued by a CA of its own, whose certificate
+// is in the PEM file CAFile. Clients need no certificate.
+func StartTLS(tb testing.TB) *Server {
+	tb.Helper()
+	requireRedis(tb)
+	s := &Server{tb: tb, dir: tb.TempDir()}
+	s.CAFile = filepath.Join(s.dir, "ca.pem")
+	cert, key := filepath.Join(s.dir, "redis.pem"), filepath.Join(s.dir, "redis-key.pem")
+	writeCerts(tb, s.CAFile, cert, key)
+	s.tlsArgs = []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "no"}
+	s.start()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// writeCerts writes a new CA's certificate, and a server certificate for
+// 127.0.0.1 it issued with its key, as PEM files.
+func writeCerts(tb testing.TB, caFile, certFile, keyFile string) {
+	tb.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return k
+	}
+	now := time.Now()
+	caKey, srvKey := newKey(), newKey()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	srv := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for file, block := range map[string]*pem.Block{
+		caFile: {Type: "CERTIFICATE", Bytes: caDER}, certFile: {Type: "CERTIFICATE", Bytes: srvDER},
+		keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
