@@ -184,14 +184,5 @@ func TestRedisSentinelFailover(t *testing.T) {
 // a cluster; together they tag exactly what one processor would.
 func TestReplicasShareRedisCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 1)
-	raws := identities(t)
-	replicas := []*harness{start(t, withRedisCluster(cl.Seeds()), nil, nil), start(t, withRedisCluster(cl.Seeds()), nil, nil)}
-	var got []string
-	for i, raw := range raws {
-		got = append(got, newTerms(process(t, replicas[i%2], rawLogs(t, [][]byte{raw})))...)
-	}
-	assertExpected(t, 0, got)
-	for _, h := range replicas {
-		assert.Empty(t, h.host.Statuses(), "no storage trouble")
-	}
+	assertReplicasShare(t, func() *Config { return withRedisCluster(cl.Seeds()) })
 }

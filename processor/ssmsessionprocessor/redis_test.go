@@ -37,8 +37,16 @@ func withRedis(addr string) *Config {
 // exactly what one processor would.
 func TestReplicasShareRedis(t *testing.T) {
 	srv := redistest.Start(t)
+	assertReplicasShare(t, func() *Config { return withRedis(srv.Addr) })
+}
+
+// assertReplicasShare runs two processors of configuration cfg taking
+// turns on the corpus: they tag exactly what one would, every decision
+// taken in Redis.
+func assertReplicasShare(t *testing.T, cfg func() *Config) {
+	t.Helper()
 	raws := identities(t)
-	replicas := []*harness{start(t, withRedis(srv.Addr), nil, nil), start(t, withRedis(srv.Addr), nil, nil)}
+	replicas := []*harness{start(t, cfg(), nil, nil), start(t, cfg(), nil, nil)}
 	var got []string
 	for i, raw := range raws {
 		got = append(got, newTerms(process(t, replicas[i%2], rawLogs(t, [][]byte{raw})))...)
@@ -46,6 +54,7 @@ func TestReplicasShareRedis(t *testing.T) {
 	assertExpected(t, 0, got)
 	for _, h := range replicas {
 		assert.Empty(t, h.host.Statuses(), "no storage trouble")
+		assertNoCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback")
 	}
 }
 
@@ -180,29 +189,17 @@ func TestRedisAtStart(t *testing.T) {
 // that speaks plain TCP to it, decides locally and says so.
 func TestRedisTLS(t *testing.T) {
 	srv := redistest.StartTLS(t)
-	trusted := func() *Config {
+	assertReplicasShare(t, func() *Config {
 		cfg := withRedis(srv.Addr)
 		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: srv.CAFile}}
 		return cfg
-	}
-	raws := identities(t)
-	replicas := []*harness{start(t, trusted(), nil, nil), start(t, trusted(), nil, nil)}
-	var got []string
-	for i, raw := range raws {
-		got = append(got, newTerms(process(t, replicas[i%2], rawLogs(t, [][]byte{raw})))...)
-	}
-	assertExpected(t, 0, got)
-	for _, h := range replicas {
-		assert.Empty(t, h.host.Statuses(), "no storage trouble")
-		assertNoCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback")
-	}
+	})
 
 	untrusted := withRedis(srv.Addr)
 	untrusted.NewTerms.Redis.TLS = &configtls.ClientConfig{}
 	for name, cfg := range map[string]*Config{"system roots": untrusted, "plain TCP": withRedis(srv.Addr)} {
 		h := start(t, cfg, nil, nil)
-		out := process(t, h, rawLogs(t, raws[:1]))
-		assert.Equal(t, []string{"true"}, newTerms(out), name)
+		assert.Equal(t, []string{"true"}, newTerms(process(t, h, rawLogs(t, identities(t)[:1]))), name)
 		assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, h.host.Statuses(), name)
 		assertCounter(t, h, "otelcol_processor_ssmsession_decisions_fallback", 1)
 	}
