@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,11 +212,14 @@ func sum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 }
 
 // TestShutdownWhileInFlight: batches keep arriving, from several goroutines,
-// while the components shut down; nothing panics or races (run with -race).
+// while the components shut down; nothing panics or races (run with -race),
+// and every batch the processor accepted, before or after, reached its
+// next consumer.
 func TestShutdownWhileInFlight(t *testing.T) {
 	p := newPipeline(t, func(*ssmsessionprocessor.Config) {}, func(*ssmsessionconnector.Config) {})
 	ctx := context.Background()
 	stop := make(chan struct{})
+	var accepted atomic.Int64 // batches of one record each
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -230,7 +234,9 @@ func TestShutdownWhileInFlight(t *testing.T) {
 				}
 				ld := plog.NewLogs()
 				ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(hostile(rng, 6*i))
-				_ = p.proc.ConsumeLogs(ctx, ld)
+				if p.proc.ConsumeLogs(ctx, ld) == nil {
+					accepted.Add(1)
+				}
 			}
 		}()
 	}
@@ -240,4 +246,6 @@ func TestShutdownWhileInFlight(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // late batches after shutdown
 	close(stop)
 	wg.Wait()
+	require.Positive(t, accepted.Load())
+	assert.Equal(t, int(accepted.Load()), p.sink.count(), "records accepted and records passed on")
 }

@@ -222,6 +222,7 @@ func TestProcessorAheadChangesNothing(t *testing.T) {
 	raws := corpus.Events(t, "identities")
 	direct := start(t, config(nil), nil)
 	want := values(direct.consume(t, shapes.Envelope, raws))
+	require.NotEmpty(t, want)
 
 	via := start(t, config(nil), nil)
 	pf := ssmsessionprocessor.NewFactory()

@@ -163,6 +163,7 @@ func TestUnreadableStoredCountsAreNotOverwritten(t *testing.T) {
 	raws := corpus.Events(t, "identities")
 	dir := t.TempDir()
 	before, _ := lifetime(t, storagetest.FileStorage(t, dir), nil, raws[:11])
+	require.NotEmpty(t, before)
 	_, blind := lifetime(t, noWalk{storagetest.FileStorage(t, dir)}, nil, raws[11:])
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, blind.host.Statuses())
 	after, _ := lifetime(t, storagetest.FileStorage(t, dir), nil, nil)

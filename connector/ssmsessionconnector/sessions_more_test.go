@@ -91,6 +91,9 @@ func TestResumeKeepsSessionOpen(t *testing.T) {
 			}
 			durations, open := sessionMetrics(t, feed(t, h, raws))
 			assert.Equal(t, []durationPoint{{lifeTarget, who.ARN, 1, end.Sub(begin).Seconds(), buckets}}, durations, "paired: the resumes kept it open")
+			if mode == "one by one" {
+				assert.Equal(t, map[string]int64{lifeTarget: 0}, open, "its fall to 0 is emitted")
+			}
 			for target, n := range open {
 				assert.Zero(t, n, "%s still open", target)
 			}
@@ -141,6 +144,9 @@ func TestFailedTerminateDoesNotEndSession(t *testing.T) {
 			durations, open := sessionMetrics(t, feed(t, h, rest))
 			assert.Equal(t, []durationPoint{{lifeTarget, who.ARN, 1, 1200, buckets}}, durations, "paired with the successful end")
 			assert.Zero(t, open[lifeTarget])
+			if mode == "one by one" {
+				assert.Equal(t, map[string]int64{lifeTarget: 0}, open, "its fall to 0 is emitted")
+			}
 			assert.Equal(t, int64(1), sumCounter(t, h, "otelcol_connector_ssmsession_sessions_terminated"))
 			assert.Zero(t, sumCounter(t, h, "otelcol_connector_ssmsession_sessions_unknown_terminated"))
 		})

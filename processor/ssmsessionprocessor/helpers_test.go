@@ -97,13 +97,18 @@ func withoutTags(lr plog.LogRecord) pcommon.Map {
 }
 
 // assertExpected checks got[i], a new_term tag, against the corpus answer
-// for record from+i.
+// for record from+i, got holding the new_term tags of the corpus's records
+// from there to its end: a record the corpus does not list as a match must
+// have none.
 func assertExpected(t *testing.T, from int, got []string) {
 	t.Helper()
+	require.Len(t, got, len(identities(t))-from, "records from %d to the corpus's end", from)
 	expected := corpus.Expected(t)
 	for i, v := range got {
 		if w, ok := expected[from+i]; ok {
 			assert.Equal(t, strconv.FormatBool(w.NewTerm), v, "record %d", from+i)
+		} else {
+			assert.Empty(t, v, "record %d is not a match", from+i)
 		}
 	}
 }

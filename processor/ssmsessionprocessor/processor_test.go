@@ -129,6 +129,11 @@ func TestReplayGivesSameTags(t *testing.T) {
 		return out
 	}
 	whole := run(len(raws))
+	var decided []string
+	for _, lr := range whole {
+		decided = append(decided, newTerm(lr))
+	}
+	assertExpected(t, 0, decided) // the run compared with is the right one
 	for _, batch := range []int{1, 3, 7} {
 		got := run(batch)
 		require.Len(t, got, len(whole))

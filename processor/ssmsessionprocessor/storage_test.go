@@ -395,8 +395,8 @@ func TestStorageFull(t *testing.T) {
 	faulty.Clients[0].FailWith(nil)
 	process(t, h, rawLogs(t, raws[5:6]))
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, h.host.Statuses())
-	v, err := faulty.Clients[0].Client.(storage.Walker), error(nil)
-	require.NoError(t, err)
+	v, ok := faulty.Clients[0].Client.(storage.Walker)
+	require.True(t, ok, "file_storage's client lists its keys")
 	stored := 0
 	require.NoError(t, v.Walk(ctx, func(k string, _ []byte) ([]*storage.Operation, error) {
 		if strings.HasPrefix(k, firstseen.TermPrefix) {
