@@ -509,25 +509,30 @@ func TestDecideMirrorsGo(t *testing.T) {
 	// lost is an alert in flight for longer than the lease: decided as a
 	// failed one (firstseen.Decide's retry), its replica taken for gone.
 	lost := inFlight
+	// Each case's answer is written out too (new; the latest time and the
+	// alert time after it), so that one mistake made in both writings
+	// does not pass.
 	for name, tc := range map[string]struct {
-		prior *firstseen.State
-		t     int64
-		ev    uint64
+		prior      *firstseen.State
+		t          int64
+		ev         uint64
+		new        bool
+		latest, at int64
 	}{
-		"the alerting event, in flight past the lease": {&lost, 4 * w, 0xa1},
-		"in flight past the lease, another event":      {&lost, 5*w + 1, 0xc3},
-		"unknown term":                     {nil, 5 * w, 0xb2},
-		"within the window":                {&stored, 5*w + w/2, 0xb2},
-		"exactly the window after":         {&stored, 6 * w, 0xb2},
-		"past the window":                  {&stored, 6*w + 1, 0xb2},
-		"late, older than the latest":      {&stored, 3 * w, 0xb2},
-		"the alerting event again":         {&stored, 4 * w, 0xa1},
-		"the alerting event, in flight":    {&inFlight, 4 * w, 0xa1},
-		"the alerting event, failed":       {&retry, 4 * w, 0xa1},
-		"same time, another event":         {&stored, 4 * w, 0xa2},
-		"the alerting event, another time": {&stored, 4*w + 7, 0xa1},
-		"the failed alert, another time":   {&retry, 5 * w, 0xa1},
-		"retry state, another event later": {&retry, 5*w + 1, 0xc3},
+		"the alerting event, in flight past the lease": {&lost, 4 * w, 0xa1, true, 5 * w, 4 * w},
+		"in flight past the lease, another event":      {&lost, 5*w + 1, 0xc3, false, 5*w + 1, 4 * w},
+		"unknown term":                     {nil, 5 * w, 0xb2, true, 5 * w, 5 * w},
+		"within the window":                {&stored, 5*w + w/2, 0xb2, false, 5*w + w/2, 4 * w},
+		"exactly the window after":         {&stored, 6 * w, 0xb2, false, 6 * w, 4 * w},
+		"past the window":                  {&stored, 6*w + 1, 0xb2, true, 6*w + 1, 6*w + 1},
+		"late, older than the latest":      {&stored, 3 * w, 0xb2, false, 5 * w, 4 * w},
+		"the alerting event again":         {&stored, 4 * w, 0xa1, false, 5 * w, 4 * w},
+		"the alerting event, in flight":    {&inFlight, 4 * w, 0xa1, false, 5 * w, 4 * w},
+		"the alerting event, failed":       {&retry, 4 * w, 0xa1, true, 5 * w, 4 * w},
+		"same time, another event":         {&stored, 4 * w, 0xa2, false, 5 * w, 4 * w},
+		"the alerting event, another time": {&stored, 4*w + 7, 0xa1, false, 5 * w, 4 * w},
+		"the failed alert, another time":   {&retry, 5 * w, 0xa1, true, 5 * w, 5 * w},
+		"retry state, another event later": {&retry, 5*w + 1, 0xc3, false, 5*w + 1, 4 * w},
 	} {
 		var prior firstseen.State
 		if tc.prior != nil {
@@ -538,6 +543,7 @@ func TestDecideMirrorsGo(t *testing.T) {
 			goPrior.Status = firstseen.StatusRetry
 		}
 		want, wantNew, _ := firstseen.Decide(goPrior, tc.prior != nil, tc.t, tc.ev, w, false)
+		assert.Equal(t, [3]any{tc.new, tc.latest, tc.at}, [3]any{wantNew, want.Latest, want.AlertAt}, "%s: Go's answer", name)
 
 		key := "mirror:" + name
 		if tc.prior != nil {
@@ -563,7 +569,8 @@ func TestDecideMirrorsGo(t *testing.T) {
 }
 
 // TestSettleMirrorsGo: settle.lua moves an alert's status as
-// firstseen.Settled does, for every status and outcome.
+// firstseen.Settled does, for every status and outcome, as written out: a
+// delivered alert stays delivered.
 func TestSettleMirrorsGo(t *testing.T) {
 	srv := redistest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -581,7 +588,9 @@ func TestSettleMirrorsGo(t *testing.T) {
 			require.NoError(t, settle.Run(ctx, client, []string{key}, 40, "a1", outcome).Err())
 			v, err := client.Get(ctx, key).Result()
 			require.NoError(t, err)
-			assert.Equal(t, "50:40:a1:"+letter[firstseen.Settled(status, delivered)], v, "%s, delivered %v", l, delivered)
+			want := map[string]string{"i:true": "d", "i:false": "r", "d:true": "d", "d:false": "d", "r:true": "d", "r:false": "r"}[fmt.Sprint(l, ":", delivered)]
+			assert.Equal(t, want, letter[firstseen.Settled(status, delivered)], "%s, delivered %v: Go's answer", l, delivered)
+			assert.Equal(t, "50:40:a1:"+want, v, "%s, delivered %v", l, delivered)
 		}
 	}
 }
