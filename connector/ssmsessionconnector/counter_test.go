@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 var (
@@ -164,7 +163,7 @@ func TestWindowGaugeFallsToZeroOnce(t *testing.T) {
 	zero, shown := v[windowPoint("i-1")]
 	assert.True(t, shown, "the window gauge is shown falling to 0")
 	assert.Zero(t, zero)
-	assert.Equal(t, int64(1), v[MetricStarts+"|111122223333|"+attrsOf(key("i-1"))], "with its final count")
+	assert.Equal(t, int64(1), v[MetricStarts+"|111122223333|"+attrsOf("i-1")], "with its final count")
 	d, shown := v[MetricDistinctTarget+"|111122223333|map[aws.cloudtrail.user_identity.arn:arn:aws:iam::111122223333:user/alice aws.cloudtrail.user_identity.type:IAMUser]"]
 	assert.True(t, shown)
 	assert.Zero(t, d)
@@ -193,20 +192,24 @@ func TestBackfillReportsEverySeries(t *testing.T) {
 		}
 	}
 	for d := 0; d < 30; d++ {
-		assert.True(t, seen[MetricStarts+"|111122223333|"+attrsOf(key(fmt.Sprint("i-", d)))], "day %d reported", d)
+		assert.True(t, seen[MetricStarts+"|111122223333|"+attrsOf(fmt.Sprint("i-", d))], "day %d reported", d)
 	}
 	assert.Len(t, c.series, 7, "the last 7 days stay; the rest were reported and dropped")
 }
 
 func windowPoint(target string) string {
-	return MetricStartsWindow + "|111122223333|" + attrsOf(key(target))
+	return MetricStartsWindow + "|111122223333|" + attrsOf(target)
 }
 
-// attrsOf renders a series' attributes as values() keys them.
-func attrsOf(k seriesKey) string {
-	m := pcommon.NewMap()
-	k.attributes(m)
-	return fmt.Sprint(m.AsRaw())
+// attrsOf renders the attributes key(target)'s series is emitted with, as
+// values() keys them: written out, the hunt's names as published.
+func attrsOf(target string) string {
+	return fmt.Sprint(map[string]any{
+		"target_instance":                   target,
+		"aws.cloudtrail.user_identity.arn":  "arn:aws:iam::111122223333:user/alice",
+		"aws.cloudtrail.user_identity.type": "IAMUser",
+		"event.outcome":                     "success",
+	})
 }
 
 // TestLateAttachPairsAnEarlyEndWithItsStoredStart: storage attaches after
