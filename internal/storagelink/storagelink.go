@@ -72,6 +72,12 @@ type Link struct {
 	client   storage.Client
 	degraded bool
 
+	// reportMu orders status reports (in memory: the host's aggregator), so
+	// that batches failing and recovering at once leave the host with the
+	// link's state, not with whichever report came last. It guards reported.
+	reportMu sync.Mutex
+	reported bool // degraded, as last reported
+
 	// stop ends the reconnect loop and what it waits on, at Shutdown.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -190,25 +196,40 @@ func (l *Link) Failed(err error) {
 // degrade reports the first failure of a run; counters tell the rest.
 func (l *Link) degrade(err error) {
 	l.mu.Lock()
-	first, host := !l.degraded, l.host
+	first := !l.degraded
 	l.degraded = true
 	l.mu.Unlock()
 	if first {
 		l.set.Logger.Warn("storage degraded", zap.Error(err))
-		componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(err))
+		l.publish(true, componentstatus.NewRecoverableErrorEvent(err))
 	}
 }
 
 // markRecovered records a storage operation that succeeded after failures.
 func (l *Link) markRecovered() {
 	l.mu.Lock()
-	was, host := l.degraded, l.host
+	was := l.degraded
 	l.degraded = false
 	l.mu.Unlock()
 	if was {
 		l.set.Logger.Info(l.label + " recovered; state is shared and persisted again")
-		componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+		l.publish(false, componentstatus.NewEvent(componentstatus.StatusOK))
 	}
+}
+
+// publish reports ev, the change to degraded, unless the link has changed
+// again since (that change reports itself, after) or it was reported.
+func (l *Link) publish(degraded bool, ev *componentstatus.Event) {
+	l.reportMu.Lock()
+	defer l.reportMu.Unlock()
+	l.mu.Lock()
+	now, host := l.degraded, l.host
+	l.mu.Unlock()
+	if now != degraded || l.reported == degraded {
+		return
+	}
+	l.reported = degraded
+	componentstatus.ReportStatus(host, ev)
 }
 
 // Report reports one storage outcome: Failed when err is set, else
