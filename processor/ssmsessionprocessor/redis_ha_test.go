@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
@@ -185,4 +186,16 @@ func TestRedisSentinelFailover(t *testing.T) {
 func TestReplicasShareRedisCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 1)
 	assertReplicasShare(t, func() *Config { return withRedisCluster(cl.Seeds()) })
+}
+
+// TestReplicasShareRedisClusterTLS: the same on a cluster whose nodes speak
+// only TLS (ElastiCache's cluster mode with in-transit encryption), the
+// slot map and redirections naming TLS ports.
+func TestReplicasShareRedisClusterTLS(t *testing.T) {
+	cl := redistest.StartClusterTLS(t, 3, 1)
+	assertReplicasShare(t, func() *Config {
+		cfg := withRedisCluster(cl.Seeds())
+		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: cl.CAFile}}
+		return cfg
+	})
 }

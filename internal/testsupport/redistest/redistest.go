@@ -27,10 +27,10 @@ type Server struct {
 	Addr   string
 	CAFile string // with StartTLS: the CA certificate that issued the server's (PEM)
 
-	tb      testing.TB
-	dir     string
-	tlsArgs []string
-	cmd     *exec.Cmd
+	tb  testing.TB
+	dir string
+	tls *tlsFiles // nil: plain TCP
+	cmd *exec.Cmd
 }
 
 // Start runs redis-server without persistence; it is stopped at test end.
@@ -59,11 +59,7 @@ func (s *Server) start() {
 func (s *Server) Restart() {
 	s.tb.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := []string{"--port", port}
-	if s.tlsArgs != nil {
-		args = append([]string{"--port", "0", "--tls-port", port}, s.tlsArgs...)
-	}
-	s.cmd = exec.Command("redis-server", append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)...)
+	s.cmd = exec.Command("redis-server", append(s.tls.serverArgs(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatal(err)
 	}
@@ -95,6 +91,7 @@ func (s *Server) signal(sig syscall.Signal) {
 // node is one redis-server process of a cluster or a replicated set.
 type node struct {
 	port int
+	tls  *tlsFiles // nil: plain TCP
 	cmd  *exec.Cmd
 }
 
@@ -108,20 +105,21 @@ func (n *node) kill() {
 	}
 }
 
-// startNode runs redis-server with args on a free port, in its own folder.
-func startNode(tb testing.TB, args ...string) *node {
+// startNode runs redis-server with args on a free port, in its own folder,
+// over TLS with tls's files unless it is nil.
+func startNode(tb testing.TB, tls *tlsFiles, args ...string) *node {
 	tb.Helper()
 	requireRedis(tb)
 	port, err := collectorrun.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n := &node{port: port}
+	n := &node{port: port, tls: tls}
 	dir := tb.TempDir()
 	// A replica syncs at once (no diskless delay), so a failover can promote
 	// it moments after the set is made.
-	n.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--repl-diskless-sync-delay", "0"}, args...)...)
+	n.cmd = exec.Command("redis-server", append(append(tls.serverArgs(strconv.Itoa(port)), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--repl-diskless-sync-delay", "0"), args...)...)
 	if err := n.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -164,8 +162,18 @@ func requireRedis(tb testing.TB) {
 
 // query asks the node with redis-cli; an error is an answer to poll again.
 func (n *node) query(args ...string) (string, error) {
-	out, err := exec.Command("redis-cli", append([]string{"-p", strconv.Itoa(n.port)}, args...)...).Output()
+	out, err := exec.Command("redis-cli", append(append(n.tls.cliArgs(), "-p", strconv.Itoa(n.port)), args...)...).Output()
 	return string(out), err
+}
+
+// must asks the node with redis-cli; an error fails the test.
+func (n *node) must(tb testing.TB, args ...string) string {
+	tb.Helper()
+	out, err := n.query(args...)
+	if err != nil {
+		tb.Fatalf("redis-cli %v on %s: %v", args, n.addr(), err)
+	}
+	return out
 }
 
 // cli runs redis-cli with args and returns its output.
@@ -193,7 +201,10 @@ func tryCLI(args ...string) (string, error) {
 // Cluster is a Redis Cluster of masters, each with replicas, made with
 // redis-cli --cluster create. A small node timeout keeps failovers short.
 type Cluster struct {
+	CAFile string // with StartClusterTLS: the CA certificate that issued the nodes' (PEM)
+
 	tb    testing.TB
+	tls   *tlsFiles // nil: plain TCP
 	nodes []*node
 	down  [][2]string // the slot ranges of the masters taken down
 }
@@ -225,16 +236,33 @@ var PartialCoverage = []string{"--cluster-require-full-coverage", "no"}
 // redis-server arguments args, and waits until the cluster is ok.
 func StartCluster(tb testing.TB, masters, replicas int, args ...string) *Cluster {
 	tb.Helper()
+	return startCluster(tb, nil, masters, replicas, args...)
+}
+
+// StartClusterTLS is StartCluster with every node speaking only TLS, to
+// clients, on the cluster bus and for replication, its certificate issued
+// by the CA in CAFile.
+func StartClusterTLS(tb testing.TB, masters, replicas int, args ...string) *Cluster {
+	tb.Helper()
+	requireRedis(tb)
+	tls := newTLSFiles(tb)
+	c := startCluster(tb, tls, masters, replicas, args...)
+	c.CAFile = tls.ca
+	return c
+}
+
+func startCluster(tb testing.TB, tls *tlsFiles, masters, replicas int, args ...string) *Cluster {
+	tb.Helper()
 	var c *Cluster
 	for attempt := 1; ; attempt++ {
-		c = &Cluster{tb: tb}
+		c = &Cluster{tb: tb, tls: tls}
 		var addrs []string
 		for i := 0; i < masters*(1+replicas); i++ {
-			n := startNode(tb, append(clusterNodeArgs(tb), args...)...)
+			n := startNode(tb, tls, append(clusterNodeArgs(tb), args...)...)
 			c.nodes = append(c.nodes, n)
 			addrs = append(addrs, n.addr())
 		}
-		_, err := tryCLI(append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
+		_, err := tryCLI(append(append(append(tls.cliArgs(), "--cluster", "create"), addrs...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")...)
 		if err == nil {
 			break
 		}
@@ -359,7 +387,7 @@ type master struct {
 func (c *Cluster) masters() []master {
 	c.tb.Helper()
 	var out []master
-	for _, line := range strings.Split(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "nodes"), "\n") {
+	for _, line := range strings.Split(c.Seed().must(c.tb, "cluster", "nodes"), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
 			continue
@@ -424,9 +452,9 @@ func (c *Cluster) MigrateSlot(key, to string, done bool) (string, string) {
 // knows it.
 func (c *Cluster) AddMaster() string {
 	c.tb.Helper()
-	n := startNode(c.tb, clusterNodeArgs(c.tb)...)
+	n := startNode(c.tb, c.tls, clusterNodeArgs(c.tb)...)
 	c.nodes = append(c.nodes, n)
-	cli(c.tb, "--cluster", "add-node", n.addr(), c.Seed().addr())
+	cli(c.tb, append(c.tls.cliArgs(), "--cluster", "add-node", n.addr(), c.Seed().addr())...)
 	await(c.tb, 30*time.Second, func() bool {
 		for _, m := range c.nodes {
 			if out, err := m.query("cluster", "nodes"); err != nil || !strings.Contains(out, n.addr()) || strings.Count(out, "master") < 4 {
@@ -447,7 +475,7 @@ func (c *Cluster) on(addr string, args ...string) {
 }
 
 func (c *Cluster) slot(key string) string {
-	return strings.TrimSpace(cli(c.tb, "-p", strconv.Itoa(c.Seed().port), "cluster", "keyslot", key))
+	return strings.TrimSpace(c.Seed().must(c.tb, "cluster", "keyslot", key))
 }
 
 // slotRanges reads CLUSTER NODES slot fields ("0-5460", "7000"); slots
@@ -511,8 +539,8 @@ const MasterName = "ssmsession"
 func StartSentinels(tb testing.TB) *Sentinels {
 	tb.Helper()
 	s := &Sentinels{tb: tb}
-	s.primary = startNode(tb)
-	s.replica = startNode(tb, "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
+	s.primary = startNode(tb, nil)
+	s.replica = startNode(tb, nil, "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
 	waitSynced(tb, s.replica)
 	for i := 0; i < 3; i++ {
 		port, err := collectorrun.FreePort()

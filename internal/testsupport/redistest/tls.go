@@ -24,14 +24,41 @@ import (
 func StartTLS(tb testing.TB) *Server {
 	tb.Helper()
 	requireRedis(tb)
-	s := &Server{tb: tb, dir: tb.TempDir()}
-	s.CAFile = filepath.Join(s.dir, "ca.pem")
-	cert, key := filepath.Join(s.dir, "redis.pem"), filepath.Join(s.dir, "redis-key.pem")
-	writeCerts(tb, s.CAFile, cert, key)
-	s.tlsArgs = []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", s.CAFile, "--tls-auth-clients", "no"}
+	s := &Server{tb: tb, dir: tb.TempDir(), tls: newTLSFiles(tb)}
+	s.CAFile = s.tls.ca
 	s.start()
 	tb.Cleanup(s.Stop)
 	return s
+}
+
+// tlsFiles are the PEM files of a CA and of the server certificate it
+// issued for 127.0.0.1, with its key.
+type tlsFiles struct{ ca, cert, key string }
+
+func newTLSFiles(tb testing.TB) *tlsFiles {
+	tb.Helper()
+	dir := tb.TempDir()
+	f := &tlsFiles{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "redis.pem"), filepath.Join(dir, "redis-key.pem")}
+	writeCerts(tb, f.ca, f.cert, f.key)
+	return f
+}
+
+// serverArgs are redis-server's arguments to listen on port: over TLS
+// only, for clients, the cluster bus and replication, when f is not nil.
+func (f *tlsFiles) serverArgs(port string) []string {
+	if f == nil {
+		return []string{"--port", port}
+	}
+	return []string{"--port", "0", "--tls-port", port, "--tls-cert-file", f.cert, "--tls-key-file", f.key,
+		"--tls-ca-cert-file", f.ca, "--tls-auth-clients", "no", "--tls-cluster", "yes", "--tls-replication", "yes"}
+}
+
+// cliArgs are redis-cli's arguments to reach a server of serverArgs.
+func (f *tlsFiles) cliArgs() []string {
+	if f == nil {
+		return nil
+	}
+	return []string{"--tls", "--cacert", f.ca}
 }
 
 // writeCerts writes a new CA's certificate, and a server certificate for
@@ -56,7 +83,9 @@ func writeCerts(tb testing.TB, caFile, certFile, keyFile string) {
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		// A cluster node presents it to its peers too (bus, replication).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
