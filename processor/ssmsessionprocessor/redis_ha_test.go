@@ -181,6 +181,19 @@ func TestRedisSentinelFailover(t *testing.T) {
 		})
 }
 
+// TestRedisSentinelFailoverTLS: the same with the primary, its replica and
+// the sentinels speaking only TLS: the sentinels are asked, and the
+// promoted replica reached, over TLS.
+func TestRedisSentinelFailoverTLS(t *testing.T) {
+	s := redistest.StartSentinelsTLS(t)
+	cfg := func() *Config {
+		cfg := withRedisSentinel(s.Endpoints())
+		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: s.CAFile}}
+		return cfg
+	}
+	failover(t, cfg, s.KillPrimary, func(string) bool { return true }, func() { s.WaitPrimary(s.Replica()) })
+}
+
 // TestReplicasShareRedisCluster: two processors take turns on the corpus on
 // a cluster; together they tag exactly what one processor would.
 func TestReplicasShareRedisCluster(t *testing.T) {

@@ -525,6 +525,8 @@ func within(slot, lo, hi string) bool {
 // Sentinels is a primary with one replica, watched by three sentinels, so a
 // killed primary is replaced within a few seconds.
 type Sentinels struct {
+	CAFile string // with StartSentinelsTLS: the CA certificate that issued the nodes' (PEM)
+
 	tb        testing.TB
 	primary   *node
 	replica   *node
@@ -538,9 +540,26 @@ const MasterName = "ssmsession"
 // waits until the sentinels agree on the primary.
 func StartSentinels(tb testing.TB) *Sentinels {
 	tb.Helper()
+	return startSentinels(tb, nil)
+}
+
+// StartSentinelsTLS is StartSentinels with the primary, its replica and
+// the sentinels speaking only TLS, their certificates issued by the CA in
+// CAFile.
+func StartSentinelsTLS(tb testing.TB) *Sentinels {
+	tb.Helper()
+	requireRedis(tb)
+	tls := newTLSFiles(tb)
+	s := startSentinels(tb, tls)
+	s.CAFile = tls.ca
+	return s
+}
+
+func startSentinels(tb testing.TB, tls *tlsFiles) *Sentinels {
+	tb.Helper()
 	s := &Sentinels{tb: tb}
-	s.primary = startNode(tb, nil)
-	s.replica = startNode(tb, nil, "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
+	s.primary = startNode(tb, tls)
+	s.replica = startNode(tb, tls, "--replicaof", "127.0.0.1", strconv.Itoa(s.primary.port))
 	waitSynced(tb, s.replica)
 	for i := 0; i < 3; i++ {
 		port, err := collectorrun.FreePort()
@@ -549,13 +568,17 @@ func StartSentinels(tb testing.TB) *Sentinels {
 		}
 		dir := tb.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
-		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
+		var listen strings.Builder // serverArgs as configuration lines
+		for args := tls.serverArgs(strconv.Itoa(port)); len(args) >= 2; args = args[2:] {
+			fmt.Fprintf(&listen, "%s %s\n", strings.TrimPrefix(args[0], "--"), args[1])
+		}
+		body := fmt.Sprintf("%sbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
 			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
-			port, dir, MasterName, s.primary.port, MasterName, MasterName, MasterName)
+			listen.String(), dir, MasterName, s.primary.port, MasterName, MasterName, MasterName)
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			tb.Fatal(err)
 		}
-		n := &node{port: port, cmd: exec.Command("redis-server", conf, "--sentinel")}
+		n := &node{port: port, tls: tls, cmd: exec.Command("redis-server", conf, "--sentinel")}
 		if err := n.cmd.Start(); err != nil {
 			tb.Fatal(err)
 		}
