@@ -54,27 +54,58 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
-// TestReadmeConfigsValidate: every complete configuration the READMEs show
-// (a YAML block with a service section) is accepted by the built collector
-// as written, so a user who copies one gets a collector that starts.
+// TestReadmeConfigsValidate: every configuration the READMEs show is
+// accepted by the built collector, so a user who copies one gets a
+// collector that starts: a complete one (with a service section) as
+// written, a processors section of ssmsession alone (the keys a user sets)
+// in a logs pipeline from otlp to debug.
 func TestReadmeConfigsValidate(t *testing.T) {
-	complete := 0
+	complete, fragments := 0, 0
 	for _, readme := range []string{"README.md", "processor/ssmsessionprocessor/README.md", "connector/ssmsessionconnector/README.md"} {
 		raw, err := os.ReadFile(corpus.Path(t, readme))
 		require.NoError(t, err)
 		for i, block := range yamlBlocks(string(raw)) {
 			var cfg map[string]any
-			if yaml.Unmarshal([]byte(block), &cfg) != nil || cfg["service"] == nil {
-				continue // a fragment, not a configuration
+			if yaml.Unmarshal([]byte(block), &cfg) != nil {
+				continue // an ocb manifest's lines, or keys side by side
 			}
-			complete++
+			switch processors, _ := cfg["processors"].(map[string]any); {
+			case cfg["service"] != nil:
+				complete++
+			case len(cfg) == 1 && len(processors) > 0:
+				fragments++
+				block = inPipeline(t, processors)
+			default:
+				continue
+			}
 			path := filepath.Join(t.TempDir(), fmt.Sprintf("block%d.yaml", i))
 			require.NoError(t, os.WriteFile(path, []byte(block), 0o644))
-			out, err := exec.Command(binary, "validate", "--config", path).CombinedOutput()
+			cmd := exec.Command(binary, "validate", "--config", path)
+			cmd.Env = append(os.Environ(), "REDIS_PASSWORD=example")
+			out, err := cmd.CombinedOutput()
 			assert.NoError(t, err, "%s, YAML block %d:\n%s\n%s", readme, i+1, block, out)
 		}
 	}
 	assert.GreaterOrEqual(t, complete, 3, "the READMEs' complete configurations were not found")
+	assert.GreaterOrEqual(t, fragments, 2, "the READMEs' processor sections were not found")
+}
+
+// inPipeline is a configuration running the processors in a logs pipeline.
+func inPipeline(t *testing.T, processors map[string]any) string {
+	t.Helper()
+	var ids []string
+	for id := range processors {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out, err := yaml.Marshal(map[string]any{
+		"receivers":  map[string]any{"otlp": map[string]any{"protocols": map[string]any{"grpc": map[string]any{"endpoint": "127.0.0.1:4317"}}}},
+		"processors": processors,
+		"exporters":  map[string]any{"debug": map[string]any{}},
+		"service":    map[string]any{"pipelines": map[string]any{"logs": map[string]any{"receivers": []string{"otlp"}, "processors": ids, "exporters": []string{"debug"}}}},
+	})
+	require.NoError(t, err)
+	return string(out)
 }
 
 // yamlBlocks returns the bodies of the markdown's ```yaml fences.
