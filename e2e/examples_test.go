@@ -8,6 +8,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,10 +58,11 @@ func TestExamplesValidate(t *testing.T) {
 // TestReadmeConfigsValidate: every configuration the READMEs show is
 // accepted by the built collector, so a user who copies one gets a
 // collector that starts: a complete one (with a service section) as
-// written, a processors section of ssmsession alone (the keys a user sets)
-// in a logs pipeline from otlp to debug.
+// written; sections alone (receivers, processors: the keys a user sets)
+// completed into a logs pipeline, from otlp when they name no receiver, to
+// debug, with the file_storage they name.
 func TestReadmeConfigsValidate(t *testing.T) {
-	complete, fragments := 0, 0
+	complete, sections := 0, 0
 	for _, readme := range []string{"README.md", "processor/ssmsessionprocessor/README.md", "connector/ssmsessionconnector/README.md"} {
 		raw, err := os.ReadFile(corpus.Path(t, readme))
 		require.NoError(t, err)
@@ -69,12 +71,12 @@ func TestReadmeConfigsValidate(t *testing.T) {
 			if yaml.Unmarshal([]byte(block), &cfg) != nil {
 				continue // an ocb manifest's lines, or keys side by side
 			}
-			switch processors, _ := cfg["processors"].(map[string]any); {
+			switch {
 			case cfg["service"] != nil:
 				complete++
-			case len(cfg) == 1 && len(processors) > 0:
-				fragments++
-				block = inPipeline(t, processors)
+			case cfg["processors"] != nil && len(cfg) <= 2 && (len(cfg) == 1 || cfg["receivers"] != nil):
+				sections++
+				block = completed(t, cfg, strings.Contains(block, "storage: file_storage"))
 			default:
 				continue
 			}
@@ -87,23 +89,32 @@ func TestReadmeConfigsValidate(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, complete, 3, "the READMEs' complete configurations were not found")
-	assert.GreaterOrEqual(t, fragments, 2, "the READMEs' processor sections were not found")
+	assert.GreaterOrEqual(t, sections, 3, "the READMEs' configuration sections were not found")
 }
 
-// inPipeline is a configuration running the processors in a logs pipeline.
-func inPipeline(t *testing.T, processors map[string]any) string {
+// completed is a configuration running cfg's receivers (else otlp) and
+// processors in a logs pipeline to debug, with a file_storage extension
+// when they name one.
+func completed(t *testing.T, cfg map[string]any, fileStorage bool) string {
 	t.Helper()
-	var ids []string
-	for id := range processors {
-		ids = append(ids, id)
+	ids := func(section string) []string {
+		m, _ := cfg[section].(map[string]any)
+		out := slices.Collect(maps.Keys(m))
+		slices.Sort(out)
+		return out
 	}
-	slices.Sort(ids)
-	out, err := yaml.Marshal(map[string]any{
-		"receivers":  map[string]any{"otlp": map[string]any{"protocols": map[string]any{"grpc": map[string]any{"endpoint": "127.0.0.1:4317"}}}},
-		"processors": processors,
-		"exporters":  map[string]any{"debug": map[string]any{}},
-		"service":    map[string]any{"pipelines": map[string]any{"logs": map[string]any{"receivers": []string{"otlp"}, "processors": ids, "exporters": []string{"debug"}}}},
-	})
+	if cfg["receivers"] == nil {
+		cfg["receivers"] = map[string]any{"otlp": map[string]any{"protocols": map[string]any{"grpc": map[string]any{"endpoint": "127.0.0.1:4317"}}}}
+	}
+	cfg["exporters"] = map[string]any{"debug": map[string]any{}}
+	service := map[string]any{"pipelines": map[string]any{"logs": map[string]any{
+		"receivers": ids("receivers"), "processors": ids("processors"), "exporters": []string{"debug"}}}}
+	if fileStorage {
+		cfg["extensions"] = map[string]any{"file_storage": map[string]any{"directory": t.TempDir()}}
+		service["extensions"] = []string{"file_storage"}
+	}
+	cfg["service"] = service
+	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	return string(out)
 }

@@ -160,9 +160,12 @@ func requireRedis(tb testing.TB) {
 	}
 }
 
-// query asks the node with redis-cli; an error is an answer to poll again.
+// query asks the node with redis-cli, bounded as tryCLI is; an error is
+// an answer to poll again.
 func (n *node) query(args ...string) (string, error) {
-	out, err := exec.Command("redis-cli", append(append(n.tls.cliArgs(), "-p", strconv.Itoa(n.port)), args...)...).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-cli", append(append(n.tls.cliArgs(), "-p", strconv.Itoa(n.port)), args...)...).Output()
 	return string(out), err
 }
 
@@ -186,10 +189,14 @@ func cli(tb testing.TB, args ...string) string {
 	return out
 }
 
-// tryCLI runs redis-cli, bounded: --cluster create waits for the nodes to
-// join for as long as it takes, and a test must fail, not hang.
+// cliTimeout bounds a redis-cli call: --cluster create waits for the nodes
+// to join for as long as it takes, a paused node never answers, and a test
+// must fail, not hang.
+const cliTimeout = time.Minute
+
+// tryCLI runs redis-cli, bounded by cliTimeout.
 func tryCLI(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
