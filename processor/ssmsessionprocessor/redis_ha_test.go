@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
@@ -186,11 +185,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 // promoted replica reached, over TLS.
 func TestRedisSentinelFailoverTLS(t *testing.T) {
 	s := redistest.StartSentinelsTLS(t)
-	cfg := func() *Config {
-		cfg := withRedisSentinel(s.Endpoints())
-		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: s.CAFile}}
-		return cfg
-	}
+	cfg := func() *Config { return trusting(withRedisSentinel(s.Endpoints()), s.CAFile) }
 	failover(t, cfg, s.KillPrimary, func(string) bool { return true }, func() { s.WaitPrimary(s.Replica()) })
 }
 
@@ -206,9 +201,5 @@ func TestReplicasShareRedisCluster(t *testing.T) {
 // slot map and redirections naming TLS ports.
 func TestReplicasShareRedisClusterTLS(t *testing.T) {
 	cl := redistest.StartClusterTLS(t, 3, 1)
-	assertReplicasShare(t, func() *Config {
-		cfg := withRedisCluster(cl.Seeds())
-		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: cl.CAFile}}
-		return cfg
-	})
+	assertReplicasShare(t, func() *Config { return trusting(withRedisCluster(cl.Seeds()), cl.CAFile) })
 }

@@ -32,6 +32,12 @@ func withRedis(addr string) *Config {
 	return cfg
 }
 
+// trusting sets cfg's Redis client to TLS, trusting the CA in caFile.
+func trusting(cfg *Config, caFile string) *Config {
+	cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: caFile}}
+	return cfg
+}
+
 // TestReplicasShareRedis: two processors take turns on the corpus, one
 // record at a time, as a load balancer would spread it; together they tag
 // exactly what one processor would.
@@ -189,11 +195,7 @@ func TestRedisAtStart(t *testing.T) {
 // that speaks plain TCP to it, decides locally and says so.
 func TestRedisTLS(t *testing.T) {
 	srv := redistest.StartTLS(t)
-	assertReplicasShare(t, func() *Config {
-		cfg := withRedis(srv.Addr)
-		cfg.NewTerms.Redis.TLS = &configtls.ClientConfig{Config: configtls.Config{CAFile: srv.CAFile}}
-		return cfg
-	})
+	assertReplicasShare(t, func() *Config { return trusting(withRedis(srv.Addr), srv.CAFile) })
 
 	untrusted := withRedis(srv.Addr)
 	untrusted.NewTerms.Redis.TLS = &configtls.ClientConfig{}

@@ -37,21 +37,21 @@ type Server struct {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	requireRedis(tb)
-	s := &Server{tb: tb, dir: tb.TempDir()}
-	s.start()
-	tb.Cleanup(s.Stop)
-	return s
+	return startServer(tb, nil)
 }
 
-// start runs the server on a free port.
-func (s *Server) start() {
-	s.tb.Helper()
+// startServer runs the server on a free port, over TLS with tls's files
+// unless it is nil.
+func startServer(tb testing.TB, tls *tlsFiles) *Server {
+	tb.Helper()
 	port, err := collectorrun.FreePort()
 	if err != nil {
-		s.tb.Fatal(err)
+		tb.Fatal(err)
 	}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), tb: tb, dir: tb.TempDir(), tls: tls}
 	s.Restart()
+	tb.Cleanup(s.Stop)
+	return s
 }
 
 // Restart starts the server again on the same address (Stop first); its
@@ -160,23 +160,12 @@ func requireRedis(tb testing.TB) {
 	}
 }
 
-// query asks the node with redis-cli, bounded as tryCLI is; an error is
-// an answer to poll again.
-func (n *node) query(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-cli", append(append(n.tls.cliArgs(), "-p", strconv.Itoa(n.port)), args...)...).Output()
-	return string(out), err
-}
+// query asks the node with redis-cli; an error is an answer to poll again.
+func (n *node) query(args ...string) (string, error) { return tryCLI(n.cliArgs(args...)...) }
 
-// must asks the node with redis-cli; an error fails the test.
-func (n *node) must(tb testing.TB, args ...string) string {
-	tb.Helper()
-	out, err := n.query(args...)
-	if err != nil {
-		tb.Fatalf("redis-cli %v on %s: %v", args, n.addr(), err)
-	}
-	return out
+// cliArgs are redis-cli's arguments to run args on the node.
+func (n *node) cliArgs(args ...string) []string {
+	return append(append(n.tls.cliArgs(), "-p", strconv.Itoa(n.port)), args...)
 }
 
 // cli runs redis-cli with args and returns its output.
@@ -189,14 +178,11 @@ func cli(tb testing.TB, args ...string) string {
 	return out
 }
 
-// cliTimeout bounds a redis-cli call: --cluster create waits for the nodes
-// to join for as long as it takes, a paused node never answers, and a test
+// tryCLI runs redis-cli, bounded: --cluster create waits for the nodes to
+// join for as long as it takes, a paused node never answers, and a test
 // must fail, not hang.
-const cliTimeout = time.Minute
-
-// tryCLI runs redis-cli, bounded by cliTimeout.
 func tryCLI(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
 	if err != nil {
@@ -394,7 +380,7 @@ type master struct {
 func (c *Cluster) masters() []master {
 	c.tb.Helper()
 	var out []master
-	for _, line := range strings.Split(c.Seed().must(c.tb, "cluster", "nodes"), "\n") {
+	for _, line := range strings.Split(cli(c.tb, c.Seed().cliArgs("cluster", "nodes")...), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
 			continue
@@ -482,7 +468,7 @@ func (c *Cluster) on(addr string, args ...string) {
 }
 
 func (c *Cluster) slot(key string) string {
-	return strings.TrimSpace(c.Seed().must(c.tb, "cluster", "keyslot", key))
+	return strings.TrimSpace(cli(c.tb, c.Seed().cliArgs("cluster", "keyslot", key)...))
 }
 
 // slotRanges reads CLUSTER NODES slot fields ("0-5460", "7000"); slots

@@ -24,10 +24,9 @@ import (
 func StartTLS(tb testing.TB) *Server {
 	tb.Helper()
 	requireRedis(tb)
-	s := &Server{tb: tb, dir: tb.TempDir(), tls: newTLSFiles(tb)}
-	s.CAFile = s.tls.ca
-	s.start()
-	tb.Cleanup(s.Stop)
+	tls := newTLSFiles(tb)
+	s := startServer(tb, tls)
+	s.CAFile = tls.ca
 	return s
 }
 
