@@ -54,7 +54,7 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	propose := clampNanos(proposed) // 0: none
+	propose := UnixNanos(proposed) // 0: none
 	if early := s.learning.early; early != 0 && (propose == 0 || early < propose) {
 		propose = early
 	}

@@ -334,9 +334,9 @@ func (s *Store) load(ctx context.Context, client storage.Client, keys []Key, st 
 func (s *Store) decide(obs []Observation, isNew []bool, work map[Key]slot) []Alert {
 	var alerts []Alert
 	var raised map[Key]bool // in this batch: a copy here shares its fate, raised once
-	horizon := clampNanos(s.set.Now().Add(FutureSkew))
+	horizon := UnixNanos(s.set.Now().Add(FutureSkew))
 	for i, o := range obs {
-		t := clampNanos(o.Time)
+		t := UnixNanos(o.Time)
 		sl := work[o.Key]
 		next, fresh, changed := Decide(sl.s, sl.known, t, o.Event, s.window, s.set.RaiseInFlight && !raised[o.Key])
 		if fresh && s.set.Unalerted {
@@ -591,9 +591,10 @@ func (s *Store) takeUnreported(st *Stats) {
 	s.unreported = nil
 }
 
-// clampNanos keeps event times in a range where window arithmetic cannot
-// overflow (years 1970 to 2262).
-func clampNanos(t time.Time) int64 {
+// UnixNanos is t in Unix nanoseconds, kept in a range where window
+// arithmetic cannot overflow (years 1970 to 2116): every backend dates
+// occurrences by it, so that they agree on times outside that range too.
+func UnixNanos(t time.Time) int64 {
 	switch {
 	case t.Before(time.Unix(0, 0)):
 		return 0

@@ -18,9 +18,15 @@
 -- lost (restarted without persistence) and brings in occurrences a replica
 -- decided alone while Redis was unreachable, with its alert when that is
 -- newer than the one Redis holds (its delivery status with it: a failed one
--- is raised again).
--- Returns {new, latest, alertAt, alertEvent}: replicas cache which event
--- carries the term's alert, so that they ask again when it comes back.
+-- is raised again); for the alert Redis holds, what the replica settled of
+-- its delivery whose mark has not come yet (as firstseen.Settled: its retry
+-- may overtake its refusal's mark on another connection).
+-- Times are at most 13 digits (the caller keeps them so): Lua writes
+-- numbers with %.14g, so they print as integers.
+-- Returns {new, latest, alertAt, alertEvent, status}: replicas cache which
+-- event carries the term's alert, and how its delivery stands, so that
+-- they ask again when it comes back, and decide it alike while Redis is
+-- unreachable.
 local t = tonumber(ARGV[1])
 local ev = ARGV[2]
 local window = tonumber(ARGV[3])
@@ -38,8 +44,13 @@ if known > 0 then
     l, at, aev, st, since, merged = known, ARGV[6], ARGV[7], ARGV[8], now, true
   elseif tonumber(ARGV[6]) > tonumber(at) then
     l, at, aev, st, since, merged = math.max(known, tonumber(l)), ARGV[6], ARGV[7], ARGV[8], now, true
-  elseif known > tonumber(l) then
-    l, merged = known, true
+  else
+    if tonumber(ARGV[6]) == tonumber(at) and ARGV[7] == aev then
+      local settled = st
+      if ARGV[8] == 'd' then settled = 'd' elseif ARGV[8] == 'r' and st == 'i' then settled = 'r' end
+      if settled ~= st then st, merged = settled, true end
+    end
+    if known > tonumber(l) then l, merged = known, true end
   end
 end
 local function value(latest, alertAt, event, status, raised)
@@ -61,9 +72,9 @@ if l then
     if merged or keep > l then
       redis.call('SET', KEYS[1], value(keep, at, aev, st, since), 'PX', ARGV[4])
     end
-    return {0, keep, at, aev}
+    return {0, keep, at, aev, st}
   end
   latest = math.max(l, t)
 end
 redis.call('SET', KEYS[1], value(latest, t, ev, 'i', now), 'PX', ARGV[4])
-return {1, latest, t, ev}
+return {1, latest, t, ev, 'i'}

@@ -61,9 +61,31 @@ type Settings struct {
 
 // entry is what this replica knows of a term, times in Unix ms: the newest
 // occurrence Redis confirmed (or, while Redis is down, this replica saw),
-// and its alert. Status is InFlight or Retry (the alert's delivery failed:
-// raise it again); the replica does not track Delivered, Redis does.
+// and its alert, with what Redis or this replica's own batches said of its
+// delivery.
 type entry = firstseen.State
+
+// millis dates an occurrence in Redis: in Unix ms, in the range the local
+// store keeps times in (firstseen.UnixNanos), where decide.lua's numbers
+// print as integers and the two writings of the rule agree.
+func millis(t time.Time) int64 { return firstseen.UnixNanos(t) / int64(time.Millisecond) }
+
+// statusOf reads a status letter of the scripts.
+var statusOf = map[string]firstseen.Status{"i": firstseen.StatusInFlight, "d": firstseen.StatusDelivered, "r": firstseen.StatusRetry}
+
+// settledBy is status s of an alert once what this replica knows of the
+// same alert's delivery (o) is taken in, by the one rule (firstseen.Settled):
+// a delivery or refusal settled here whose mark has not reached Redis yet
+// stands. decide.lua merges the replica's status so too.
+func settledBy(s, o firstseen.Status) firstseen.Status {
+	switch o {
+	case firstseen.StatusDelivered:
+		return firstseen.Settled(s, true)
+	case firstseen.StatusRetry:
+		return firstseen.Settled(s, false)
+	}
+	return s
+}
 
 // carries reports whether the alert cached for the term is that of event
 // ev: the alerting event itself, come again (at any time, as the rule has
@@ -84,7 +106,7 @@ func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 			status = "i"
 		}
 	}
-	return []any{o.Time.UnixMilli(), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status, s.set.Lease.Milliseconds(), s.set.Now().UnixMilli()}
+	return []any{millis(o.Time), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status, s.set.Lease.Milliseconds(), s.set.Now().UnixMilli()}
 }
 
 // raisedKey names an alert by its term and event; raisedAlert is its time
@@ -123,6 +145,9 @@ type Store struct {
 	raised      map[raisedKey]raisedAlert
 	evicted     int   // cache evictions since the last Observe returned
 	learningEnd int64 // Unix ms; 0: not known yet
+	// learningEarly is the earliest proposal made while Redis could not
+	// answer (Unix ms; 0: none): the end, once set, is not later than it.
+	learningEarly int64
 	// learningErr is a failure of LearningEnd, which has no stats to carry
 	// it: the next Observe reports it.
 	learningErr error
@@ -224,7 +249,7 @@ func (s *Store) report(st *firstseen.Stats) {
 func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Stats) (again []firstseen.Alert, remote []int, keys []string, args [][]any) {
 	var copies map[raisedKey]bool // in this batch: a copy here shares its fate
 	for i, o := range obs {
-		t := o.Time.UnixMilli()
+		t := millis(o.Time)
 		if k := (raisedKey{o.Key, o.Event}); s.raised[k].n > 0 {
 			if isNew[i] = !copies[k]; isNew[i] {
 				again = append(again, firstseen.Alert{Key: o.Key, At: s.raised[k].at, Event: o.Event}) // its time: the mark must match
@@ -262,10 +287,14 @@ func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd,
 		return s.fallback(one, isNew, st)
 	}
 	o := one[0]
-	// A concurrent batch may have cached a later answer meanwhile.
+	// A concurrent batch may have cached a later answer meanwhile, or
+	// settled the same alert.
 	if old, ok := s.cache.Peek(o.Key); ok {
-		if old.AlertAt > e.AlertAt {
+		switch {
+		case old.AlertAt > e.AlertAt:
 			e.AlertAt, e.AlertEv, e.Status = old.AlertAt, old.AlertEv, old.Status
+		case !fresh && old.AlertAt == e.AlertAt && old.AlertEv == e.AlertEv:
+			e.Status = settledBy(e.Status, old.Status)
 		}
 		e.Latest = max(e.Latest, old.Latest)
 	}
@@ -274,16 +303,17 @@ func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd,
 	if isNew[0] = fresh; !fresh {
 		return nil
 	}
-	return []firstseen.Alert{{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event}}
+	return []firstseen.Alert{{Key: o.Key, At: firstseen.UnixNanos(o.Time), Event: o.Event}}
 }
 
-// decided reads the decide script's answer: {new, latest, alertAt, alertEvent}.
+// decided reads the decide script's answer: {new, latest, alertAt,
+// alertEvent, status}.
 func decided(cmd *redis.Cmd) (bool, entry, error) {
 	res, err := cmd.Slice()
 	if err != nil {
 		return false, entry{}, err
 	}
-	if len(res) != 4 {
+	if len(res) != 5 {
 		return false, entry{}, fmt.Errorf("unexpected answer %v", res)
 	}
 	isNew, _ := res[0].(int64)
@@ -294,7 +324,12 @@ func decided(cmd *redis.Cmd) (bool, entry, error) {
 	if err != nil {
 		return false, entry{}, err
 	}
-	return isNew == 1, entry{Latest: latest, AlertAt: at, AlertEv: ev, Status: firstseen.StatusInFlight}, nil
+	letter, _ := res[4].(string)
+	status, ok := statusOf[letter]
+	if !ok {
+		return false, entry{}, fmt.Errorf("unexpected status %q", letter)
+	}
+	return isNew == 1, entry{Latest: latest, AlertAt: at, AlertEv: ev, Status: status}, nil
 }
 
 // fallback decides from the cache alone, by the one rule (firstseen.Decide,
@@ -306,10 +341,10 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	var alerts []firstseen.Alert
 	for i, o := range obs {
 		e, known := s.cache.Get(o.Key)
-		next, fresh, _ := firstseen.Decide(e, known, o.Time.UnixMilli(), o.Event, s.window, false) // as decide.lua
+		next, fresh, _ := firstseen.Decide(e, known, millis(o.Time), o.Event, s.window, false) // as decide.lua
 		s.cache.Add(o.Key, next)
 		if isNew[i] = fresh; fresh {
-			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: o.Time.UnixNano(), Event: o.Event})
+			alerts = append(alerts, firstseen.Alert{Key: o.Key, At: firstseen.UnixNanos(o.Time), Event: o.Event})
 		}
 		st.Fallback++
 	}
@@ -366,8 +401,9 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args
 }
 
 // Settle records whether alerts reached the next consumer; the marks go to
-// Redis with the next round trip (or Close). A failed delivery is also
-// marked in the cache, so the alert is raised again while Redis is down.
+// Redis with the next round trip (or Close). The cache takes the outcome
+// too, so that a refused alert is raised again while Redis is down, and a
+// delivered one, decided alone in an outage, reaches Redis as delivered.
 func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -379,8 +415,8 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 			delete(s.raised, k)
 		}
 		s.pending = append(s.pending, mark{a, delivered})
-		if e, ok := s.cache.Peek(a.Key); ok && !delivered && carries(e, a.Event) {
-			e.Status = firstseen.StatusRetry
+		if e, ok := s.cache.Peek(a.Key); ok && carries(e, a.Event) {
+			e.Status = firstseen.Settled(e.Status, delivered)
 			s.cache.Add(a.Key, e)
 		}
 	}
@@ -425,45 +461,59 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 // (its own or another store's), so that an outage costs one timeout per
 // retry interval in all.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
+	var propose int64
+	if !proposed.IsZero() {
+		propose = millis(proposed)
+	}
 	s.mu.Lock()
-	end := s.learningEnd
+	end, early := s.learningEnd, s.learningEarly
 	s.mu.Unlock()
 	if end != 0 {
 		return time.UnixMilli(end).UTC(), true
 	}
-	if s.set.Backoff.Down(Whole) {
+	if early != 0 && (propose == 0 || early < propose) {
+		propose = early
+	}
+	ms, ok := s.askLearningEnd(ctx, propose)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !ok:
+		s.learningEarly = propose // kept for when Redis answers
 		return time.Time{}, false
+	case ms == 0:
+		return time.Time{}, true // not begun
+	}
+	s.learningEnd = ms
+	return time.UnixMilli(ms).UTC(), true
+}
+
+// askLearningEnd proposes the end to Redis and reads the one that stands:
+// 0 when none does; ok false when Redis did not answer.
+func (s *Store) askLearningEnd(ctx context.Context, propose int64) (int64, bool) {
+	if s.set.Backoff.Down(Whole) {
+		return 0, false
 	}
 	key := s.learningKey()
-	var propose int64
-	if !proposed.IsZero() {
-		propose = proposed.UnixMilli()
-	}
 	bt := s.set.Backoff.Begin(ctx, s.set.Timeout)
 	defer bt.End()
 	get, asked := Queue(bt, key, func(ctx context.Context, pipe redis.Pipeliner) *redis.StringCmd {
 		return SetOnce(ctx, pipe, key, propose)
 	})
 	if !asked {
-		return time.Time{}, false
+		return 0, false
 	}
 	if err := bt.Exec(); err != nil {
 		s.mu.Lock()
 		s.learningErr = err
 		s.mu.Unlock()
-		return time.Time{}, false
+		return 0, false
 	}
 	ms, err := get.Int64()
 	if errors.Is(err, redis.Nil) {
-		return time.Time{}, true // not begun
+		return 0, true
 	}
-	if err != nil {
-		return time.Time{}, false
-	}
-	s.mu.Lock()
-	s.learningEnd = ms
-	s.mu.Unlock()
-	return time.UnixMilli(ms).UTC(), true
+	return ms, err == nil
 }
 
 // restoreLearningEnd queues, once the end is known, its proposal again
