@@ -60,8 +60,10 @@ type source struct {
 // key (AWS writes them so), unless their first record is an AWS event
 // notification; CloudWatch Logs payloads by a first key of theirs and a
 // DATA_MESSAGE type (AWS writes messageType first; re-serialised payloads
-// may not); concatenated objects by a cheap hint confirmed by finding where
-// the first object ends. other reports a body whose first key is no
+// may not); either only when its array is one, as a parsed map is read.
+// Concatenated objects by a cheap hint confirmed by finding where the first
+// object ends, when they name a CloudTrail event's keys: other JSON back to
+// back (a chunk of application logs) is left as it came. other reports a body whose first key is no
 // envelope's and that plainly is one event of no interest (plainlyAlone),
 // which spares it most of that search.
 func (r *Reader) textKind(s string) (kind Kind, other bool) {
@@ -75,7 +77,7 @@ func (r *Reader) textKind(s string) (kind Kind, other bool) {
 		return kind, false // or such envelopes back to back: textEvents finds out
 	case !keyed && r.plainlyAlone(s):
 		return NoEnvelope, true
-	case concatenated(s, i):
+	case concatenated(s, i) && namesEventKeys(s):
 		return Concatenated, false
 	}
 	return NoEnvelope, false // one event; a CONTROL_MESSAGE (a health check) has none
@@ -88,17 +90,28 @@ func keyedKind(s string, i int) (kind Kind, keyed bool) {
 	first, _ := memberKey(s, skipSpace(s, i+1))
 	switch {
 	case first == recordsKey:
-		if !notificationRecords(s, i) {
+		if holdsArray(s, i, recordsKey) && !notificationRecords(s, i) {
 			return S3Object, true
 		}
 	case isCWPayloadKey(first):
-		if isDataMessage(s, i) {
+		if isDataMessage(s, i) && holdsArray(s, i, logEventsKey) {
 			return CWLogs, true
 		}
 	default:
 		return NoEnvelope, false
 	}
 	return NoEnvelope, true
+}
+
+// holdsArray reports whether key of the object at s[i] holds an array, or
+// may: text cut short before that can be told is an envelope's, to be
+// reported as malformed. A whole object without the key holds none.
+func holdsArray(s string, i int, key string) bool {
+	j, found := member(s, i, key)
+	if !found {
+		return !validJSON(s[i:])
+	}
+	return j >= len(s) || s[j] == '['
 }
 
 // isCWPayloadKey reports whether k is a key of a CloudWatch Logs

@@ -33,6 +33,12 @@ func TestEnvelopeForms(t *testing.T) {
 			`{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put"}]}`, 1, 0},
 		{"SNS notification", `{"Records":[{"EventSource":"aws:sns","EventVersion":"1.0","Sns":{"Message":"x"}},{"EventSource":"aws:sns"}]}`, 1, 0},
 		{"CloudTrail file", `{"Records":[` + startSession + `,` + startSession + `]}`, 2, 2},
+		{"application logs back to back (NDJSON in one body)", `{"level":"info","msg":"user logged in"}` + "\n" + `{"level":"info","msg":"user logged out"}`, 1, 0},
+		{"empty objects back to back", `{}{}`, 1, 0},
+		{"Records that is no array", `{"Records":null}`, 1, 0},
+		{"Records of another application", `{"Records":5,"page":2}`, 1, 0},
+		{"DATA_MESSAGE without an array", `{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":null}`, 1, 0},
+		{"DATA_MESSAGE without logEvents", `{"messageType":"DATA_MESSAGE","logGroup":"g"}`, 1, 0},
 	} {
 		for _, asMap := range []bool{false, true} {
 			if asMap && !json.Valid([]byte(c.body)) {

@@ -202,18 +202,22 @@ func FuzzEnvelopes(f *testing.F) {
 	})
 }
 
+// eventKeysNamed finds a CloudTrail event's own keys, written plainly.
+var eventKeysNamed = regexp.MustCompile(`"event(Version|Source|Name)"`)
+
 // oracleEvents is an independent reading of the envelope rules: the first
 // key says S3 object (unless the first record names an "aws:" notification
 // source) or CloudWatch Logs payload (any of its keys, with messageType
 // DATA_MESSAGE anywhere), a '}' and a '{' with only spaces between hint at
-// concatenated objects; encoding/json does the parsing. Keys and the values
+// concatenated objects when the body names an event's keys; encoding/json
+// does the parsing. Keys and the values
 // tested are read as written (up to the next quote), not unescaped.
 func oracleEvents(body string, depth int) ([]string, bool) {
 	trimmed := strings.TrimLeft(body, " \t\r\n")
 	if !strings.HasPrefix(trimmed, "{") || tooDeep(body) {
 		return nil, false // envelopes nest no deeper than events may
 	}
-	if depth == 0 && concatHint.MatchString(body) && !oraclePlainlyAlone(body) {
+	if depth == 0 && concatHint.MatchString(body) && eventKeysNamed.MatchString(body) && !oraclePlainlyAlone(body) {
 		if out, ok := oracleConcatenated(body); ok {
 			return out, true
 		}

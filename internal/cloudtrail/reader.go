@@ -109,12 +109,21 @@ func (r *Reader) ReadJSON(raw string, ev *Event) (Result, error) {
 // else Skip: other JSON-like logs in the same pipeline are not CloudTrail
 // records gone bad, and are not counted or logged as such.
 func unreadable(raw string, err error) (Result, error) {
-	for _, key := range [...]string{`"eventVersion"`, `"eventSource"`, `"eventName"`} {
-		if strings.Contains(raw, key) {
-			return Malformed, err
-		}
+	if namesEventKeys(raw) {
+		return Malformed, err
 	}
 	return Skip, nil
+}
+
+// namesEventKeys reports whether raw names a CloudTrail event's own keys:
+// text that does not is other JSON, neither read nor split nor counted.
+func namesEventKeys(raw string) bool {
+	for _, key := range [...]string{`"eventVersion"`, `"eventSource"`, `"eventName"`} {
+		if strings.Contains(raw, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // plainlyOther is true when raw's own eventName, read without parsing, is
