@@ -9,15 +9,22 @@ import (
 
 // nativeNode is one key of CloudTrail's own event structure: a string leaf
 // stored in the event (field) or added to a list (add), a nested object, or
-// an array of objects (items) each read against sub.
+// an array of objects (items) each read against sub. An anyValue leaf
+// takes any value that is present (in JSON text: as written).
 type nativeNode struct {
-	field func(*Event) *string
-	add   func(*Event, string)
-	sub   *keyTable[nativeNode]
-	items bool
+	field    func(*Event) *string
+	add      func(*Event, string)
+	sub      *keyTable[nativeNode]
+	items    bool
+	anyValue bool
 }
 
 func leaf(field func(*Event) *string) nativeNode { return nativeNode{field: field} }
+
+// presence is a leaf whose presence counts whatever its value: Elastic
+// takes any errorCode or errorMessage for a failure, once null, "", "-",
+// "none", {} and [] are removed.
+func presence(field func(*Event) *string) nativeNode { return nativeNode{field: field, anyValue: true} }
 
 func object(fields map[string]nativeNode) nativeNode {
 	t := newKeyTable(fields)
@@ -54,8 +61,8 @@ var responseElements = newKeyTable(map[string]nativeNode{
 var native = newKeyTable(map[string]nativeNode{
 	"eventSource":        leaf(func(e *Event) *string { return &e.Provider }),
 	"eventName":          leaf(func(e *Event) *string { return &e.Action }),
-	"errorCode":          leaf(func(e *Event) *string { return &e.ErrorCode }),
-	"errorMessage":       leaf(func(e *Event) *string { return &e.ErrorMessage }),
+	"errorCode":          presence(func(e *Event) *string { return &e.ErrorCode }),
+	"errorMessage":       presence(func(e *Event) *string { return &e.ErrorMessage }),
 	"eventTime":          leaf(func(e *Event) *string { return &e.rawTime }),
 	"eventID":            leaf(func(e *Event) *string { return &e.ID }),
 	"awsRegion":          leaf(func(e *Event) *string { return &e.Region }),
@@ -114,6 +121,9 @@ func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 				walkMap(v.Map(), n.sub, ev)
 			}
 		case v.Type() != pcommon.ValueTypeStr:
+			if n.anyValue && present(v) {
+				store(n.field(ev), v.AsString())
+			}
 		case n.add != nil:
 			n.add(ev, v.Str())
 		default:
@@ -121,6 +131,31 @@ func walkMap(m pcommon.Map, t *keyTable[nativeNode], ev *Event) {
 		}
 		return true
 	})
+}
+
+// present reports whether a value that is not a string is one Elastic's
+// pipeline keeps: not null, not an empty object or array.
+func present(v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeEmpty:
+		return false
+	case pcommon.ValueTypeMap:
+		return v.Map().Len() > 0
+	case pcommon.ValueTypeSlice:
+		return v.Slice().Len() > 0
+	}
+	return true
+}
+
+// presentJSON is present for the JSON text v, validated.
+func presentJSON(v string) bool {
+	switch v[0] {
+	case 'n':
+		return false
+	case '{', '[':
+		return skipSpace(v, 1) < len(v)-1
+	}
+	return true
 }
 
 // finishNative parses what the walk kept as text.

@@ -392,3 +392,31 @@ func TestIndexRareIsIndex(t *testing.T) {
 		}
 	}
 }
+
+// An errorCode or errorMessage that is present is a failure whatever its
+// value, as Elastic's pipeline has it once null, "", "-", "none", {} and []
+// are removed: the same in text and in a parsed map.
+func TestErrorOfAnyValueIsAFailure(t *testing.T) {
+	for value, success := range map[string]bool{
+		`403`: false, `true`: false, `["User is not authorized"]`: false, `{"code":"AccessDenied"}`: false, `"AccessDenied"`: false,
+		`null`: true, `{}`: true, `[ ]`: true, `""`: true, `"-"`: true, `"none"`: true,
+	} {
+		for _, key := range []string{"errorCode", "errorMessage"} {
+			body := strings.Replace(startSession, `"awsRegion"`, `"`+key+`":`+value+`,"awsRegion"`, 1)
+			got, ev, err := readRaw(t, body)
+			require.NoError(t, err, body)
+			require.Equal(t, Read, got, body)
+			assert.Equal(t, success, ev.Success(), "%s %s, text", key, value)
+
+			var raw map[string]any
+			require.NoError(t, json.Unmarshal([]byte(body), &raw))
+			lr := plog.NewLogRecord()
+			require.NoError(t, lr.Body().SetEmptyMap().FromRaw(raw))
+			var r Reader
+			got, err = r.Read(pcommon.NewResource(), lr, &ev)
+			require.NoError(t, err)
+			require.Equal(t, Read, got)
+			assert.Equal(t, success, ev.Success(), "%s %s, map", key, value)
+		}
+	}
+}

@@ -145,6 +145,12 @@ func (sc *eventScan) member(i, depth int, t *keyTable[nativeNode], top bool, key
 	case n.sub != nil && s[i] == '{':
 		return sc.object(i, depth+1, n.sub, false)
 	case n.sub != nil:
+	case n.anyValue && s[i] != '"':
+		start, end := i, sc.skip(i, depth)
+		if end >= 0 && presentJSON(s[start:end]) {
+			store(n.field(sc.ev), s[start:end])
+		}
+		return end
 	case s[i] == '"':
 		v, end := sc.stringValue(i)
 		if end >= 0 {
