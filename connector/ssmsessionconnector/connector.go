@@ -326,21 +326,26 @@ func (c *ssmConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	return saveErr
 }
 
-// apply counts one call that is not a duplicate. Called with mu held.
+// apply counts one call that is not a duplicate. A time the window does
+// not follow (before 1970, too far ahead of the clock) counts a start in
+// the totals only: no session is opened, ended or renewed by it, as none
+// could age out. Called with mu held.
 func (c *ssmConnector) apply(cl call, tl *tally) {
 	at := cl.at.UnixNano()
-	switch cl.kind {
-	case callStart:
+	plausible := c.counter.plausible(cl.at)
+	switch {
+	case cl.kind == callStart:
 		tl.counted++
 		if c.counter.add(cl.key, cl.at) {
 			tl.overflow++
 		}
-		if cl.session != "" {
+		if cl.session != "" && plausible {
 			if c.counter.openSessionAt(cl.session, durationsKey(cl.key), at) == lifeTerminated {
 				tl.terminated++ // its end had come first
 			}
 		}
-	case callTerminate:
+	case !plausible:
+	case cl.kind == callTerminate:
 		c.counter.observe(cl.at)
 		switch c.counter.terminateSession(cl.session, at) {
 		case lifeTerminated:
@@ -348,7 +353,7 @@ func (c *ssmConnector) apply(cl call, tl *tally) {
 		case lifeUnknown:
 			tl.unknown++
 		}
-	case callResume:
+	case cl.kind == callResume:
 		c.counter.observe(cl.at)
 		c.counter.resumeSession(cl.session, at)
 	}
@@ -494,7 +499,7 @@ func (c *ssmConnector) emit(ctx context.Context) error {
 	if err == nil {
 		expired = c.counter.delivered(sh)
 	}
-	n, open := len(c.counter.series), c.counter.sessions.lru.Len()
+	n, open := len(c.counter.series), c.counter.sessions.set.Len()
 	c.mu.Unlock()
 
 	_ = c.save(ctx, true) // an emission's changes are saved by the next save if not now

@@ -372,9 +372,8 @@ func TestStateKeepsNoViewOfBodies(t *testing.T) {
 	for k := range h.c.counter.series {
 		held = append(held, kept(k)...)
 	}
-	for _, id := range h.c.counter.sessions.lru.Keys() {
-		e, _ := h.c.counter.sessions.lru.Peek(id)
-		held = append(append(held, id, e.ID), kept(e.Key)...)
+	for _, e := range h.c.counter.sessions.set.Values() {
+		held = append(append(held, e.ID), kept(e.Key)...)
 	}
 	h.c.mu.Unlock()
 	require.NotEmpty(t, held)

@@ -109,13 +109,10 @@ func newCounter(l limits, now func() time.Time) *counter {
 	}
 }
 
-func (c *counter) index(t time.Time) int64 {
-	ns := t.UnixNano()
-	if ns < 0 {
-		return -1 - (-ns-1)/c.size // floor for times before 1970
-	}
-	return ns / c.size
-}
+// index is the bucket of t, in the range of times the state keeps
+// (firstseen.UnixNanos): a time beyond it must not wrap around into the
+// window.
+func (c *counter) index(t time.Time) int64 { return firstseen.UnixNanos(t) / c.size }
 
 // plausible reports whether t may move the window. Safe without the lock.
 func (c *counter) plausible(t time.Time) bool { return firstseen.Plausible(t, c.now()) }

@@ -4,14 +4,12 @@
 package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -117,7 +115,7 @@ func (c *counter) pending(emitting bool) snapshot {
 		if !c.persistent {
 			continue
 		}
-		e, ok := c.sessions.lru.Peek(id)
+		e, ok := c.sessions.set.Get(id)
 		if !ok {
 			snap.ops = append(snap.ops, storage.DeleteOperation(openKey(id)))
 			snap.deletes = append(snap.deletes, id)
@@ -254,7 +252,7 @@ func (c *counter) restore(st stored) {
 	var kept []*openSession
 	for _, o := range st.opens {
 		c.sessions.stored[o.ID] = true
-		e, ok := c.sessions.lru.Peek(o.ID)
+		e, ok := c.sessions.set.Get(o.ID)
 		switch {
 		case !ok && !c.sessionChanged(o.ID):
 			kept = append(kept, o)
@@ -272,24 +270,12 @@ func (c *counter) restore(st stored) {
 	}
 }
 
-// restoreOpen adds stored sessions memory does not hold, each in its place
-// by last activity among those memory holds, so that max_open_sessions
-// pushes out the least recently active of both, whatever order storage
-// listed them in.
+// restoreOpen adds stored sessions memory does not hold, as stored (not
+// changed): max_open_sessions pushes out the least recently active of both,
+// whatever order storage listed them in.
 func (c *counter) restoreOpen(kept []*openSession) {
-	if len(kept) == 0 {
-		return
-	}
-	s := c.sessions
-	all := append(s.lru.Values(), kept...)
-	slices.SortStableFunc(all, func(a, b *openSession) int { return cmp.Compare(a.Last, b.Last) })
-	s.lru.Purge()
-	for _, e := range all {
-		_, changed := s.changed[e.ID]
-		s.add(c, e)
-		if !changed {
-			delete(s.changed, e.ID) // as stored
-		}
+	for _, e := range kept {
+		c.sessions.admit(c, e)
 	}
 }
 

@@ -3,11 +3,7 @@
 
 package ssmsessionconnector // import "github.com/cloudtrail-detect/ssmsession/connector/ssmsessionconnector"
 
-import (
-	"math"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-)
+import "math"
 
 // DurationBounds are the explicit bounds of aws.ssm.session.duration, in
 // seconds: a minute, 5 and 15 minutes, half an hour, an hour, 4 hours, a day.
@@ -68,14 +64,18 @@ type openSession struct {
 	Start int64     `json:"start"` // Unix ns of event time
 	Last  int64     `json:"last"`  // newest activity: start, resume or early end
 	Ended int64     `json:"ended,omitempty"`
+	// Resumed is, for an end met before its start, the newest resume
+	// before that end: activity the start's pairing counts.
+	Resumed int64 `json:"resumed,omitempty"`
+	idx     int   // in the openSet's heap
 }
 
-// sessions holds the open sessions, bounded: the least recently active
-// goes when max_open_sessions is reached. Changes are versioned by the
+// sessions holds the open sessions, bounded: the least recently active (in
+// event time) goes when max_open_sessions is reached. Changes are versioned by the
 // counter's generation, so a save knows what it covered. Guarded by the
 // connector's mutex, as the counter is.
 type sessions struct {
-	lru     *simplelru.LRU[string, *openSession]
+	set     *openSet
 	maxAge  int64             // ns
 	changed map[string]uint64 // id -> counter generation of its last change (set or delete)
 	// stored holds the sessions storage may hold: restored, or written by a
@@ -97,11 +97,8 @@ type sessions struct {
 }
 
 func newSessions(maxOpen int, maxAge int64) *sessions {
-	s := &sessions{maxAge: maxAge, maxOpen: maxOpen, changed: map[string]uint64{}, stored: map[string]bool{}, shown: map[[2]string]int64{}}
-	// No eviction callback: the LRU calls it for every Remove too, and a
-	// session forgotten on purpose is not an eviction.
-	s.lru, _ = simplelru.NewLRU[string, *openSession](maxOpen, nil)
-	return s
+	return &sessions{set: newOpenSet(maxOpen), maxAge: maxAge, maxOpen: maxOpen, changed: map[string]uint64{},
+		stored: map[string]bool{}, shown: map[[2]string]int64{}}
 }
 
 // lifecycle is what the counter did with one lifecycle call.
@@ -125,12 +122,12 @@ func (s *sessions) aged(last, at int64) bool { return at-last > s.maxAge }
 // or pairs it with the end that came first.
 func (c *counter) openSessionAt(id string, key seriesKey, at int64) lifecycle {
 	s := c.sessions
-	e, ok := s.lru.Get(id)
+	e, ok := s.set.Get(id)
 	switch {
 	case ok && e.Ended == 0:
 		return lifeIgnored // the same session again
 	case ok:
-		return c.pairEarlyEnd(e, key, at, at)
+		return c.pairEarlyEnd(e, key, at, max(at, e.Resumed))
 	}
 	s.add(c, &openSession{ID: id, Key: key, Start: at, Last: at})
 	return lifeOpened
@@ -149,15 +146,23 @@ func (c *counter) pairEarlyEnd(e *openSession, key seriesKey, start, last int64)
 }
 
 // resumeSession renews a session's activity: ResumeSession keeps it open.
+// Of an end met before its start, a resume before that end is kept for the
+// start's pairing; a resume that comes after both cannot change it.
 func (c *counter) resumeSession(id string, at int64) {
 	s := c.sessions
-	e, ok := s.lru.Get(id)
+	e, ok := s.set.Get(id)
 	switch {
-	case !ok || e.Ended != 0:
+	case !ok:
+	case e.Ended != 0:
+		if at <= e.Ended && at > e.Resumed {
+			e.Resumed = at
+			s.touch(c, id)
+		}
 	case s.aged(e.Last, at):
 		s.forget(c, id)
 	case at > e.Last:
 		e.Last = at
+		s.set.Moved(e)
 		s.touch(c, id)
 	}
 }
@@ -166,7 +171,7 @@ func (c *counter) resumeSession(id string, at int64) {
 // session not known is kept, for a start that comes later.
 func (c *counter) terminateSession(id string, at int64) lifecycle {
 	s := c.sessions
-	e, ok := s.lru.Get(id)
+	e, ok := s.set.Get(id)
 	switch {
 	case ok && e.Ended != 0:
 		return lifeIgnored
@@ -183,7 +188,7 @@ func (c *counter) terminateSession(id string, at int64) lifecycle {
 
 // forget removes a session.
 func (s *sessions) forget(c *counter, id string) {
-	s.lru.Remove(id)
+	s.set.Remove(id)
 	s.touch(c, id)
 }
 
@@ -194,15 +199,20 @@ func (c *counter) endSession(e *openSession, end int64) {
 	c.sessions.forget(c, e.ID)
 }
 
-// add keeps e; when max_open_sessions is reached, the least recently
-// active session is pushed out (and removed from storage with the next save).
+// add keeps e, changed.
 func (s *sessions) add(c *counter, e *openSession) {
-	oldest, _, _ := s.lru.GetOldest()
-	if s.lru.Add(e.ID, e) {
-		s.evicted++
-		s.touch(c, oldest)
-	}
+	s.admit(c, e)
 	s.touch(c, e.ID)
+}
+
+// admit puts e in the set; when max_open_sessions is reached, the least
+// recently active session (e itself, when it is) is pushed out, and
+// removed from storage with the next save.
+func (s *sessions) admit(c *counter, e *openSession) {
+	if out := s.set.Add(e); out != nil {
+		s.evicted++
+		s.touch(c, out.ID)
+	}
 }
 
 // touch marks a session changed (or removed) at a new generation; an
@@ -219,7 +229,7 @@ func (s *sessions) touch(c *counter, id string) {
 		return
 	}
 	for other := range s.changed {
-		if !s.lru.Contains(other) && !s.stored[other] {
+		if !s.set.Contains(other) && !s.stored[other] {
 			delete(s.changed, other)
 		}
 	}
@@ -227,7 +237,7 @@ func (s *sessions) touch(c *counter, id string) {
 		return
 	}
 	for other := range s.changed {
-		if !s.lru.Contains(other) {
+		if !s.set.Contains(other) {
 			delete(s.changed, other)
 			delete(s.stored, other) // its entry ages out after a restart
 		}
@@ -246,7 +256,7 @@ func (c *counter) openCounts() map[[2]string]int64 {
 	s := c.sessions
 	horizon, forgotten := c.newest-s.maxAge, c.newest-2*s.maxAge
 	counts := map[[2]string]int64{}
-	for _, e := range s.lru.Values() {
+	for _, e := range s.set.Values() {
 		switch {
 		case c.anchorSeen && e.Last < forgotten:
 			s.forget(c, e.ID)

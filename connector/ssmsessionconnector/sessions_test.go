@@ -222,14 +222,14 @@ func TestOpenSessionsAgeOut(t *testing.T) {
 	assert.Equal(t, map[string]int64{"i-0a11111111111111a": 0, "i-0f5a1e2d3c4b5a698": 0}, open, "shown falling to 0 once")
 	_, open = sessionMetrics(t, h.emit(t))
 	assert.Empty(t, open)
-	assert.Equal(t, 3, h.c.counter.sessions.lru.Len(), "kept for an end delivered late, but alice's first (idle for 52h)")
+	assert.Equal(t, 3, h.c.counter.sessions.set.Len(), "kept for an end delivered late, but alice's first (idle for 52h)")
 	assert.Equal(t, int64(1), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_aged_out"))
 
 	// Twice session_max_age after the last activity, all are forgotten.
 	later = strings.Replace(later, "2026-11-11T12:00:00Z", "2026-11-14T10:00:00Z", 1)
 	_, open = sessionMetrics(t, h.consume(t, shapes.Raw, [][]byte{[]byte(later)}))
 	assert.Empty(t, open)
-	assert.Equal(t, 0, h.c.counter.sessions.lru.Len(), "forgotten, with the early end")
+	assert.Equal(t, 0, h.c.counter.sessions.set.Len(), "forgotten, with the early end")
 	assert.Equal(t, int64(4), sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_aged_out"), "alice's two, carol's, and carol's early end")
 	assert.Zero(t, sumCounter(t, h, "otelcol_connector_ssmsession_open_sessions_evicted"), "sessions forgotten on purpose are not evictions")
 }
