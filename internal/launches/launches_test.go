@@ -302,13 +302,46 @@ func TestRedisOutage(t *testing.T) {
 	st, err := s.Record(ctx, nil, time.Time{})
 	require.NoError(t, err)
 	assert.True(t, st.Recovered, "the recovery Lookup found is reported with the next Record")
+	assert.Equal(t, 1, st.Writes, "which writes the launch the outage kept from Redis")
 	st, _ = s.Record(ctx, nil, time.Time{})
 	assert.False(t, st.Recovered, "once")
+
+	launched, since, err = newRedis(t, srv.Addr, clock).Lookup(ctx, []string{"i-0f5a1e2d3c4b5a697"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{"i-0f5a1e2d3c4b5a697": t0.Add(day)}, launched, "another replica knows it now")
+	assert.True(t, since.IsZero(), "the restarted Redis lost when watching began")
+	_, since, err = s.Lookup(ctx, []string{"i-0000000000000000b"})
+	require.NoError(t, err)
+	assert.Equal(t, t0, since, "all written: nothing is missing since watching began")
+}
+
+// TestRedisUnsentBounded: launches kept for Redis while it cannot be
+// written are at most CacheSize, the newest; those dropped stay unknown,
+// so a target not found is not told old before the newest of them.
+func TestRedisUnsentBounded(t *testing.T) {
+	srv, clock, s := watching(t)
+	srv.Stop()
+	var many []Launch
+	for i := range 150 { // CacheSize is 100
+		many = append(many, Launch{Instance: fmt.Sprintf("i-%017x", i), At: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	_, err := s.Record(ctx, many, time.Time{})
+	require.Error(t, err)
+	srv.Restart()
+	clock.Advance(5 * time.Second)
+	st, err := s.Record(ctx, nil, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, 100, st.Writes, "the newest 100")
+	launched, since, err := s.Lookup(ctx, []string{many[49].Instance, many[50].Instance})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]time.Time{many[50].Instance: many[50].At}, launched)
+	assert.Equal(t, many[49].At.Add(time.Millisecond), since, "after the newest launch dropped")
 }
 
 // TestRedisRetriedWhileLaunchesKeepComing: launches recorded while Redis
 // is left alone do not extend the wait; once RetryAfter has passed since
-// the failure, Redis is tried again and written to.
+// the failure, Redis is tried again and written to, with the launches not
+// written before.
 func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
 	srv := redistest.Start(t)
 	clock := testclock.At(t0.Add(2 * day))
@@ -321,16 +354,20 @@ func TestRedisRetriedWhileLaunchesKeepComing(t *testing.T) {
 		clock.Advance(2 * time.Second)
 		st, err := s.Record(ctx, []Launch{{Instance: fmt.Sprintf("i-000000000000000%d", i+1), At: t0.Add(time.Hour)}}, time.Time{})
 		require.NoError(t, err)
-		if i < 2 {
+		switch {
+		case i < 2:
 			assert.Zero(t, st.Writes, "left alone until 5 s after the failure")
-		} else {
-			assert.Equal(t, 1, st.Writes, "tried again once 5 s have passed")
+		case i == 2:
+			assert.Equal(t, 4, st.Writes, "tried again once 5 s have passed: this launch and the three not written")
+		default:
+			assert.Equal(t, 1, st.Writes)
 		}
 		assert.Equal(t, i == 2, st.Recovered, "the first write after the failure reports the recovery")
 	}
-	launched, _, err := newRedis(t, srv.Addr, clock).Lookup(ctx, []string{"i-0000000000000003"})
+	launched, _, err := newRedis(t, srv.Addr, clock).Lookup(ctx, []string{"i-0000000000000000a", "i-0000000000000001", "i-0000000000000003"})
 	require.NoError(t, err)
-	assert.Equal(t, t0.Add(time.Hour), launched["i-0000000000000003"])
+	assert.Equal(t, map[string]time.Time{"i-0000000000000000a": t0, "i-0000000000000001": t0.Add(time.Hour), "i-0000000000000003": t0.Add(time.Hour)}, launched,
+		"every launch, those recorded while Redis was left alone too")
 }
 
 // TestRedisLookupSeesEveryCommandsError: a miss on the first key of a

@@ -46,9 +46,13 @@ type Redis struct {
 	mu    sync.Mutex // guards memory only
 	cache *simplelru.LRU[string, int64]
 	begun int64 // Unix ms; 0: not known yet
+	// unsent are launches not written yet (the newest CacheSize), sent
+	// again with the next Record: until then other replicas miss them.
+	unsent []Launch
 	// lost: launches up to this event time (Unix ms) may not have been
-	// written, so a target not found is not known to be old before it.
-	lost int64
+	// written (unsent, or dropped from it: dropped), so a target not found
+	// is not known to be old before it.
+	lost, dropped int64
 }
 
 var _ Store = (*Redis)(nil)
@@ -83,6 +87,10 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	now := r.set.Now()
 	r.mu.Lock()
 	known := r.begun != 0
+	if len(r.unsent) > 0 && !r.set.Backoff.Down(redisterms.Whole) {
+		launches = append(r.unsent, launches...)
+		r.unsent = nil
+	}
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
 	if len(launches) == 0 && !propose {
@@ -127,6 +135,11 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		st.StorageErr = err
 		return st, err
 	}
+	r.mu.Lock()
+	if len(r.unsent) == 0 {
+		r.lost = r.dropped // all written: only what was dropped is missing
+	}
+	r.mu.Unlock()
 	st.Recovered = r.set.Backoff.Recovered()
 	if watch != nil {
 		if ms, err := watch.Int64(); err == nil {
@@ -205,12 +218,21 @@ func (r *Redis) Lookup(ctx context.Context, ids []string) (map[string]time.Time,
 	return launched, later(since, time.UnixMilli(lost).UTC()), nil
 }
 
-// lose remembers that launches may be missing from Redis.
+// lose keeps launches not written for the next Record, and remembers
+// that they may be missing from Redis; beyond CacheSize the oldest are
+// dropped.
 func (r *Redis) lose(launches []Launch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, la := range launches {
 		r.lost = max(r.lost, la.At.UnixMilli()+1)
+		r.unsent = append(r.unsent, Launch{Instance: strings.Clone(la.Instance), At: la.At, Event: la.Event})
+	}
+	if over := len(r.unsent) - r.set.CacheSize; over > 0 {
+		for _, la := range r.unsent[:over] {
+			r.dropped = max(r.dropped, la.At.UnixMilli()+1)
+		}
+		r.unsent = append(r.unsent[:0], r.unsent[over:]...)
 	}
 }
 
