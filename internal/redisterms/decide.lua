@@ -14,13 +14,15 @@
 --   more than the window after the latest -> new
 -- KEYS[1] term; ARGV: t, event, window, ttl (ms), then what the asking
 -- replica knows of the term (latest, alertAt, alertEvent, status; latest 0
--- when nothing), then the lease and the asking replica's clock (ms). That knowledge is merged first: it restores a term Redis
+-- when nothing), then the lease and the asking replica's clock (ms), then
+-- the outcome (d or r) the replica settled of the alert it knows and whose
+-- mark Redis may not have yet ('' when none). That knowledge is merged first: it restores a term Redis
 -- lost (restarted without persistence) and brings in occurrences a replica
 -- decided alone while Redis was unreachable, with its alert when that is
 -- newer than the one Redis holds (its delivery status with it: a failed one
--- is raised again); for the alert Redis holds, what the replica settled of
--- its delivery whose mark has not come yet (as firstseen.Settled: its retry
--- may overtake its refusal's mark on another connection).
+-- is raised again); for the alert Redis holds, that outcome (as
+-- firstseen.Settled: the replica's retry may overtake its refusal's mark on
+-- another connection).
 -- Times are at most 13 digits (the caller keeps them so): Lua writes
 -- numbers with %.14g, so they print as integers.
 -- Returns {new, latest, alertAt, alertEvent, status}: replicas cache which
@@ -47,7 +49,7 @@ if known > 0 then
   else
     if tonumber(ARGV[6]) == tonumber(at) and ARGV[7] == aev then
       local settled = st
-      if ARGV[8] == 'd' then settled = 'd' elseif ARGV[8] == 'r' and st == 'i' then settled = 'r' end
+      if ARGV[11] == 'd' then settled = 'd' elseif ARGV[11] == 'r' and st == 'i' then settled = 'r' end
       if settled ~= st then st, merged = settled, true end
     end
     if known > tonumber(l) then l, merged = known, true end

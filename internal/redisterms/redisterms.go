@@ -73,10 +73,11 @@ func millis(t time.Time) int64 { return firstseen.UnixNanos(t) / int64(time.Mill
 // statusOf reads a status letter of the scripts.
 var statusOf = map[string]firstseen.Status{"i": firstseen.StatusInFlight, "d": firstseen.StatusDelivered, "r": firstseen.StatusRetry}
 
-// settledBy is status s of an alert once what this replica knows of the
+// settledBy is status s of an alert once what this replica settled of the
 // same alert's delivery (o) is taken in, by the one rule (firstseen.Settled):
 // a delivery or refusal settled here whose mark has not reached Redis yet
-// stands. decide.lua merges the replica's status so too.
+// stands. decide.lua merges such a status so too. Once its mark has
+// reached Redis, Redis's status is newer (a retry raised since is in flight).
 func settledBy(s, o firstseen.Status) firstseen.Status {
 	switch o {
 	case firstseen.StatusDelivered:
@@ -94,19 +95,31 @@ func carries(e entry, ev uint64) bool { return e.AlertEv == ev }
 
 // args are the decide script's arguments after t and the event: the
 // window, the expiry, what this replica knows of the term (e, when
-// cached), the lease and the clock.
+// cached), the lease, the clock, and the outcome settled here of the
+// alert e holds whose mark has not reached Redis yet ("" when none).
+// Called with mu held.
 func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
-	known, at, ev, status := int64(0), int64(0), "0", "d"
+	known, at, ev, status, settling := int64(0), int64(0), "0", "d", ""
 	if cached {
-		known, at, ev = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16)
-		switch e.Status {
-		case firstseen.StatusRetry:
-			status = "r"
-		case firstseen.StatusInFlight: // its outcome, when it comes, is settled in Redis
-			status = "i"
+		known, at, ev, status = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16), letter(e.Status)
+		if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok {
+			settling = letter(m.status)
 		}
 	}
-	return []any{millis(o.Time), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status, s.set.Lease.Milliseconds(), s.set.Now().UnixMilli()}
+	return []any{millis(o.Time), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status,
+		s.set.Lease.Milliseconds(), s.set.Now().UnixMilli(), settling}
+}
+
+// letter is a status as the scripts write it; an alert in flight has its
+// outcome settled in Redis when it comes.
+func letter(st firstseen.Status) string {
+	switch st {
+	case firstseen.StatusRetry:
+		return "r"
+	case firstseen.StatusInFlight:
+		return "i"
+	}
+	return "d"
 }
 
 // raisedKey names an alert by its term and event; raisedAlert is its time
@@ -126,6 +139,12 @@ type mark struct {
 	delivered bool
 }
 
+// settling is the outcome of an alert's marks not yet in Redis (n of them).
+type settling struct {
+	status firstseen.Status
+	n      int
+}
+
 // Store implements firstseen.Decider over Redis.
 type Store struct {
 	set       Settings
@@ -136,6 +155,10 @@ type Store struct {
 	mu      sync.Mutex
 	cache   *simplelru.LRU[firstseen.Key, entry]
 	pending []mark // delivery marks to send with the next round trip
+	// marking holds, by alert, the outcome of its marks pending or under
+	// way: until Redis has them, this replica's word on its delivery is
+	// newer than Redis's.
+	marking map[raisedKey]settling
 	// raised holds the alerts this replica raised and has not settled
 	// (at most CacheSize): a copy of the event in another batch carries
 	// the alert too, as the local store has it (firstseen.Decide's
@@ -167,7 +190,7 @@ func New(set Settings) (*Store, error) {
 	// A confirmation within 1% of the window answers locally: Redis's copy
 	// of a term's latest occurrence lags by at most that much.
 	s := &Store{set: set, window: set.Window.Milliseconds(), ttl: (set.Window + set.Slack).Milliseconds(),
-		freshness: set.Window.Milliseconds() / 100, raised: map[raisedKey]raisedAlert{}}
+		freshness: set.Window.Milliseconds() / 100, raised: map[raisedKey]raisedAlert{}, marking: map[raisedKey]settling{}}
 	cache, err := simplelru.NewLRU(set.CacheSize, func(firstseen.Key, entry) { s.evicted++ })
 	if err != nil {
 		return nil, err
@@ -198,10 +221,11 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 		marks := s.pending
 		s.pending = nil
 		s.mu.Unlock()
-		var unsent []mark
+		var sent, unsent []mark
 		var err error
-		answers, unsent, err = s.roundTrip(ctx, marks, keys, args)
+		answers, sent, unsent, err = s.roundTrip(ctx, marks, keys, args)
 		s.mu.Lock()
+		s.confirm(sent)
 		s.requeue(unsent)
 		if st.StorageErr = err; err == nil {
 			st.Recovered = s.set.Backoff.Recovered()
@@ -287,16 +311,16 @@ func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd,
 		return s.fallback(one, isNew, st)
 	}
 	o := one[0]
-	// A concurrent batch may have cached a later answer meanwhile, or
-	// settled the same alert.
+	// A concurrent batch may have cached a later answer meanwhile; an
+	// outcome settled here that Redis does not have yet stands.
 	if old, ok := s.cache.Peek(o.Key); ok {
-		switch {
-		case old.AlertAt > e.AlertAt:
+		if old.AlertAt > e.AlertAt {
 			e.AlertAt, e.AlertEv, e.Status = old.AlertAt, old.AlertEv, old.Status
-		case !fresh && old.AlertAt == e.AlertAt && old.AlertEv == e.AlertEv:
-			e.Status = settledBy(e.Status, old.Status)
 		}
 		e.Latest = max(e.Latest, old.Latest)
+	}
+	if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok && !fresh {
+		e.Status = settledBy(e.Status, m.status)
 	}
 	s.cache.Add(o.Key, e)
 	st.Writes++
@@ -356,8 +380,8 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 // the next consumer refused and its retry in the same round trip are
 // decided with the refusal known. It returns each decision's answer, nil
 // where Redis did not give one (its node left alone, or failed), and the
-// marks not delivered.
-func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args [][]any) ([]*redis.Cmd, []mark, error) {
+// marks Redis took and those it did not.
+func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args [][]any) ([]*redis.Cmd, []mark, []mark, error) {
 	bt := s.set.Backoff.Begin(ctx, s.set.Timeout)
 	defer bt.End()
 	s.restoreLearningEnd(bt)
@@ -380,12 +404,15 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args
 		})
 	}
 	err := bt.Exec()
-	var unsent []mark
+	var sent, unsent []mark
 	late := map[string]bool{} // keys whose mark was sent again, after their decision had run
 	for i, c := range settles {
 		if c == nil || Failure(c) != nil {
 			unsent = append(unsent, marks[i])
-		} else if bt.resent[c] {
+			continue
+		}
+		sent = append(sent, marks[i])
+		if bt.resent[c] {
 			late[s.key(marks[i].alert.Key)] = true
 		}
 	}
@@ -397,7 +424,7 @@ func (s *Store) roundTrip(ctx context.Context, marks []mark, keys []string, args
 			answers[j] = nil
 		}
 	}
-	return answers, unsent, err
+	return answers, sent, unsent, err
 }
 
 // Settle records whether alerts reached the next consumer; the marks go to
@@ -415,6 +442,11 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 			delete(s.raised, k)
 		}
 		s.pending = append(s.pending, mark{a, delivered})
+		m, ok := s.marking[k]
+		if !ok {
+			m.status = firstseen.StatusInFlight
+		}
+		s.marking[k] = settling{status: firstseen.Settled(m.status, delivered), n: m.n + 1}
 		if e, ok := s.cache.Peek(a.Key); ok && carries(e, a.Event) {
 			e.Status = firstseen.Settled(e.Status, delivered)
 			s.cache.Add(a.Key, e)
@@ -429,10 +461,25 @@ func (s *Store) requeue(marks []mark) {
 	s.bound()
 }
 
+// confirm forgets marks Redis took (or that are dropped): Redis's word on
+// their alerts is the newer from now on.
+func (s *Store) confirm(marks []mark) {
+	for _, m := range marks {
+		k := raisedKey{m.alert.Key, m.alert.Event}
+		if st := s.marking[k]; st.n > 1 {
+			s.marking[k] = settling{status: st.status, n: st.n - 1}
+		} else {
+			delete(s.marking, k)
+		}
+	}
+}
+
 // bound keeps the newest marks when Redis has been away for long.
 func (s *Store) bound() {
 	if len(s.pending) > 4*s.set.CacheSize {
-		s.pending = append(s.pending[:0], s.pending[len(s.pending)-s.set.CacheSize:]...)
+		drop := len(s.pending) - s.set.CacheSize
+		s.confirm(s.pending[:drop])
+		s.pending = append(s.pending[:0], s.pending[drop:]...)
 	}
 }
 
@@ -446,9 +493,10 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	if len(marks) == 0 {
 		return st
 	}
-	_, unsent, err := s.roundTrip(ctx, marks, nil, nil)
+	_, sent, unsent, err := s.roundTrip(ctx, marks, nil, nil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.confirm(sent)
 	s.requeue(unsent)
 	st.StorageErr = err
 	return st
@@ -479,7 +527,9 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	defer s.mu.Unlock()
 	switch {
 	case !ok:
-		s.learningEarly = propose // kept for when Redis answers
+		if propose != 0 && (s.learningEarly == 0 || propose < s.learningEarly) {
+			s.learningEarly = propose // kept for when Redis answers
+		}
 		return time.Time{}, false
 	case ms == 0:
 		return time.Time{}, true // not begun

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudtrail-detect/ssmsession/internal/firstseen"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/redistest"
 	"github.com/cloudtrail-detect/ssmsession/internal/testsupport/testclock"
 )
@@ -94,21 +93,22 @@ func TestRetryOvertakesItsRefusalMark(t *testing.T) {
 }
 
 // TestDecideMergesTheReplicasSettlement: for the alert Redis holds,
-// decide.lua takes in what the asking replica settled of its delivery as
-// firstseen.Settled has it, and answers with the status that stands.
+// decide.lua takes in the outcome the asking replica settled and Redis may
+// not have yet, as firstseen.Settled has it, and answers with the status
+// that stands ("": the replica has no such outcome).
 func TestDecideMergesTheReplicasSettlement(t *testing.T) {
 	srv := redistest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = client.Close() })
 	const w, lease = int64(10 * 24 * 3600 * 1000), 60_000
 	now := t0.UnixMilli()
-	// Redis's status, the replica's: the one that stands, written out.
+	// Redis's status, the replica's outcome: the one that stands, written out.
 	for pair, want := range map[[2]string]string{
-		{"i", "i"}: "i", {"i", "d"}: "d", {"i", "r"}: "r",
-		{"d", "i"}: "d", {"d", "d"}: "d", {"d", "r"}: "d",
-		{"r", "i"}: "r", {"r", "d"}: "d", {"r", "r"}: "r",
+		{"i", ""}: "i", {"i", "d"}: "d", {"i", "r"}: "r",
+		{"d", ""}: "d", {"d", "d"}: "d", {"d", "r"}: "d",
+		{"r", ""}: "r", {"r", "d"}: "d", {"r", "r"}: "r",
 	} {
-		assert.Equal(t, want, letterOf(settledBy(statusOf[pair[0]], statusOf[pair[1]])), "%v: Go's answer", pair)
+		assert.Equal(t, want, letter(settledBy(statusOf[pair[0]], statusOf[pair[1]])), "%v: Go's answer", pair)
 		key := "merge:" + pair[0] + pair[1]
 		v := fmt.Sprintf("%d:%d:a1:%s", 5*w, 4*w, pair[0])
 		if pair[0] == "i" {
@@ -117,7 +117,7 @@ func TestDecideMergesTheReplicasSettlement(t *testing.T) {
 		require.NoError(t, client.Set(ctx, key, v, 0).Err())
 		// Another event of the term within the window, asked with the
 		// replica's knowledge of the same alert.
-		res, err := decide.Run(ctx, client, []string{key}, 5*w+1, "b2", w, w, 5*w, 4*w, "a1", pair[1], lease, now).Slice()
+		res, err := decide.Run(ctx, client, []string{key}, 5*w+1, "b2", w, w, 5*w, 4*w, "a1", "i", lease, now, pair[1]).Slice()
 		require.NoError(t, err)
 		assert.Equal(t, []any{int64(0), 5*w + 1, 4 * w, "a1", want}, res, "%v: answer", pair)
 		stored, err := client.Get(ctx, key).Result()
@@ -126,13 +126,29 @@ func TestDecideMergesTheReplicasSettlement(t *testing.T) {
 	}
 }
 
-func letterOf(s firstseen.Status) string {
-	for l, v := range statusOf {
-		if v == s {
-			return l
-		}
-	}
-	return "?"
+// TestAStaleRefusalDoesNotUndoARetry: once a replica's refusal mark has
+// reached Redis, its refusal is no longer its word on the alert: another
+// replica's retry, in flight within the lease, stands, and no third copy
+// is raised again.
+func TestAStaleRefusalDoesNotUndoARetry(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(2 * day))
+	a, b, c := replica(t, srv, now), replica(t, srv, now), replica(t, srv, now)
+
+	got, alerts, _ := observe(t, a, obs("bob", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	a.Settle(alerts, false)
+	_, _, st := observe(t, a, obs("carol", day, 9)) // carries the refusal's mark
+	require.NoError(t, st.StorageErr)
+	got, _, _ = observe(t, b, obs("bob", 0, 7)) // b's retry, in flight on b
+	require.Equal(t, []bool{true}, got)
+	got, _, _ = observe(t, a, obs("bob", day, 8)) // a asks Redis of bob again
+	require.Equal(t, []bool{false}, got)
+
+	got, _, _ = observe(t, c, obs("bob", 0, 7))
+	assert.Equal(t, []bool{false}, got, "b's retry is under way: c does not raise it again")
+	got, _, _ = observe(t, a, obs("bob", 0, 7))
+	assert.Equal(t, []bool{false}, got, "nor does a")
 }
 
 // TestOutageAlertDeliveredMergedDelivered: an alert a replica raised alone
