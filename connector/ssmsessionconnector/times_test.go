@@ -81,3 +81,39 @@ func TestResumeBeforeAnEarlyEndCounts(t *testing.T) {
 		assert.Equal(t, c.paired, sumCounter(t, h, "otelcol_connector_ssmsession_sessions_terminated"), name)
 	}
 }
+
+// TestRestorePairsWithResumes: a session whose start, early end and resume
+// are split between memory and storage pairs as it does in memory alone:
+// the resume between them counts on either side.
+func TestRestorePairsWithResumes(t *testing.T) {
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	newC := func() *counter {
+		return newCounter(limits{window: 24 * time.Hour, bucket: time.Hour, maxSeries: 10, maxOpen: 8, sessionMaxAge: time.Hour},
+			func() time.Time { return base.Add(10 * time.Hour) })
+	}
+	start, resumed, end := base.UnixNano(), base.Add(50*time.Minute).UnixNano(), base.Add(100*time.Minute).UnixNano()
+	k := seriesKey{Account: "1", Target: "i-1", Durations: true}
+	durations := func(c *counter) int64 {
+		if s := c.series[k]; s != nil {
+			return s.Total
+		}
+		return 0
+	}
+
+	memory := newC()
+	memory.terminateSession("s", end)
+	memory.resumeSession("s", resumed)
+	require.Equal(t, lifeTerminated, memory.openSessionAt("s", k, start))
+	require.Equal(t, int64(1), durations(memory), "in memory alone")
+
+	startStored := newC() // the end and resume in memory, the start from storage
+	startStored.terminateSession("s", end)
+	startStored.resumeSession("s", resumed)
+	startStored.restore(stored{opens: []*openSession{{ID: "s", Key: k, Start: start, Last: start}}})
+	assert.Equal(t, int64(1), durations(startStored), "the start restored")
+
+	endStored := newC() // the start in memory, the end and its resume from storage
+	endStored.openSessionAt("s", k, start)
+	endStored.restore(stored{opens: []*openSession{{ID: "s", Last: end, Ended: end, Resumed: resumed}}})
+	assert.Equal(t, int64(1), durations(endStored), "the end restored")
+}

@@ -53,6 +53,9 @@ type Redis struct {
 	// written (unsent, or dropped from it: dropped), so a target not found
 	// is not known to be old before it.
 	lost, dropped int64
+	// resending counts the Records under way with launches of unsent: lost
+	// holds until they are written.
+	resending int
 }
 
 var _ Store = (*Redis)(nil)
@@ -87,9 +90,16 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 	now := r.set.Now()
 	r.mu.Lock()
 	known := r.begun != 0
-	if len(r.unsent) > 0 && !r.set.Backoff.Down(redisterms.Whole) {
+	resend := len(r.unsent) > 0 && !r.set.Backoff.Down(redisterms.Whole)
+	if resend {
 		launches = append(r.unsent, launches...)
 		r.unsent = nil
+		r.resending++
+		defer func() {
+			r.mu.Lock()
+			r.resending--
+			r.mu.Unlock()
+		}()
 	}
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
@@ -136,7 +146,11 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		return st, err
 	}
 	r.mu.Lock()
-	if len(r.unsent) == 0 {
+	mine := 0 // this Record's own resend counts until it returns
+	if resend {
+		mine = 1
+	}
+	if len(r.unsent) == 0 && r.resending == mine {
 		r.lost = r.dropped // all written: only what was dropped is missing
 	}
 	r.mu.Unlock()
