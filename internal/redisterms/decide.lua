@@ -46,13 +46,13 @@ if known > 0 then
     l, at, aev, st, since, merged = known, ARGV[6], ARGV[7], ARGV[8], now, true
   elseif tonumber(ARGV[6]) > tonumber(at) then
     l, at, aev, st, since, merged = math.max(known, tonumber(l)), ARGV[6], ARGV[7], ARGV[8], now, true
-  else
-    if tonumber(ARGV[6]) == tonumber(at) and ARGV[7] == aev then
-      local settled = st
-      if ARGV[11] == 'd' then settled = 'd' elseif ARGV[11] == 'r' and st == 'i' then settled = 'r' end
-      if settled ~= st then st, merged = settled, true end
-    end
-    if known > tonumber(l) then l, merged = known, true end
+  elseif known > tonumber(l) then
+    l, merged = known, true
+  end
+  if tonumber(ARGV[6]) == tonumber(at) and ARGV[7] == aev then
+    local settled = st
+    if ARGV[11] == 'd' then settled = 'd' elseif ARGV[11] == 'r' and st == 'i' then settled = 'r' end
+    if settled ~= st then st, merged = settled, true end
   end
 end
 local function value(latest, alertAt, event, status, raised)

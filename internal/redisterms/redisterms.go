@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -102,9 +103,13 @@ func (s *Store) args(o firstseen.Observation, e entry, cached bool) []any {
 	known, at, ev, status, settling := int64(0), int64(0), "0", "d", ""
 	if cached {
 		known, at, ev, status = e.Latest, e.AlertAt, strconv.FormatUint(e.AlertEv, 16), letter(e.Status)
-		if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok {
+		if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok && m.n > 0 {
 			settling = letter(m.status)
 		}
+	} else if m, ok := s.marking[raisedKey{o.Key, o.Event}]; ok && m.n > 0 {
+		// The term left the cache while this event's alert is settling:
+		// what the cache held of it, for Redis to merge.
+		known, at, ev, status, settling = m.at, m.at, strconv.FormatUint(o.Event, 16), "i", letter(m.status)
 	}
 	return []any{millis(o.Time), strconv.FormatUint(o.Event, 16), s.window, s.ttl, known, at, ev, status,
 		s.set.Lease.Milliseconds(), s.set.Now().UnixMilli(), settling}
@@ -139,10 +144,14 @@ type mark struct {
 	delivered bool
 }
 
-// settling is the outcome of an alert's marks not yet in Redis (n of them).
+// settling is the outcome of an alert's marks, n of them pending or under
+// way, and the round trips begun when the last reached Redis: an answer of
+// a round trip begun before may not know it.
 type settling struct {
-	status firstseen.Status
-	n      int
+	status    firstseen.Status
+	n         int
+	at        int64 // the alert's time, ms
+	confirmed uint64
 }
 
 // Store implements firstseen.Decider over Redis.
@@ -155,10 +164,14 @@ type Store struct {
 	mu      sync.Mutex
 	cache   *simplelru.LRU[firstseen.Key, entry]
 	pending []mark // delivery marks to send with the next round trip
-	// marking holds, by alert, the outcome of its marks pending or under
-	// way: until Redis has them, this replica's word on its delivery is
-	// newer than Redis's.
+	// marking holds, by alert, the outcome of its marks: until Redis has
+	// them, and for the answers of round trips begun before, this
+	// replica's word on its delivery is newer than Redis's.
 	marking map[raisedKey]settling
+	// trips counts the round trips begun; underWay holds those not
+	// returned yet, by number.
+	trips    uint64
+	underWay map[uint64]bool
 	// raised holds the alerts this replica raised and has not settled
 	// (at most CacheSize): a copy of the event in another batch carries
 	// the alert too, as the local store has it (firstseen.Decide's
@@ -190,7 +203,7 @@ func New(set Settings) (*Store, error) {
 	// A confirmation within 1% of the window answers locally: Redis's copy
 	// of a term's latest occurrence lags by at most that much.
 	s := &Store{set: set, window: set.Window.Milliseconds(), ttl: (set.Window + set.Slack).Milliseconds(),
-		freshness: set.Window.Milliseconds() / 100, raised: map[raisedKey]raisedAlert{}, marking: map[raisedKey]settling{}}
+		freshness: set.Window.Milliseconds() / 100, raised: map[raisedKey]raisedAlert{}, marking: map[raisedKey]settling{}, underWay: map[uint64]bool{}}
 	cache, err := simplelru.NewLRU(set.CacheSize, func(firstseen.Key, entry) { s.evicted++ })
 	if err != nil {
 		return nil, err
@@ -217,14 +230,17 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 	s.mu.Lock()
 	alerts, remote, keys, args := s.ask(obs, isNew, &st)
 	answers := make([]*redis.Cmd, len(remote))
+	var trip uint64
 	if (len(remote) > 0 || len(s.pending) > 0) && !s.set.Backoff.Down(Whole) {
 		marks := s.pending
 		s.pending = nil
+		trip = s.begin()
 		s.mu.Unlock()
 		var sent, unsent []mark
 		var err error
 		answers, sent, unsent, err = s.roundTrip(ctx, marks, keys, args)
 		s.mu.Lock()
+		delete(s.underWay, trip)
 		s.confirm(sent)
 		s.requeue(unsent)
 		if st.StorageErr = err; err == nil {
@@ -239,9 +255,10 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 			// there too.
 			alerts = append(alerts, s.fallback(obs[i:i+1], isNew[i:i+1], &st)...)
 		} else {
-			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], answers[j], &st)...)
+			alerts = append(alerts, s.apply(obs[i:i+1], isNew[i:i+1], answers[j], trip, &st)...)
 		}
 	}
+	s.forgetSettled()
 	s.raise(alerts)
 	s.report(&st)
 	return alerts, st
@@ -299,9 +316,9 @@ func (s *Store) ask(obs []firstseen.Observation, isNew []bool, st *firstseen.Sta
 	return again, remote, keys, args
 }
 
-// apply takes Redis's answer for one observation into the cache and
-// returns its alert.
-func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd, st *firstseen.Stats) []firstseen.Alert {
+// apply takes Redis's answer (of round trip trip) for one observation into
+// the cache and returns its alert.
+func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd, trip uint64, st *firstseen.Stats) []firstseen.Alert {
 	fresh, e, err := decided(cmd)
 	if err != nil {
 		// An answer the script does not give: decide it locally.
@@ -319,7 +336,7 @@ func (s *Store) apply(one []firstseen.Observation, isNew []bool, cmd *redis.Cmd,
 		}
 		e.Latest = max(e.Latest, old.Latest)
 	}
-	if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok && !fresh {
+	if m, ok := s.marking[raisedKey{o.Key, e.AlertEv}]; ok && !fresh && (m.n > 0 || trip <= m.confirmed) {
 		e.Status = settledBy(e.Status, m.status)
 	}
 	s.cache.Add(o.Key, e)
@@ -446,7 +463,8 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 		if !ok {
 			m.status = firstseen.StatusInFlight
 		}
-		s.marking[k] = settling{status: firstseen.Settled(m.status, delivered), n: m.n + 1}
+		m.status, m.n, m.at = firstseen.Settled(m.status, delivered), m.n+1, a.At/int64(time.Millisecond)
+		s.marking[k] = m
 		if e, ok := s.cache.Peek(a.Key); ok && carries(e, a.Event) {
 			e.Status = firstseen.Settled(e.Status, delivered)
 			s.cache.Add(a.Key, e)
@@ -461,14 +479,34 @@ func (s *Store) requeue(marks []mark) {
 	s.bound()
 }
 
-// confirm forgets marks Redis took (or that are dropped): Redis's word on
-// their alerts is the newer from now on.
+// confirm records marks Redis took (or that are dropped): Redis's word on
+// their alerts is the newer for round trips begun from now on.
 func (s *Store) confirm(marks []mark) {
 	for _, m := range marks {
 		k := raisedKey{m.alert.Key, m.alert.Event}
-		if st := s.marking[k]; st.n > 1 {
-			s.marking[k] = settling{status: st.status, n: st.n - 1}
-		} else {
+		if st, ok := s.marking[k]; ok {
+			st.n, st.confirmed = max(st.n-1, 0), s.trips
+			s.marking[k] = st
+		}
+	}
+}
+
+// begin numbers a round trip and records it under way.
+func (s *Store) begin() uint64 {
+	s.trips++
+	s.underWay[s.trips] = true
+	return s.trips
+}
+
+// forgetSettled forgets the outcomes Redis has and no answer under way can
+// predate.
+func (s *Store) forgetSettled() {
+	oldest := uint64(math.MaxUint64)
+	for trip := range s.underWay {
+		oldest = min(oldest, trip)
+	}
+	for k, m := range s.marking {
+		if m.n == 0 && m.confirmed < oldest {
 			delete(s.marking, k)
 		}
 	}
@@ -493,11 +531,16 @@ func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	if len(marks) == 0 {
 		return st
 	}
+	s.mu.Lock()
+	trip := s.begin()
+	s.mu.Unlock()
 	_, sent, unsent, err := s.roundTrip(ctx, marks, nil, nil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.underWay, trip)
 	s.confirm(sent)
 	s.requeue(unsent)
+	s.forgetSettled()
 	st.StorageErr = err
 	return st
 }

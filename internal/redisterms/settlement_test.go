@@ -92,6 +92,86 @@ func TestRetryOvertakesItsRefusalMark(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "delivered by the retry: a further copy is not an alert")
 }
 
+// holdAfter holds the first pipeline sent once armed after Redis ran it,
+// before its answers are read, until released.
+type holdAfter struct{ holdFirst }
+
+func newHoldAfter() *holdAfter { return &holdAfter{*newHoldFirst()} }
+
+func (h *holdAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		select {
+		case <-h.armed:
+			close(h.entered)
+			<-h.release
+		default:
+		}
+		return err
+	}
+}
+
+// TestAnAnswerOlderThanTheRefusal: an answer Redis gave before a refusal's
+// mark reached it, applied after, does not undo the refusal in the cache:
+// the retry during an outage is alerted again.
+func TestAnAnswerOlderThanTheRefusal(t *testing.T) {
+	srv := redistest.Start(t)
+	s := replica(t, srv, testclock.At(t0.Add(2*day)))
+	hold := newHoldAfter()
+	outage := &redistest.Outage{}
+	s.set.Client.AddHook(hold)
+	s.set.Client.AddHook(outage)
+
+	got, alerts, _ := observe(t, s, obs("bob", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	hold.armed <- struct{}{}
+	var wg sync.WaitGroup
+	wg.Go(func() { observe(t, s, obs("bob", day, 8)) }) // run in Redis, its answer held
+	<-hold.entered
+	s.Settle(alerts, false)
+	_, _, st := observe(t, s, obs("carol", day, 9)) // carries the refusal's mark
+	require.NoError(t, st.StorageErr)
+	close(hold.release)
+	wg.Wait()
+
+	outage.Down.Store(true)
+	got, _, st = observe(t, s, obs("bob", 0, 7))
+	require.Error(t, st.StorageErr)
+	assert.Equal(t, []bool{true}, got, "the refused alert, raised again")
+	assert.Empty(t, s.marking, "settled outcomes are forgotten once no answer under way predates them")
+}
+
+// TestRetryOvertakesItsMarkAfterEviction: the refused alert's term left the
+// cache while its mark is under way; its retry, overtaking the mark, is
+// alerted all the same.
+func TestRetryOvertakesItsMarkAfterEviction(t *testing.T) {
+	srv := redistest.Start(t)
+	now := testclock.At(t0.Add(2 * day))
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	s, err := New(Settings{Client: client, Lease: time.Minute, Window: window, Timeout: 5 * time.Second,
+		RetryAfter: 5 * time.Second, CacheSize: 2, Now: now.Now})
+	require.NoError(t, err)
+	hold := newHoldFirst()
+	client.AddHook(hold)
+
+	got, alerts, _ := observe(t, s, obs("bob", 0, 7))
+	require.Equal(t, []bool{true}, got)
+	s.Settle(alerts, false)
+	hold.armed <- struct{}{}
+	var wg sync.WaitGroup
+	wg.Go(func() { observe(t, s, obs("carol", day, 9)) }) // takes the refusal's mark, held
+	<-hold.entered
+	observe(t, s, obs("dave", day, 10), obs("erin", day, 11))
+	_, cached := s.cache.Peek(obs("bob", 0, 7).Key)
+	require.False(t, cached, "bob left the cache")
+	got, _, st := observe(t, s, obs("bob", 0, 7))
+	close(hold.release)
+	wg.Wait()
+	require.NoError(t, st.StorageErr)
+	assert.Equal(t, []bool{true}, got, "the retry of the refused alert")
+}
+
 // TestDecideMergesTheReplicasSettlement: for the alert Redis holds,
 // decide.lua takes in the outcome the asking replica settled and Redis may
 // not have yet, as firstseen.Settled has it, and answers with the status
