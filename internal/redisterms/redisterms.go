@@ -168,6 +168,9 @@ type Store struct {
 	// them, and for the answers of round trips begun before, this
 	// replica's word on its delivery is newer than Redis's.
 	marking map[raisedKey]settling
+	// confirmedOnly counts the entries of marking with no mark left
+	// (n 0), which forgetSettled looks for: none, no walk.
+	confirmedOnly int
 	// trips counts the round trips begun; underWay holds those not
 	// returned yet, by number.
 	trips    uint64
@@ -460,8 +463,11 @@ func (s *Store) Settle(alerts []firstseen.Alert, delivered bool) {
 		}
 		s.pending = append(s.pending, mark{a, delivered})
 		m, ok := s.marking[k]
-		if !ok {
+		switch {
+		case !ok:
 			m.status = firstseen.StatusInFlight
+		case m.n == 0:
+			s.confirmedOnly--
 		}
 		m.status, m.n, m.at = firstseen.Settled(m.status, delivered), m.n+1, a.At/int64(time.Millisecond)
 		s.marking[k] = m
@@ -484,8 +490,11 @@ func (s *Store) requeue(marks []mark) {
 func (s *Store) confirm(marks []mark) {
 	for _, m := range marks {
 		k := raisedKey{m.alert.Key, m.alert.Event}
-		if st, ok := s.marking[k]; ok {
-			st.n, st.confirmed = max(st.n-1, 0), s.trips
+		if st, ok := s.marking[k]; ok && st.n > 0 {
+			if st.n--; st.n == 0 {
+				s.confirmedOnly++
+			}
+			st.confirmed = s.trips
 			s.marking[k] = st
 		}
 	}
@@ -501,6 +510,9 @@ func (s *Store) begin() uint64 {
 // forgetSettled forgets the outcomes Redis has and no answer under way can
 // predate.
 func (s *Store) forgetSettled() {
+	if s.confirmedOnly == 0 {
+		return
+	}
 	oldest := uint64(math.MaxUint64)
 	for trip := range s.underWay {
 		oldest = min(oldest, trip)
@@ -508,6 +520,7 @@ func (s *Store) forgetSettled() {
 	for k, m := range s.marking {
 		if m.n == 0 && m.confirmed < oldest {
 			delete(s.marking, k)
+			s.confirmedOnly--
 		}
 	}
 }
