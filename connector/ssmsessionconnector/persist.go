@@ -257,12 +257,11 @@ func (c *counter) restore(st stored) {
 		case !ok && !c.sessionChanged(o.ID):
 			kept = append(kept, o)
 		case ok && e.Start == 0 && e.Ended != 0 && o.Ended == 0:
-			c.pairEarlyEnd(e, o.Key, o.Start, max(o.Last, e.Resumed)) // an end memory met first: they pair
+			c.pairEarlyEnd(e, o.Key, o.Start, o.Last) // an end memory met first: they pair
 		case ok && e.Ended == 0 && o.Start == 0 && o.Ended != 0:
-			// A start memory met after the stored end (and its resumes).
-			if o.Resumed > e.Last {
-				e.Last = o.Resumed
-				c.sessions.set.Moved(e)
+			// A start memory met after the stored end and its resume.
+			if o.Resumed != 0 {
+				c.resumeSession(o.ID, o.Resumed)
 			}
 			c.terminateSession(o.ID, o.Ended)
 		}

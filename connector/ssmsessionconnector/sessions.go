@@ -127,16 +127,17 @@ func (c *counter) openSessionAt(id string, key seriesKey, at int64) lifecycle {
 	case ok && e.Ended == 0:
 		return lifeIgnored // the same session again
 	case ok:
-		return c.pairEarlyEnd(e, key, at, max(at, e.Resumed))
+		return c.pairEarlyEnd(e, key, at, at)
 	}
 	s.add(c, &openSession{ID: id, Key: key, Start: at, Last: at})
 	return lifeOpened
 }
 
 // pairEarlyEnd pairs e, an end met before its start, with that start (its
-// last activity at last): a duration, unless it had aged out before the end.
+// last activity at last, or a resume kept with the end): a duration,
+// unless it had aged out before the end.
 func (c *counter) pairEarlyEnd(e *openSession, key seriesKey, start, last int64) lifecycle {
-	if c.sessions.aged(last, e.Ended) {
+	if c.sessions.aged(max(last, e.Resumed), e.Ended) {
 		c.sessions.forget(c, e.ID)
 		return lifeIgnored
 	}
