@@ -26,6 +26,16 @@ type mark struct {
 	early int64
 }
 
+// Earliest is the earlier of two proposed times (in one unit), 0 being
+// none: a set-once mark is not later than any proposal made before it is
+// set.
+func Earliest(a, b int64) int64 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
+}
+
 // LearningEnd implements Decider: the learning period's end is the store's
 // mark.
 func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time, bool) {
@@ -54,10 +64,7 @@ func (s *Store) Mark(ctx context.Context, proposed time.Time) (time.Time, bool) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	propose := UnixNanos(proposed) // 0: none
-	if early := s.learning.early; early != 0 && (propose == 0 || early < propose) {
-		propose = early
-	}
+	propose := Earliest(UnixNanos(proposed), s.learning.early) // 0: none
 	if err != nil {
 		s.failedOutside(fmt.Errorf("reading the learning end: %w", err))
 	}

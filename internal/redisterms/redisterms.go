@@ -235,17 +235,8 @@ func (s *Store) Observe(ctx context.Context, obs []firstseen.Observation, isNew 
 	answers := make([]*redis.Cmd, len(remote))
 	var trip uint64
 	if (len(remote) > 0 || len(s.pending) > 0) && !s.set.Backoff.Down(Whole) {
-		marks := s.pending
-		s.pending = nil
-		trip = s.begin()
-		s.mu.Unlock()
-		var sent, unsent []mark
 		var err error
-		answers, sent, unsent, err = s.roundTrip(ctx, marks, keys, args)
-		s.mu.Lock()
-		delete(s.underWay, trip)
-		s.confirm(sent)
-		s.requeue(unsent)
+		answers, trip, err = s.exchange(ctx, keys, args)
 		if st.StorageErr = err; err == nil {
 			st.Recovered = s.set.Backoff.Recovered()
 		}
@@ -395,6 +386,24 @@ func (s *Store) fallback(obs []firstseen.Observation, isNew []bool, st *firstsee
 	return alerts
 }
 
+// exchange sends the pending marks and the decisions in one round trip,
+// numbered, with the lock released during it, and takes back what Redis
+// took of the marks. Called, and returns, with mu held.
+func (s *Store) exchange(ctx context.Context, keys []string, args [][]any) ([]*redis.Cmd, uint64, error) {
+	marks := s.pending
+	s.pending = nil
+	s.trips++
+	trip := s.trips
+	s.underWay[trip] = true
+	s.mu.Unlock()
+	answers, sent, unsent, err := s.roundTrip(ctx, marks, keys, args)
+	s.mu.Lock()
+	delete(s.underWay, trip)
+	s.confirm(sent)
+	s.requeue(unsent)
+	return answers, trip, err
+}
+
 // roundTrip sends the delivery marks, then the decisions (a key and its
 // script arguments each), in one pipeline: marks first, so that a batch
 // the next consumer refused and its retry in the same round trip are
@@ -500,13 +509,6 @@ func (s *Store) confirm(marks []mark) {
 	}
 }
 
-// begin numbers a round trip and records it under way.
-func (s *Store) begin() uint64 {
-	s.trips++
-	s.underWay[s.trips] = true
-	return s.trips
-}
-
 // forgetSettled forgets the outcomes Redis has and no answer under way can
 // predate.
 func (s *Store) forgetSettled() {
@@ -538,23 +540,12 @@ func (s *Store) bound() {
 func (s *Store) Close(ctx context.Context) firstseen.Stats {
 	var st firstseen.Stats
 	s.mu.Lock()
-	marks := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	if len(marks) == 0 {
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
 		return st
 	}
-	s.mu.Lock()
-	trip := s.begin()
-	s.mu.Unlock()
-	_, sent, unsent, err := s.roundTrip(ctx, marks, nil, nil)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.underWay, trip)
-	s.confirm(sent)
-	s.requeue(unsent)
+	_, _, st.StorageErr = s.exchange(ctx, nil, nil)
 	s.forgetSettled()
-	st.StorageErr = err
 	return st
 }
 
@@ -575,17 +566,13 @@ func (s *Store) LearningEnd(ctx context.Context, proposed time.Time) (time.Time,
 	if end != 0 {
 		return time.UnixMilli(end).UTC(), true
 	}
-	if early != 0 && (propose == 0 || early < propose) {
-		propose = early
-	}
+	propose = firstseen.Earliest(propose, early)
 	ms, ok := s.askLearningEnd(ctx, propose)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case !ok:
-		if propose != 0 && (s.learningEarly == 0 || propose < s.learningEarly) {
-			s.learningEarly = propose // kept for when Redis answers
-		}
+		s.learningEarly = firstseen.Earliest(s.learningEarly, propose) // kept for when Redis answers
 		return time.Time{}, false
 	case ms == 0:
 		return time.Time{}, true // not begun
