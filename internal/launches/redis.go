@@ -82,25 +82,38 @@ func (r *Redis) key(instance string) string { return r.set.KeyPrefix + "launch:"
 
 func (r *Redis) watchKey() string { return r.set.KeyPrefix + watchBeginKey }
 
-// Record implements Store: SET NX with the key's remaining life, so the
-// first launch time written is kept, and launches already past the history
-// are not written at all.
+// Record implements Store: the launches not written before go with these.
+// Once none is left unwritten or under way, every launch lost is written
+// or dropped: only what was dropped is missing.
 func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) (firstseen.Stats, error) {
-	var st firstseen.Stats
-	now := r.set.Now()
 	r.mu.Lock()
-	known := r.begun != 0
 	resend := len(r.unsent) > 0 && !r.set.Backoff.Down(redisterms.Whole)
 	if resend {
 		launches = append(r.unsent, launches...)
 		r.unsent = nil
 		r.resending++
-		defer func() {
-			r.mu.Lock()
-			r.resending--
-			r.mu.Unlock()
-		}()
 	}
+	r.mu.Unlock()
+	st, err := r.record(ctx, launches, begin)
+	r.mu.Lock()
+	if resend {
+		r.resending--
+	}
+	if len(r.unsent) == 0 && r.resending == 0 {
+		r.lost = r.dropped
+	}
+	r.mu.Unlock()
+	return st, err
+}
+
+// record writes launches: SET NX with the key's remaining life, so the
+// first launch time written is kept, and launches already past the history
+// are not written at all; those not written are kept by lose.
+func (r *Redis) record(ctx context.Context, launches []Launch, begin time.Time) (firstseen.Stats, error) {
+	var st firstseen.Stats
+	now := r.set.Now()
+	r.mu.Lock()
+	known := r.begun != 0
 	r.mu.Unlock()
 	propose := !begin.IsZero() && !known
 	if len(launches) == 0 && !propose {
@@ -145,15 +158,6 @@ func (r *Redis) Record(ctx context.Context, launches []Launch, begin time.Time) 
 		st.StorageErr = err
 		return st, err
 	}
-	r.mu.Lock()
-	mine := 0 // this Record's own resend counts until it returns
-	if resend {
-		mine = 1
-	}
-	if len(r.unsent) == 0 && r.resending == mine {
-		r.lost = r.dropped // all written: only what was dropped is missing
-	}
-	r.mu.Unlock()
 	st.Recovered = r.set.Backoff.Recovered()
 	if watch != nil {
 		if ms, err := watch.Int64(); err == nil {
