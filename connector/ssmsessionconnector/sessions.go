@@ -71,9 +71,9 @@ type openSession struct {
 }
 
 // sessions holds the open sessions, bounded: the least recently active (in
-// event time) goes when max_open_sessions is reached. Changes are versioned by the
-// counter's generation, so a save knows what it covered. Guarded by the
-// connector's mutex, as the counter is.
+// event time) goes when max_open_sessions is reached. Changes are versioned
+// by the counter's generation, so a save knows what it covered. Guarded by
+// the connector's mutex, as the counter is.
 type sessions struct {
 	set     *openSet
 	maxAge  int64             // ns

@@ -63,9 +63,9 @@ type source struct {
 // may not); either only when its array is one, as a parsed map is read.
 // Concatenated objects by a cheap hint confirmed by finding where the first
 // object ends, when they name a CloudTrail event's keys: other JSON back to
-// back (a chunk of application logs) is left as it came. other reports a body whose first key is no
-// envelope's and that plainly is one event of no interest (plainlyAlone),
-// which spares it most of that search.
+// back (a chunk of application logs) is left as it came. other reports a
+// body whose first key is no envelope's and that plainly is one event of no
+// interest (plainlyAlone), which spares it most of that search.
 func (r *Reader) textKind(s string) (kind Kind, other bool) {
 	i := skipSpace(s, 0)
 	if i == len(s) || s[i] != '{' {

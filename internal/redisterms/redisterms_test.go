@@ -441,22 +441,34 @@ func TestOutageAlertRaisedAgain(t *testing.T) {
 	assert.Equal(t, []bool{false}, got, "delivered now, for every replica")
 }
 
-// TestOutageAlertInFlightMergedInFlight: an alert raised alone during an
-// outage and still being delivered when a later occurrence reaches Redis is
-// merged as in flight, so its refusal, when it comes, is recorded there.
-func TestOutageAlertInFlightMergedInFlight(t *testing.T) {
-	_, now, s, outage := aliceDeliveredBeforeOutage(t)
-
+// aliceAlertedAloneThenSeenInRedis is aliceDeliveredBeforeOutage, then
+// alice alerted alone in an outage (event 2, day 12), settled before Redis
+// is back when delivered is set, and, Redis back, a later occurrence of
+// hers (event 3) decided there. It returns the outage's alert.
+func aliceAlertedAloneThenSeenInRedis(t *testing.T, delivered *bool) (*redistest.Server, *testclock.Clock, *Store, []firstseen.Alert) {
+	t.Helper()
+	srv, now, s, outage := aliceDeliveredBeforeOutage(t)
 	outage.Down.Store(true)
-	got, inFlight, _ := observe(t, s, obs("alice", 12*day, 2))
+	got, alone, _ := observe(t, s, obs("alice", 12*day, 2))
 	require.Equal(t, []bool{true}, got, "decided alone")
+	if delivered != nil {
+		s.Settle(alone, *delivered)
+	}
 	outage.Down.Store(false)
 	now.Advance(5 * time.Second)
 	got, _, st := observe(t, s, obs("alice", 12*day+5*time.Hour, 3))
 	require.NoError(t, st.StorageErr)
 	require.Equal(t, []bool{false}, got)
+	return srv, now, s, alone
+}
+
+// TestOutageAlertInFlightMergedInFlight: an alert raised alone during an
+// outage and still being delivered when a later occurrence reaches Redis is
+// merged as in flight, so its refusal, when it comes, is recorded there.
+func TestOutageAlertInFlightMergedInFlight(t *testing.T) {
+	_, _, s, inFlight := aliceAlertedAloneThenSeenInRedis(t, nil)
 	s.Settle(inFlight, false) // the next consumer refused event 2's batch
-	got, _, _ = observe(t, s, obs("alice", 12*day, 2))
+	got, _, _ := observe(t, s, obs("alice", 12*day, 2))
 	assert.Equal(t, []bool{true}, got, "the refused alert, raised again")
 }
 

@@ -236,20 +236,10 @@ func TestAStaleRefusalDoesNotUndoARetry(t *testing.T) {
 // next decision there (its mark found no key to settle), so a copy of its
 // event on another replica after the lease is not alerted again.
 func TestOutageAlertDeliveredMergedDelivered(t *testing.T) {
-	srv, now, s, outage := aliceDeliveredBeforeOutage(t)
-
-	outage.Down.Store(true)
-	got, alerts, _ := observe(t, s, obs("alice", 12*day, 2))
-	require.Equal(t, []bool{true}, got, "decided alone")
-	s.Settle(alerts, true)
-	outage.Down.Store(false)
-	now.Advance(5 * time.Second)
-	got, _, st := observe(t, s, obs("alice", 12*day+5*time.Hour, 3))
-	require.NoError(t, st.StorageErr)
-	require.Equal(t, []bool{false}, got)
-
+	delivered := true
+	srv, now, _, _ := aliceAlertedAloneThenSeenInRedis(t, &delivered)
 	now.Advance(2 * time.Minute) // past the lease
-	got, _, _ = observe(t, replica(t, srv, now), obs("alice", 12*day, 2))
+	got, _, _ := observe(t, replica(t, srv, now), obs("alice", 12*day, 2))
 	assert.Equal(t, []bool{false}, got, "delivered: not raised again")
 }
 
