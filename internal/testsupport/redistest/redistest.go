@@ -48,7 +48,7 @@ func startServer(tb testing.TB, tls *tlsFiles) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), tb: tb, dir: tb.TempDir(), tls: tls}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), tb: tb, dir: tb.TempDir(), tls: tls, CAFile: tls.caFile()}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -238,10 +238,7 @@ func StartCluster(tb testing.TB, masters, replicas int, args ...string) *Cluster
 func StartClusterTLS(tb testing.TB, masters, replicas int, args ...string) *Cluster {
 	tb.Helper()
 	requireRedis(tb)
-	tls := newTLSFiles(tb)
-	c := startCluster(tb, tls, masters, replicas, args...)
-	c.CAFile = tls.ca
-	return c
+	return startCluster(tb, newTLSFiles(tb), masters, replicas, args...)
 }
 
 func startCluster(tb testing.TB, tls *tlsFiles, masters, replicas int, args ...string) *Cluster {
@@ -273,6 +270,7 @@ func startCluster(tb testing.TB, tls *tlsFiles, masters, replicas int, args ...s
 	for _, n := range c.nodes {
 		waitSynced(tb, n)
 	}
+	c.CAFile = tls.caFile()
 	return c
 }
 
@@ -542,10 +540,7 @@ func StartSentinels(tb testing.TB) *Sentinels {
 func StartSentinelsTLS(tb testing.TB) *Sentinels {
 	tb.Helper()
 	requireRedis(tb)
-	tls := newTLSFiles(tb)
-	s := startSentinels(tb, tls)
-	s.CAFile = tls.ca
-	return s
+	return startSentinels(tb, newTLSFiles(tb))
 }
 
 func startSentinels(tb testing.TB, tls *tlsFiles) *Sentinels {
@@ -580,6 +575,7 @@ func startSentinels(tb testing.TB, tls *tlsFiles) *Sentinels {
 		s.sentinels = append(s.sentinels, n)
 	}
 	s.WaitPrimary(s.primary.addr())
+	s.CAFile = tls.caFile()
 	return s
 }
 

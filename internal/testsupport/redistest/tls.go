@@ -24,10 +24,7 @@ import (
 func StartTLS(tb testing.TB) *Server {
 	tb.Helper()
 	requireRedis(tb)
-	tls := newTLSFiles(tb)
-	s := startServer(tb, tls)
-	s.CAFile = tls.ca
-	return s
+	return startServer(tb, newTLSFiles(tb))
 }
 
 // tlsFiles are the PEM files of a CA and of the server certificate it
@@ -40,6 +37,14 @@ func newTLSFiles(tb testing.TB) *tlsFiles {
 	f := &tlsFiles{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "redis.pem"), filepath.Join(dir, "redis-key.pem")}
 	writeCerts(tb, f.ca, f.cert, f.key)
 	return f
+}
+
+// caFile is the CA certificate's file, "" without TLS.
+func (f *tlsFiles) caFile() string {
+	if f == nil {
+		return ""
+	}
+	return f.ca
 }
 
 // serverArgs are redis-server's arguments to listen on port: over TLS
