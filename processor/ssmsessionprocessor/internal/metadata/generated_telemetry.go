@@ -189,13 +189,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionStorageWrites, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_storage_writes",
-		metric.WithDescription("Term states written to the storage extension, or decided in Redis. [Development]"),
-		metric.WithUnit("{term}"),
+		metric.WithDescription("States written to the storage extension (terms, launches, the learning end and the start of watching), or terms and launches sent to Redis. [Development]"),
+		metric.WithUnit("{write}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSsmsessionTargetsLaunchUnknown, err = builder.meter.Int64Counter(
 		"otelcol_processor_ssmsession_targets_launch_unknown",
-		metric.WithDescription("Matches tagged without ssmsession.target.recently_launched: the state had not watched launches long enough, or could not be read. [Development]"),
+		metric.WithDescription("Matches on an EC2 instance tagged without ssmsession.target.recently_launched: the state had not watched launches long enough, or could not be read. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

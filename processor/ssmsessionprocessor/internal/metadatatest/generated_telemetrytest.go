@@ -307,8 +307,8 @@ func AssertEqualProcessorSsmsessionStorageErrors(t *testing.T, tt *componenttest
 func AssertEqualProcessorSsmsessionStorageWrites(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_storage_writes",
-		Description: "Term states written to the storage extension, or decided in Redis. [Development]",
-		Unit:        "{term}",
+		Description: "States written to the storage extension (terms, launches, the learning end and the start of watching), or terms and launches sent to Redis. [Development]",
+		Unit:        "{write}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,
@@ -323,7 +323,7 @@ func AssertEqualProcessorSsmsessionStorageWrites(t *testing.T, tt *componenttest
 func AssertEqualProcessorSsmsessionTargetsLaunchUnknown(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_ssmsession_targets_launch_unknown",
-		Description: "Matches tagged without ssmsession.target.recently_launched: the state had not watched launches long enough, or could not be read. [Development]",
+		Description: "Matches on an EC2 instance tagged without ssmsession.target.recently_launched: the state had not watched launches long enough, or could not be read. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
